@@ -1,0 +1,365 @@
+"""`BaseRouter`: routing a batch, recording feedback, periodic updates and exact state.
+
+Subclasses (one policy each) fill three slots: the per-row fields they learn, how they choose
+the routed languages of a batch, and how they learn from one window of feedback.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .config import RouterConfig
+from .context import ContextLike, EncodedBatch, RoutingContext, encode_contexts
+from .draws import keys_to_uint64, uniforms
+from .feedback import FeedbackBuffer, WindowStats, aggregate_window
+from .plan import RoutingPlan, RoutingProbabilities
+from .tables import RowTable
+
+__all__ = ["BaseRouter", "DistributionRouter"]
+
+FORMAT_VERSION = 1
+_LOG_FLOOR = float(np.log(1e-6))
+_COUNTERS = ("cold_start_themes", "cold_start_regions", "nonfinite_rewards", "off_arm_rollouts")
+
+
+class BaseRouter(ABC):
+    """Shared machinery of every language router; see :class:`lrpo.LanguageRouter`.
+
+    Routing is a pure function of (seed, step, prompt key, router state): every data-parallel
+    rank that routes the same batch at the same step gets the same plan without communicating.
+    """
+
+    #: Per-row fields of the theme and region tables; the first is the routing logit.
+    row_fields: ClassVar[tuple[str, ...]] = ("logits",)
+    #: Whether recorded feedback changes the router (baselines do not learn).
+    learns: ClassVar[bool] = True
+
+    def __init__(self, config: RouterConfig | None = None) -> None:
+        self.config = config if config is not None else RouterConfig()
+        self.languages = self.config.languages
+        self._codes = np.array(self.languages, dtype=object)
+        self._arm_index = {code: i for i, code in enumerate(self.languages)}
+        self.step = 0
+        self.num_updates = 0
+        self.counters = dict.fromkeys(_COUNTERS, 0)
+        self._themes = RowTable(self.row_fields, len(self.languages))
+        self._regions = RowTable(self.row_fields, len(self.languages))
+        self._buffer = FeedbackBuffer()
+        self._anchors = self._unit_anchors()
+        anchor_names = tuple(self.config.theme_anchors) if self._anchors is not None else ()
+        for name in dict.fromkeys(
+            anchor_names + self.config.themes + tuple(self.config.theme_priors)
+        ):
+            self._themes.add(name, self._row_values(self._prior(name, self.config.theme_priors)))
+        for name in dict.fromkeys(self.config.regions + tuple(self.config.region_priors)):
+            self._regions.add(name, self._row_values(self._prior(name, self.config.region_priors)))
+
+    # ----------------------------------------------------------------- routing
+    def route(
+        self,
+        contexts: Sequence[ContextLike],
+        *,
+        step: int | None = None,
+        keys: Sequence[int | str] | np.ndarray | None = None,
+    ) -> RoutingPlan:
+        """Assign K languages to each of B prompts; the first K_on keep the prompt's language.
+
+        Parameters
+        ----------
+        contexts : sequence of RoutingContext or mapping
+            One per prompt: ``language``, ``theme(s)``, ``region(s)``.
+        step : int, optional
+            Training step for the schedules and the random draws; default ``self.step``.
+        keys : sequence of int or str, optional
+            A stable key per prompt (its global index in the step, or an id); the default
+            ``0..B-1`` suits one batch per step. Draws depend only on (seed, step, key).
+        """
+        contexts = tuple(RoutingContext.coerce(context) for context in contexts)
+        step = self.step if step is None else int(step)
+        keys = self._keys(keys, len(contexts))
+        encoded = self._encode(contexts)
+        k_on, k, inverse = self.config.num_on_policy, self.config.num_rollouts, encoded.inverse
+        arms = np.repeat(encoded.home_arms[inverse, None], k, axis=1)
+        if self.config.num_routed and len(contexts):
+            chosen = self._choose(encoded, step, keys)
+            arms[:, k_on:] = np.where(encoded.routed[inverse, None], chosen, arms[:, k_on:])
+        languages = np.where(
+            arms >= 0, self._codes[np.maximum(arms, 0)], encoded.home_codes[inverse, None]
+        )
+        return RoutingPlan(contexts=contexts, languages=languages, arms=arms, step=step, keys=keys)
+
+    def probabilities(
+        self, context: ContextLike, *, step: int | None = None
+    ) -> RoutingProbabilities:
+        """The softmax and the effective (exploration-mixed) distribution for one prompt."""
+        step = self.step if step is None else int(step)
+        encoded = self._encode((RoutingContext.coerce(context),))
+        softmax, effective = self._distribution(encoded, step)
+        return RoutingProbabilities(
+            languages=self.languages,
+            softmax=softmax[0],
+            effective=effective[0],
+            epsilon=self.config.epsilon.value(step),
+            temperature=self.config.temperature.value(step),
+        )
+
+    # ---------------------------------------------------------------- learning
+    def record(self, plan: RoutingPlan, rewards: np.ndarray | Sequence[Sequence[float]]) -> bool:
+        """Record one training step's B x K rewards for ``plan``; update every M steps.
+
+        NaN or infinite rewards, and rollouts in a language that is not an arm, are left out
+        of the statistics and counted (``counters``). Returns whether an update ran.
+        """
+        rewards = np.asarray(rewards, dtype=np.float64)
+        if rewards.shape != plan.arms.shape:
+            raise ValueError(
+                f"rewards have shape {rewards.shape}, the plan has {plan.arms.shape} (B x K): "
+                "pass one reward per routed rollout, in plan order"
+            )
+        if self.learns:
+            self._collect(plan, rewards)
+        self.step += 1
+        if self.step % self.config.update_period:
+            return False
+        self.update()
+        return True
+
+    def update(self) -> None:
+        """Learn from the feedback recorded since the last update, then forget it."""
+        feedback = self._buffer.arrays()
+        if feedback["reward"].size:
+            self._learn(self._aggregate(feedback))
+        self._buffer.clear()
+        self.num_updates += 1
+
+    # ------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to route and learn exactly as this router would (JSON-safe)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "router": type(self).__name__,
+            "config": self.config.model_dump(mode="json"),
+            "params": self._params(),
+            "step": self.step,
+            "num_updates": self.num_updates,
+            "counters": dict(self.counters),
+            "themes": self._themes.state_dict(),
+            "regions": self._regions.state_dict(),
+            "buffer": self._buffer.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`; refuses a state of another router, config or version."""
+        if state.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"router state format {state.get('format_version')!r} is not {FORMAT_VERSION}"
+            )
+        if state.get("router") != type(self).__name__:
+            raise ValueError(f"state is of a {state.get('router')}, not a {type(self).__name__}")
+        saved = RouterConfig.model_validate(state["config"])
+        if saved != self.config:
+            differ = sorted(
+                k for k in RouterConfig.model_fields if getattr(saved, k) != getattr(self.config, k)
+            )
+            raise ValueError(f"state was saved with a different config; fields differ: {differ}")
+        if state["params"] != self._params():
+            raise ValueError(f"state params {state['params']} differ from {self._params()}")
+        self.step = int(state["step"])
+        self.num_updates = int(state["num_updates"])
+        self.counters = {name: int(state["counters"][name]) for name in _COUNTERS}
+        self._themes.load_state_dict(state["themes"])
+        self._regions.load_state_dict(state["regions"])
+        self._buffer.load_state_dict(state["buffer"])
+
+    # ----------------------------------------------------------------- reports
+    def metrics(self, step: int | None = None) -> dict[str, float]:
+        """Scalars for a trainer's logs, prefixed ``router/``."""
+        step = self.step if step is None else step
+        return {
+            "router/step": float(self.step),
+            "router/updates": float(self.num_updates),
+            "router/epsilon": self.config.epsilon.value(step),
+            "router/temperature": self.config.temperature.value(step),
+            "router/theme_rows": float(len(self._themes)),
+            "router/region_rows": float(len(self._regions)),
+            **{f"router/{name}": float(count) for name, count in self.counters.items()},
+        }
+
+    def theme_table(self, field: str | None = None) -> tuple[list[str], np.ndarray]:
+        """Theme names and their (T x L) rows of ``field`` (default: the routing logits)."""
+        return list(self._themes.names), self._themes.data[field or self.row_fields[0]].copy()
+
+    def region_table(self, field: str | None = None) -> tuple[list[str], np.ndarray]:
+        """Region names and their (G x L) rows of ``field`` (default: the routing logits)."""
+        return list(self._regions.names), self._regions.data[field or self.row_fields[0]].copy()
+
+    # ------------------------------------------------------ slots for policies
+    @abstractmethod
+    def _choose(self, encoded: EncodedBatch, step: int, keys: np.ndarray) -> np.ndarray:
+        """Arm ids ``(B, K - K_on)`` for the routed slots of every prompt (not unique context)."""
+
+    @abstractmethod
+    def _distribution(self, encoded: EncodedBatch, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(policy distribution, effective distribution)``, each ``(U, L)`` per unique context."""
+
+    def _learn(self, stats: WindowStats) -> None:  # noqa: B027 (baselines do not learn)
+        """Update the tables from one window's statistics (learning routers override)."""
+
+    def _row_values(self, logits: np.ndarray) -> dict[str, np.ndarray]:
+        """Initial values of a new row from its prior logits."""
+        return {"logits": logits}
+
+    def _params(self) -> dict[str, Any]:
+        """Constructor settings beyond the config, saved with the state."""
+        return {}
+
+    # ---------------------------------------------------------------- helpers
+    def _keys(self, keys: Sequence[int | str] | np.ndarray | None, size: int) -> np.ndarray:
+        if keys is None:
+            return np.arange(size, dtype=np.uint64)
+        encoded = keys_to_uint64(keys)
+        if encoded.shape != (size,):
+            raise ValueError(f"got {encoded.shape[0]} routing keys for {size} prompts")
+        return encoded
+
+    def _uniforms(self, step: int, keys: np.ndarray, stream: int, depth: int = 1) -> np.ndarray:
+        """Uniform draws ``(B, K - K_on[, depth])`` for the routed slots."""
+        draws = uniforms(self.config.seed, step, keys, self.config.num_rollouts, stream, depth)
+        return draws[:, self.config.num_on_policy :]
+
+    def _encode(self, contexts: Sequence[RoutingContext], create: bool = False) -> EncodedBatch:
+        """Encode contexts; with ``create``, give unseen themes and regions their rows."""
+        config = self.config
+        encoded = encode_contexts(
+            contexts,
+            arm_index=self._arm_index,
+            theme_index=self._themes.index,
+            region_index=self._regions.index,
+            unrouted_themes=frozenset(config.unrouted_themes),
+            regional_themes=frozenset(config.regional_themes),
+            all_regions_apply=config.region_scope == "all",
+            anchors=self._anchors,
+            anchor_temperature=config.anchor_temperature,
+        )
+        if create:
+            for name in encoded.new_themes:
+                self._themes.add(name, self._cold_start(self._themes, name, config.theme_priors))
+            for name in encoded.new_regions:
+                self._regions.add(name, self._cold_start(self._regions, name, config.region_priors))
+            self.counters["cold_start_themes"] += len(encoded.new_themes)
+            self.counters["cold_start_regions"] += len(encoded.new_regions)
+        return encoded
+
+    def _table_rows(self, encoded: EncodedBatch, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """Theme and region ``field`` matrices extended with cold-start rows for unseen names."""
+        config = self.config
+        return (
+            self._with_new_rows(self._themes, encoded.new_themes, config.theme_priors, field),
+            self._with_new_rows(self._regions, encoded.new_regions, config.region_priors, field),
+        )
+
+    def _combine(
+        self, encoded: EncodedBatch, themes: np.ndarray, regions: np.ndarray, squared: bool = False
+    ) -> np.ndarray:
+        """Sum each context's theme rows, plus its region rows where they apply: ``(U, L)``."""
+        theme_w, region_w = encoded.theme_weights, encoded.region_weights
+        if squared:
+            theme_w, region_w = theme_w.multiply(theme_w), region_w.multiply(region_w)
+        total = np.asarray(theme_w @ themes)
+        if region_w.nnz:
+            total += encoded.regional[:, None] * np.asarray(region_w @ regions)
+        return total
+
+    def _with_new_rows(
+        self, table: RowTable, names: tuple[str, ...], priors: Mapping, field: str
+    ) -> np.ndarray:
+        if not names:
+            return table.data[field]
+        rows = [self._cold_start(table, name, priors)[field] for name in names]
+        return np.vstack([table.data[field], *rows])
+
+    def _cold_start(self, table: RowTable, name: str, priors: Mapping) -> dict[str, np.ndarray]:
+        """Row for a name first seen in training: its prior, or the mean of the known rows."""
+        if self.config.cold_start == "mean" and len(table) and name not in priors:
+            return self._row_values(table.data[self.row_fields[0]].mean(axis=0))
+        return self._row_values(self._prior(name, priors))
+
+    def _prior(self, name: str, priors: Mapping[str, Mapping[str, float]]) -> np.ndarray:
+        """Prior logits of a row: configured weights or logits, else uniform (zeros)."""
+        values = priors.get(name)
+        if values is None:
+            return np.zeros(len(self.languages))
+        if self.config.prior_kind == "logits":
+            return np.array([values.get(code, 0.0) for code in self.languages], dtype=np.float64)
+        weights = np.array([values.get(code, 0.0) for code in self.languages], dtype=np.float64)
+        return np.maximum(np.log(np.maximum(weights, 1e-6)), _LOG_FLOOR)
+
+    def _unit_anchors(self) -> np.ndarray | None:
+        if self.config.theme_input != "embeddings":
+            return None
+        anchors = np.array(list(self.config.theme_anchors.values()), dtype=np.float64)
+        return anchors / np.linalg.norm(anchors, axis=1, keepdims=True)
+
+    def _collect(self, plan: RoutingPlan, rewards: np.ndarray) -> None:
+        """Expand a step into flat (theme row, region row, arm, weight, reward) feedback."""
+        finite = np.isfinite(rewards)
+        on_arm = plan.arms >= 0
+        self.counters["nonfinite_rewards"] += int((~finite).sum())
+        self.counters["off_arm_rollouts"] += int((finite & ~on_arm).sum())
+        encoded = self._encode(plan.contexts, create=True)
+        prompt, theme, weight, region = _theme_region_pairs(encoded)
+        keep = (finite & on_arm)[prompt]  # (pairs, K)
+        k = plan.num_rollouts
+        self._buffer.append(
+            theme=np.repeat(theme, k)[keep.ravel()],
+            region=np.repeat(region, k)[keep.ravel()],
+            arm=plan.arms[prompt][keep],
+            weight=np.repeat(weight, k)[keep.ravel()],
+            reward=rewards[prompt][keep],
+        )
+
+    def _aggregate(self, feedback: dict[str, np.ndarray]) -> WindowStats:
+        config = self.config
+        if config.region_scope == "all":
+            region_themes = np.ones(len(self._themes), dtype=bool)
+        else:
+            region_themes = np.isin(self._themes.names, config.regional_themes)
+        return aggregate_window(
+            feedback,
+            num_themes=len(self._themes),
+            num_regions=len(self._regions),
+            num_languages=len(self.languages),
+            region_themes=region_themes,
+            group_norm=config.group_norm,
+        )
+
+
+def _theme_region_pairs(encoded: EncodedBatch) -> tuple[np.ndarray, ...]:
+    """Every (prompt, theme row, weight, region row) combination; region -1 means none."""
+    themes = encoded.theme_weights[encoded.inverse].tocoo()
+    regions = encoded.region_weights[encoded.inverse].tocsr()
+    regions.sort_indices()
+    per_prompt = np.diff(regions.indptr)
+    repeats = np.maximum(per_prompt, 1)[themes.row]
+    prompt = np.repeat(themes.row, repeats)
+    starts = np.cumsum(repeats) - repeats
+    offset = np.arange(repeats.sum()) - np.repeat(starts, repeats)
+    padded = np.append(regions.indices, -1)
+    position = np.where(per_prompt[prompt] > 0, regions.indptr[prompt] + offset, len(padded) - 1)
+    return prompt, np.repeat(themes.col, repeats), np.repeat(themes.data, repeats), padded[position]
+
+
+class DistributionRouter(BaseRouter):
+    """A router that draws each routed rollout from an explicit distribution per prompt."""
+
+    def _choose(self, encoded: EncodedBatch, step: int, keys: np.ndarray) -> np.ndarray:
+        _, effective = self._distribution(encoded, step)
+        cdf = np.cumsum(effective, axis=1)[encoded.inverse]
+        cdf /= cdf[:, -1:]
+        draws = self._uniforms(step, keys, stream=0)
+        arms = (draws[:, :, None] >= cdf[:, None, :]).sum(axis=-1)
+        return np.minimum(arms, len(self.languages) - 1)

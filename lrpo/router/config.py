@@ -1,0 +1,181 @@
+"""`RouterConfig`: everything a language router needs to know, checked once at construction."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lrpo.languages import REFERENCE_LANGUAGES, validate_languages
+
+from .schedules import Schedule
+
+__all__ = ["REFERENCE_THEMES", "RouterConfig"]
+
+#: The six themes of the LRPO reference data; "Translation" is never routed.
+REFERENCE_THEMES = (
+    "General Knowledge",
+    "Regional Knowledge",
+    "Reasoning / Logic",
+    "Safety / Ethics",
+    "Chat / Conversational",
+    "Translation",
+)
+
+Priors = dict[str, dict[str, float]]
+
+
+class RouterConfig(BaseModel):
+    """Configuration of a language router; the defaults reproduce the LRPO reference.
+
+    Parameters are grouped as in the fields below: arms and contexts, rollout budget,
+    learning, exploration, priors and cold start, themes as embeddings, reproducibility.
+
+    Examples
+    --------
+    >>> config = RouterConfig(languages=["en", "de", "ja"], num_rollouts=4, num_on_policy=1)
+    >>> config.num_routed
+    3
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Arms and contexts
+    languages: tuple[str, ...] = Field(
+        REFERENCE_LANGUAGES, description="Language codes the router may choose (the arms)."
+    )
+    themes: tuple[str, ...] = Field(
+        REFERENCE_THEMES, description="Theme rows created up front; unseen themes cold-start."
+    )
+    regions: tuple[str, ...] = Field((), description="Region rows created up front.")
+    unrouted_themes: tuple[str, ...] = Field(
+        ("Translation",), description="Themes whose prompts keep every rollout in their language."
+    )
+    regional_themes: tuple[str, ...] = Field(
+        ("Regional Knowledge",), description="Themes whose prompts add their region rows."
+    )
+    region_scope: Literal["regional_themes", "all"] = Field(
+        "regional_themes",
+        description="Add region rows only for regional themes (reference) or whenever a "
+        "prompt has a region (the paper's wording).",
+    )
+
+    # Rollout budget
+    num_rollouts: int = Field(8, ge=2, description="K: rollouts per prompt (GRPO group size).")
+    num_on_policy: int = Field(
+        2, ge=0, description="K_on: leading rollouts kept in the prompt's own language."
+    )
+
+    # Learning
+    ema_alpha: float = Field(0.1, gt=0.0, le=1.0, description="EMA step towards bucket rewards.")
+    update_period: int = Field(5, ge=1, description="M: recorded steps between two updates.")
+    group_norm: Literal["zscore", "center", "none"] = Field(
+        "zscore", description="Normalise bucket means across languages within (theme, region)."
+    )
+
+    # Exploration
+    temperature: Schedule = Field(
+        Schedule(kind="exponential", start=1.0, end=0.3, decay=0.999),
+        description="Softmax temperature tau over training steps.",
+    )
+    epsilon: Schedule = Field(
+        Schedule(kind="exponential", start=0.2, end=0.0, decay=0.995),
+        description="Probability of a uniform language instead of the softmax draw.",
+    )
+
+    # Priors and cold start
+    prior_kind: Literal["weights", "logits"] = Field(
+        "weights",
+        description="Priors as non-negative weights (logit = log(max(w, 1e-6)), unlisted "
+        "languages 1e-6, as the reference) or as logits (unlisted languages 0).",
+    )
+    theme_priors: Priors = Field({}, description="Initial row per theme: {theme: {lang: value}}.")
+    region_priors: Priors = Field({}, description="Initial row per region: {region: {lang: v}}.")
+    cold_start: Literal["prior", "mean"] = Field(
+        "prior",
+        description="Row for a theme or region first seen in training: its prior (uniform if "
+        "none is configured) or the mean of the known rows.",
+    )
+
+    # Themes as embeddings
+    theme_input: Literal["labels", "embeddings"] = Field(
+        "labels",
+        description="Read a prompt's themes from its labels, or from its theme embedding as "
+        "soft weights over `theme_anchors` (for thousands of fine-grained themes).",
+    )
+    theme_anchors: dict[str, tuple[float, ...]] = Field(
+        {}, description="Anchor embedding per theme row, used when theme_input='embeddings'."
+    )
+    anchor_temperature: float = Field(
+        0.1, gt=0.0, description="Softmax temperature over cosine similarity to the anchors."
+    )
+
+    # Reproducibility
+    seed: int = Field(0, description="Routing seed; draws depend on (seed, step, prompt key).")
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, languages: tuple[str, ...]) -> tuple[str, ...]:
+        return validate_languages(languages)
+
+    @field_validator("themes", "regions", "unrouted_themes", "regional_themes")
+    @classmethod
+    def _unique_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"names must be unique, duplicated: {duplicates}")
+        return names
+
+    @model_validator(mode="after")
+    def _check_fields_together(self) -> RouterConfig:
+        if self.num_on_policy > self.num_rollouts:
+            raise ValueError(
+                f"num_on_policy (K_on={self.num_on_policy}) must be <= num_rollouts "
+                f"(K={self.num_rollouts})"
+            )
+        if self.temperature.minimum <= 0.0:
+            raise ValueError(
+                f"temperature must stay > 0, but its schedule reaches {self.temperature.minimum}; "
+                "set temperature.end (the floor) to a positive value such as 0.3"
+            )
+        if not 0.0 <= self.epsilon.minimum <= self.epsilon.maximum <= 1.0:
+            raise ValueError(
+                f"epsilon must stay within [0, 1], got start={self.epsilon.start}, "
+                f"end={self.epsilon.end}"
+            )
+        for field in ("theme_priors", "region_priors"):
+            self._check_priors(field, getattr(self, field))
+        if self.theme_input == "embeddings":
+            self._check_anchors()
+        return self
+
+    def _check_priors(self, field: str, priors: Priors) -> None:
+        for row, values in priors.items():
+            unknown = sorted(set(values) - set(self.languages))
+            if unknown:
+                raise ValueError(
+                    f"{field}[{row!r}] names languages that are not arms: {unknown}; "
+                    f"arms are {list(self.languages)}"
+                )
+            for lang, value in values.items():
+                if not math.isfinite(value) or (self.prior_kind == "weights" and value < 0):
+                    raise ValueError(
+                        f"{field}[{row!r}][{lang!r}] = {value}: prior_kind={self.prior_kind!r} "
+                        "needs finite values" + (" >= 0" if self.prior_kind == "weights" else "")
+                    )
+
+    def _check_anchors(self) -> None:
+        if not self.theme_anchors:
+            raise ValueError("theme_input='embeddings' needs theme_anchors: {theme: embedding}")
+        dims = {len(vector) for vector in self.theme_anchors.values()}
+        if len(dims) != 1 or 0 in dims:
+            raise ValueError(f"theme_anchors must share one non-zero dimension, got {sorted(dims)}")
+        for name, vector in self.theme_anchors.items():
+            if not all(math.isfinite(v) for v in vector) or not any(vector):
+                raise ValueError(f"theme_anchors[{name!r}] must be finite and non-zero")
+
+    @property
+    def num_routed(self) -> int:
+        """Rollouts per prompt whose language the router chooses: K - K_on."""
+        return self.num_rollouts - self.num_on_policy

@@ -1,0 +1,204 @@
+"""What the router knows about a prompt, and its encoding as sparse row weights for a batch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy import sparse
+
+__all__ = ["ContextLike", "EncodedBatch", "RoutingContext", "encode_contexts"]
+
+
+class RoutingContext(NamedTuple):
+    """A prompt as the router sees it: its language, theme(s), region(s).
+
+    Several themes or regions sum their rows, as the reference does. ``theme_embedding`` is
+    read instead of the theme labels when the router's ``theme_input`` is ``"embeddings"``.
+    A named tuple, because routing builds one per prompt and must stay cheap.
+
+    Examples
+    --------
+    >>> context = RoutingContext.coerce({"language": "ja", "theme": "Regional Knowledge",
+    ...                                  "region": "Japan"})
+    >>> context.themes, context.regions
+    (('Regional Knowledge',), ('Japan',))
+    """
+
+    language: str
+    themes: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    theme_embedding: tuple[float, ...] | None = None
+
+    @classmethod
+    def coerce(cls, value: ContextLike) -> RoutingContext:
+        """Accept a context or a mapping with ``language`` and ``theme(s)`` / ``region(s)``."""
+        if isinstance(value, RoutingContext):
+            return value
+        if not isinstance(value, dict | Mapping):  # dict first: the ABC check is slow
+            raise TypeError(
+                f"a routing context is a RoutingContext or a mapping, got {type(value).__name__}"
+            )
+        get = value.get
+        language = get("language")
+        if language.__class__ is not str:
+            raise ValueError(f"a routing context needs a 'language' code string, got {value!r}")
+        themes = get("themes", _ABSENT)
+        regions = get("regions", _ABSENT)
+        embedding = get("theme_embedding")
+        return cls(
+            language,
+            _names(get("theme") if themes is _ABSENT else themes),
+            _names(get("region") if regions is _ABSENT else regions),
+            None if embedding is None else tuple(float(x) for x in embedding),
+        )
+
+
+_ABSENT = object()
+
+
+ContextLike = RoutingContext | Mapping[str, Any]
+
+
+def _names(raw: Any) -> tuple[str, ...]:
+    """One name, several names, or none (None and "" mean none)."""
+    if not raw:
+        return ()
+    if raw.__class__ is str:
+        return (raw,)
+    return tuple(str(name) for name in raw if name not in (None, ""))
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """A batch of contexts as arrays: row weights for the theme and region tables.
+
+    Batches repeat contexts (a dataset has few (language, theme, region) combinations), so
+    every array describes the *unique* contexts; ``inverse[b]`` is prompt ``b``'s unique row.
+    Column ids beyond a table's current rows stand for names the table has not seen yet
+    (``new_themes`` / ``new_regions``, in order); the router fills them by its cold-start rule.
+    """
+
+    inverse: np.ndarray  # (B,) unique context of each prompt
+    home_codes: np.ndarray  # (U,) prompt language codes
+    home_arms: np.ndarray  # (U,) arm index of the prompt language, -1 if it is not an arm
+    routed: np.ndarray  # (U,) False for prompts that keep every rollout in their language
+    regional: np.ndarray  # (U,) True where region rows add to the logits
+    theme_weights: sparse.csr_matrix  # (U, themes known + new)
+    region_weights: sparse.csr_matrix  # (U, regions known + new)
+    new_themes: tuple[str, ...]
+    new_regions: tuple[str, ...]
+
+
+class _Columns:
+    """Collects (row, column) pairs of weight 1, giving unseen names provisional column ids."""
+
+    def __init__(self, index: Mapping[str, int]) -> None:
+        self.index = index
+        self.new: dict[str, int] = {}
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+
+    def add(self, row: int, names: tuple[str, ...]) -> None:
+        for name in names:
+            col = self.index.get(name)
+            if col is None:
+                col = self.new.setdefault(name, len(self.index) + len(self.new))
+            self.rows.append(row)
+            self.cols.append(col)
+
+    def matrix(self, num_rows: int) -> sparse.csr_matrix:
+        shape = (num_rows, len(self.index) + len(self.new))
+        weights = np.ones(len(self.rows))
+        return sparse.csr_matrix((weights, (self.rows, self.cols)), shape=shape)
+
+
+def encode_contexts(
+    contexts: Sequence[RoutingContext],
+    *,
+    arm_index: Mapping[str, int],
+    theme_index: Mapping[str, int],
+    region_index: Mapping[str, int],
+    unrouted_themes: frozenset[str],
+    regional_themes: frozenset[str],
+    all_regions_apply: bool,
+    anchors: np.ndarray | None = None,
+    anchor_temperature: float = 0.1,
+) -> EncodedBatch:
+    """Turn contexts into row weights; one pass over unique contexts, none over rollouts.
+
+    With ``anchors`` (unit rows, one per theme of ``theme_index``), a context that carries a
+    theme embedding gets softmax(cosine / anchor_temperature) weights over them instead of
+    its labels.
+    """
+    positions: dict[RoutingContext, int] = {}
+    inverse = np.fromiter(
+        (positions.setdefault(context, len(positions)) for context in contexts),
+        dtype=np.int64,
+        count=len(contexts),
+    )
+    contexts = list(positions)
+    size = len(contexts)
+    themes, regions = _Columns(theme_index), _Columns(region_index)
+    unrouted, regional = [], []
+    embedded_rows: list[int] = []
+    embeddings: list[tuple[float, ...]] = []
+    for row, (_, theme_names, region_names, embedding) in enumerate(contexts):
+        if anchors is not None and embedding is not None:
+            embedded_rows.append(row)
+            embeddings.append(embedding)
+        else:
+            themes.add(row, theme_names)
+        if theme_names and not unrouted_themes.isdisjoint(theme_names):
+            unrouted.append(row)
+        if region_names:
+            regions.add(row, region_names)
+            if all_regions_apply or not regional_themes.isdisjoint(theme_names):
+                regional.append(row)
+    theme_weights = themes.matrix(size)
+    if embedded_rows:
+        theme_weights = _add_anchor_weights(
+            theme_weights, embedded_rows, embeddings, anchors, anchor_temperature
+        )
+    home_codes = np.array([context[0] for context in contexts], dtype=object)
+    home_arms = np.array([arm_index.get(code, -1) for code in home_codes], dtype=np.int64)
+    routed_mask = np.ones(size, dtype=bool)
+    routed_mask[unrouted] = False
+    regional_mask = np.zeros(size, dtype=bool)
+    regional_mask[regional] = True
+    return EncodedBatch(
+        inverse=inverse,
+        home_codes=home_codes,
+        home_arms=home_arms,
+        routed=routed_mask,
+        regional=regional_mask,
+        theme_weights=theme_weights,
+        region_weights=regions.matrix(size),
+        new_themes=tuple(themes.new),
+        new_regions=tuple(regions.new),
+    )
+
+
+def _add_anchor_weights(
+    weights: sparse.csr_matrix,
+    rows: list[int],
+    embeddings: list[tuple[float, ...]],
+    anchors: np.ndarray,
+    temperature: float,
+) -> sparse.csr_matrix:
+    """Soft-assign embedded contexts to the anchor rows (the first ``len(anchors)`` columns)."""
+    vectors = np.asarray(embeddings, dtype=np.float64)
+    if vectors.ndim != 2 or vectors.shape[1] != anchors.shape[1]:
+        raise ValueError(
+            f"theme_embedding must have {anchors.shape[1]} dimensions like the anchors, "
+            f"got shape {vectors.shape[1:]}"
+        )
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    scores = (vectors / np.where(norms > 0, norms, 1.0)) @ anchors.T / temperature
+    soft = np.exp(scores - scores.max(axis=1, keepdims=True))
+    soft /= soft.sum(axis=1, keepdims=True)
+    dense = np.zeros(weights.shape)
+    dense[np.asarray(rows)[:, None], np.arange(anchors.shape[0])] = soft
+    return (weights + sparse.csr_matrix(dense)).tocsr()

@@ -1,0 +1,23 @@
+"""Shared fixtures: small router configs with hand-checkable numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from lrpo import RouterConfig, Schedule
+
+LANGS = ("en", "de", "ja")
+
+
+@pytest.fixture
+def small_config() -> RouterConfig:
+    """Three languages, K = 4 with K_on = 1, constant tau = 1 and eps = 0, update every step."""
+    return RouterConfig(
+        languages=LANGS,
+        themes=("General Knowledge", "Regional Knowledge", "Translation"),
+        num_rollouts=4,
+        num_on_policy=1,
+        update_period=1,
+        temperature=Schedule(kind="constant", start=1.0),
+        epsilon=Schedule(kind="constant", start=0.0),
+    )
