@@ -15,9 +15,10 @@ import numpy as np
 from .config import RouterConfig
 from .context import ContextLike, EncodedBatch, RoutingContext, encode_contexts
 from .draws import keys_to_uint64, uniforms
-from .feedback import FeedbackBuffer, WindowStats, aggregate_window
+from .feedback import BucketSums, WindowStats, aggregate_window
 from .plan import RoutingPlan, RoutingProbabilities
 from .tables import RowTable
+from .weights import concat_ranges
 
 __all__ = ["BaseRouter", "DistributionRouter"]
 
@@ -48,7 +49,7 @@ class BaseRouter(ABC):
         self.counters = dict.fromkeys(_COUNTERS, 0)
         self._themes = RowTable(self.row_fields, len(self.languages))
         self._regions = RowTable(self.row_fields, len(self.languages))
-        self._buffer = FeedbackBuffer()
+        self._buckets = BucketSums(len(self.languages))
         self._anchors = self._unit_anchors()
         anchor_names = tuple(self.config.theme_anchors) if self._anchors is not None else ()
         for name in dict.fromkeys(
@@ -130,10 +131,9 @@ class BaseRouter(ABC):
 
     def update(self) -> None:
         """Learn from the feedback recorded since the last update, then forget it."""
-        feedback = self._buffer.arrays()
-        if feedback["reward"].size:
-            self._learn(self._aggregate(feedback))
-        self._buffer.clear()
+        if self._buckets.weight.any():
+            self._learn(self._aggregate())
+        self._buckets.clear()
         self.num_updates += 1
 
     # ------------------------------------------------------------------- state
@@ -149,7 +149,7 @@ class BaseRouter(ABC):
             "counters": dict(self.counters),
             "themes": self._themes.state_dict(),
             "regions": self._regions.state_dict(),
-            "buffer": self._buffer.state_dict(),
+            "buckets": self._buckets.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -173,7 +173,7 @@ class BaseRouter(ABC):
         self.counters = {name: int(state["counters"][name]) for name in _COUNTERS}
         self._themes.load_state_dict(state["themes"])
         self._regions.load_state_dict(state["regions"])
-        self._buffer.load_state_dict(state["buffer"])
+        self._buckets.load_state_dict(state["buckets"])
 
     # ----------------------------------------------------------------- reports
     def metrics(self, step: int | None = None) -> dict[str, float]:
@@ -266,12 +266,9 @@ class BaseRouter(ABC):
         self, encoded: EncodedBatch, themes: np.ndarray, regions: np.ndarray, squared: bool = False
     ) -> np.ndarray:
         """Sum each context's theme rows, plus its region rows where they apply: ``(U, L)``."""
-        theme_w, region_w = encoded.theme_weights, encoded.region_weights
-        if squared:
-            theme_w, region_w = theme_w.multiply(theme_w), region_w.multiply(region_w)
-        total = np.asarray(theme_w @ themes)
-        if region_w.nnz:
-            total += encoded.regional[:, None] * np.asarray(region_w @ regions)
+        total = encoded.theme_weights.sum_rows(themes, squared)
+        if encoded.region_weights.nnz:
+            total += encoded.regional[:, None] * encoded.region_weights.sum_rows(regions, squared)
         return total
 
     def _with_new_rows(
@@ -314,7 +311,9 @@ class BaseRouter(ABC):
         prompt, theme, weight, region = _theme_region_pairs(encoded)
         keep = (finite & on_arm)[prompt]  # (pairs, K)
         k = plan.num_rollouts
-        self._buffer.append(
+        shape = (len(self._themes), len(self._regions) + 1, len(self.languages))
+        self._buckets.add(
+            shape,
             theme=np.repeat(theme, k)[keep.ravel()],
             region=np.repeat(region, k)[keep.ravel()],
             arm=plan.arms[prompt][keep],
@@ -322,35 +321,34 @@ class BaseRouter(ABC):
             reward=rewards[prompt][keep],
         )
 
-    def _aggregate(self, feedback: dict[str, np.ndarray]) -> WindowStats:
-        config = self.config
-        if config.region_scope == "all":
+    def _aggregate(self) -> WindowStats:
+        if self.config.region_scope == "all":
             region_themes = np.ones(len(self._themes), dtype=bool)
         else:
-            region_themes = np.isin(self._themes.names, config.regional_themes)
+            region_themes = np.isin(self._themes.names, self.config.regional_themes)
         return aggregate_window(
-            feedback,
-            num_themes=len(self._themes),
-            num_regions=len(self._regions),
-            num_languages=len(self.languages),
-            region_themes=region_themes,
-            group_norm=config.group_norm,
+            self._buckets, region_themes=region_themes, group_norm=self.config.group_norm
         )
 
 
 def _theme_region_pairs(encoded: EncodedBatch) -> tuple[np.ndarray, ...]:
     """Every (prompt, theme row, weight, region row) combination; region -1 means none."""
-    themes = encoded.theme_weights[encoded.inverse].tocoo()
-    regions = encoded.region_weights[encoded.inverse].tocsr()
-    regions.sort_indices()
-    per_prompt = np.diff(regions.indptr)
-    repeats = np.maximum(per_prompt, 1)[themes.row]
-    prompt = np.repeat(themes.row, repeats)
-    starts = np.cumsum(repeats) - repeats
-    offset = np.arange(repeats.sum()) - np.repeat(starts, repeats)
-    padded = np.append(regions.indices, -1)
-    position = np.where(per_prompt[prompt] > 0, regions.indptr[prompt] + offset, len(padded) - 1)
-    return prompt, np.repeat(themes.col, repeats), np.repeat(themes.data, repeats), padded[position]
+    themes = encoded.theme_weights.take(encoded.inverse)
+    regions = encoded.region_weights.take(encoded.inverse)
+    per_prompt = np.bincount(regions.rows, minlength=len(encoded.inverse))
+    region_starts = np.cumsum(per_prompt) - per_prompt
+    repeats = np.maximum(per_prompt, 1)[themes.rows]
+    prompt = np.repeat(themes.rows, repeats)
+    offset = concat_ranges(np.zeros_like(repeats), repeats)
+    padded = np.append(regions.cols, -1)
+    has_region = per_prompt[prompt] > 0
+    position = np.where(has_region, region_starts[prompt] + offset, len(padded) - 1)
+    return (
+        prompt,
+        np.repeat(themes.cols, repeats),
+        np.repeat(themes.weights, repeats),
+        padded[position],
+    )
 
 
 class DistributionRouter(BaseRouter):

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import sparse
+
+from .weights import RowWeights
 
 __all__ = ["ContextLike", "EncodedBatch", "RoutingContext", "encode_contexts"]
 
@@ -86,8 +87,8 @@ class EncodedBatch:
     home_arms: np.ndarray  # (U,) arm index of the prompt language, -1 if it is not an arm
     routed: np.ndarray  # (U,) False for prompts that keep every rollout in their language
     regional: np.ndarray  # (U,) True where region rows add to the logits
-    theme_weights: sparse.csr_matrix  # (U, themes known + new)
-    region_weights: sparse.csr_matrix  # (U, regions known + new)
+    theme_weights: RowWeights  # (U, themes known + new)
+    region_weights: RowWeights  # (U, regions known + new)
     new_themes: tuple[str, ...]
     new_regions: tuple[str, ...]
 
@@ -109,10 +110,10 @@ class _Columns:
             self.rows.append(row)
             self.cols.append(col)
 
-    def matrix(self, num_rows: int) -> sparse.csr_matrix:
+    def matrix(self, num_rows: int) -> RowWeights:
         shape = (num_rows, len(self.index) + len(self.new))
-        weights = np.ones(len(self.rows))
-        return sparse.csr_matrix((weights, (self.rows, self.cols)), shape=shape)
+        rows = np.array(self.rows, dtype=np.int64)
+        return RowWeights(rows, np.array(self.cols, dtype=np.int64), np.ones(len(rows)), shape)
 
 
 def encode_contexts(
@@ -182,12 +183,12 @@ def encode_contexts(
 
 
 def _add_anchor_weights(
-    weights: sparse.csr_matrix,
+    weights: RowWeights,
     rows: list[int],
     embeddings: list[tuple[float, ...]],
     anchors: np.ndarray,
     temperature: float,
-) -> sparse.csr_matrix:
+) -> RowWeights:
     """Soft-assign embedded contexts to the anchor rows (the first ``len(anchors)`` columns)."""
     vectors = np.asarray(embeddings, dtype=np.float64)
     if vectors.ndim != 2 or vectors.shape[1] != anchors.shape[1]:
@@ -199,6 +200,10 @@ def _add_anchor_weights(
     scores = (vectors / np.where(norms > 0, norms, 1.0)) @ anchors.T / temperature
     soft = np.exp(scores - scores.max(axis=1, keepdims=True))
     soft /= soft.sum(axis=1, keepdims=True)
-    dense = np.zeros(weights.shape)
-    dense[np.asarray(rows)[:, None], np.arange(anchors.shape[0])] = soft
-    return (weights + sparse.csr_matrix(dense)).tocsr()
+    num_anchors = anchors.shape[0]
+    return RowWeights.from_triples(
+        np.concatenate([weights.rows, np.repeat(rows, num_anchors)]),
+        np.concatenate([weights.cols, np.tile(np.arange(num_anchors), len(rows))]),
+        np.concatenate([weights.weights, soft.ravel()]),
+        weights.shape,
+    )

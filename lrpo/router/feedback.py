@@ -1,8 +1,9 @@
-"""Feedback between updates: one flat record per (rollout, theme row, region row), aggregated once.
+"""Feedback between updates, kept as running sums per (theme, region, language) bucket.
 
 The reference EMA-updates a theme row once per region bucket, so its result depends on the order
 in which buckets are visited. Here every bucket is aggregated first and each row is updated once
-from the count-weighted mean of its buckets' normalised rewards: order cannot matter.
+from the count-weighted mean of its buckets' normalised rewards: order cannot matter. Summing at
+record time makes an update cost O(buckets), whatever the number of recorded rollouts.
 """
 
 from __future__ import annotations
@@ -12,40 +13,61 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["FeedbackBuffer", "WindowStats", "aggregate_window"]
-
-_FIELDS = ("theme", "region", "arm", "weight", "reward")
+__all__ = ["BucketSums", "WindowStats", "aggregate_window"]
 
 
-class FeedbackBuffer:
-    """Flat arrays of feedback recorded since the last update."""
+class BucketSums:
+    """Weight and weighted reward per (theme row, region row + 1, language) since the last update.
 
-    def __init__(self) -> None:
-        self._chunks: dict[str, list[np.ndarray]] = {field: [] for field in _FIELDS}
+    Region index 0 is "no region". The arrays grow when the router adds theme or region rows.
+    """
 
-    def append(self, **columns: np.ndarray) -> None:
-        """Add equally long columns ``theme, region, arm, weight, reward``."""
-        for field in _FIELDS:
-            self._chunks[field].append(np.asarray(columns[field]))
+    def __init__(self, num_languages: int) -> None:
+        self.weight = np.zeros((0, 1, num_languages))
+        self.total = np.zeros((0, 1, num_languages))
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """All recorded feedback, concatenated."""
-        return {
-            field: np.concatenate(chunks) if chunks else np.zeros(0)
-            for field, chunks in self._chunks.items()
-        }
+    def add(
+        self,
+        shape: tuple[int, int, int],
+        theme: np.ndarray,
+        region: np.ndarray,
+        arm: np.ndarray,
+        weight: np.ndarray,
+        reward: np.ndarray,
+    ) -> None:
+        """Add feedback entries; ``region`` is -1 for none; ``shape`` is (T, G + 1, L) now."""
+        self._grow(shape)
+        flat = np.ravel_multi_index((theme, region + 1, arm), shape)
+        size = int(np.prod(shape))
+        self.weight += np.bincount(flat, weight, minlength=size).reshape(shape)
+        self.total += np.bincount(flat, weight * reward, minlength=size).reshape(shape)
 
     def clear(self) -> None:
-        for chunks in self._chunks.values():
-            chunks.clear()
+        self.weight[:] = 0.0
+        self.total[:] = 0.0
+
+    def _grow(self, shape: tuple[int, int, int]) -> None:
+        if self.weight.shape == shape:
+            return
+        pad = [(0, new - old) for new, old in zip(shape, self.weight.shape, strict=True)]
+        self.weight = np.pad(self.weight, pad)
+        self.total = np.pad(self.total, pad)
 
     def state_dict(self) -> dict[str, list]:
-        return {field: values.tolist() for field, values in self.arrays().items()}
+        """Only the non-empty buckets, by flat index."""
+        index = np.flatnonzero(self.weight)
+        return {
+            "shape": list(self.weight.shape),
+            "index": index.tolist(),
+            "weight": self.weight.ravel()[index].tolist(),
+            "total": self.total.ravel()[index].tolist(),
+        }
 
     def load_state_dict(self, state: dict[str, list]) -> None:
-        self.clear()
-        if state and len(state["reward"]):
-            self.append(**{field: np.asarray(state[field]) for field in _FIELDS})
+        shape = tuple(state["shape"])
+        self.weight, self.total = np.zeros(shape), np.zeros(shape)
+        self.weight.ravel()[state["index"]] = state["weight"]
+        self.total.ravel()[state["index"]] = state["total"]
 
 
 @dataclass(frozen=True)
@@ -59,41 +81,26 @@ class WindowStats:
 
 
 def aggregate_window(
-    feedback: dict[str, np.ndarray],
+    sums: BucketSums,
     *,
-    num_themes: int,
-    num_regions: int,
-    num_languages: int,
     region_themes: np.ndarray,
     group_norm: Literal["zscore", "center", "none"],
 ) -> WindowStats:
-    """Bucket means per (theme, region, language), normalised across languages, then per row.
+    """Bucket means, normalised across languages within (theme, region), then per row.
 
-    ``feedback["region"]`` is -1 for prompts without a region. ``region_themes`` is a boolean mask
-    over theme rows whose buckets update region rows.
+    ``region_themes`` is a boolean mask over theme rows whose buckets update region rows.
     """
-    shape = (num_themes, num_regions + 1, num_languages)
-    flat = np.ravel_multi_index(
-        (
-            feedback["theme"].astype(np.int64),
-            feedback["region"].astype(np.int64) + 1,
-            feedback["arm"].astype(np.int64),
-        ),
-        shape,
-    )
-    size = int(np.prod(shape))
-    weight = np.bincount(flat, feedback["weight"], minlength=size).reshape(shape)
-    total = np.bincount(flat, feedback["weight"] * feedback["reward"], minlength=size)
+    weight = sums.weight
     seen = weight > 0
-    mean = np.divide(total.reshape(shape), weight, out=np.zeros(shape), where=seen)
+    mean = np.divide(sums.total, weight, out=np.zeros_like(weight), where=seen)
     normalised = _normalise_across_languages(mean, seen, group_norm)
-
-    theme_weight = weight.sum(axis=1)
-    theme_reward = _weighted_mean(normalised, weight, axis=1)
     region_mass = weight[region_themes, 1:, :]
-    region_weight = region_mass.sum(axis=0)
-    region_reward = _weighted_mean(normalised[region_themes, 1:, :], region_mass, axis=0)
-    return WindowStats(theme_reward, theme_weight, region_reward, region_weight)
+    return WindowStats(
+        theme_reward=_weighted_mean(normalised, weight, axis=1),
+        theme_weight=weight.sum(axis=1),
+        region_reward=_weighted_mean(normalised[region_themes, 1:, :], region_mass, axis=0),
+        region_weight=region_mass.sum(axis=0),
+    )
 
 
 def _normalise_across_languages(mean: np.ndarray, seen: np.ndarray, group_norm: str) -> np.ndarray:
@@ -101,20 +108,15 @@ def _normalise_across_languages(mean: np.ndarray, seen: np.ndarray, group_norm: 
     if group_norm == "none":
         return mean
     count = seen.sum(axis=-1, keepdims=True)
+    some = count > 0
     group_mean = np.divide(
-        np.where(seen, mean, 0.0).sum(axis=-1, keepdims=True),
-        count,
-        out=np.zeros_like(count, dtype=np.float64),
-        where=count > 0,
+        mean.sum(axis=-1, keepdims=True), count, out=np.zeros(count.shape), where=some
     )
     centred = np.where(seen, mean - group_mean, 0.0)
     if group_norm == "center":
         return centred
     variance = np.divide(
-        (centred**2).sum(axis=-1, keepdims=True),
-        count,
-        out=np.zeros_like(count, dtype=np.float64),
-        where=count > 0,
+        (centred**2).sum(axis=-1, keepdims=True), count, out=np.zeros(count.shape), where=some
     )
     return centred / (np.sqrt(variance) + 1e-6)
 
