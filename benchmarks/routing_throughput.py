@@ -26,7 +26,7 @@ import numpy as np
 import scipy
 
 _HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(_HERE.parent), str(_HERE)]  # run from anywhere without installing lrpo
+sys.path.insert(0, str(_HERE))  # the sibling baseline module
 
 from _reference_router import PurePythonRouter  # noqa: E402
 

@@ -392,3 +392,18 @@ def test_embedded_theme_takes_the_row_of_its_nearest_anchor():
     assert names == ["math", "culture"]
     assert logits[1, 2] > 2.0 - 1e-9  # culture row learned, math row nearly untouched
     np.testing.assert_allclose(logits[0], [2.0, 0.0, 0.0], atol=1e-3)
+
+
+def test_routed_feedback_leaves_out_on_policy_rollouts_and_unrouted_prompts(small_config):
+    config = RouterConfig.model_validate(small_config.model_dump() | {"feedback": "routed"})
+    router = LanguageRouter(config)
+    plan = make_plan(
+        [{"language": "en", "theme": GK}, {"language": "en", "theme": "Translation"}],
+        [[0, 1, 1, 2], [0, 0, 0, 0]],
+    )
+    router.record(plan, [[5.0, 0.5, 0.7, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    names, logits = router.theme_table()
+    np.testing.assert_allclose(
+        logits[names.index(GK)], 0.1 * np.array([0.0, 1.0, -1.0]) * 0.3 / (0.3 + 1e-6)
+    )
+    np.testing.assert_array_equal(logits[names.index("Translation")], 0.0)

@@ -308,8 +308,12 @@ class BaseRouter(ABC):
         self.counters["nonfinite_rewards"] += int((~finite).sum())
         self.counters["off_arm_rollouts"] += int((finite & ~on_arm).sum())
         encoded = self._encode(plan.contexts, create=True)
+        usable = finite & on_arm
+        if self.config.feedback == "routed":
+            usable[:, : self.config.num_on_policy] = False
+            usable[~encoded.routed[encoded.inverse]] = False
         prompt, theme, weight, region = _theme_region_pairs(encoded)
-        keep = (finite & on_arm)[prompt]  # (pairs, K)
+        keep = usable[prompt]  # (pairs, K)
         k = plan.num_rollouts
         shape = (len(self._themes), len(self._regions) + 1, len(self.languages))
         self._buckets.add(

@@ -73,6 +73,12 @@ class RouterConfig(BaseModel):
     group_norm: Literal["zscore", "center", "none"] = Field(
         "zscore", description="Normalise bucket means across languages within (theme, region)."
     )
+    feedback: Literal["all", "routed"] = Field(
+        "all",
+        description="Rollouts whose rewards feed the statistics: all (reference), or only those "
+        "the router chose, so that the K_on rollouts, always in the prompt's language, do not "
+        "leak the mix of prompt languages into the rows.",
+    )
 
     # Exploration
     temperature: Schedule = Field(

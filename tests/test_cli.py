@@ -1,0 +1,80 @@
+"""Tests of the ``lrpo`` command and the learning benchmark's tiny budget."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from lrpo.cli import main
+
+_TINY = ["--steps", "3", "--batch-size", "8"]
+
+
+def test_simulate_writes_metrics_and_plots(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    assert main(["simulate", *_TINY, "--routers", "ema", "uniform", "--out", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["runs"]) == {"raw", "calibrated"}
+    assert set(metrics["runs"]["raw"]) == {"ema", "uniform"}
+    assert (tmp_path / "learning_curves.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "tables_ema.png").exists()
+    printed = capsys.readouterr().out
+    assert "calibrated  ema" in printed and "collapse" in printed
+
+
+def test_simulate_without_plots_runs_every_default_router(tmp_path: Path) -> None:
+    assert main(["simulate", *_TINY, "--no-plots", "--out", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert list(metrics["runs"]["raw"]) == [
+        "ema", "thompson", "monolingual", "input-dominant", "english-dominant", "uniform",
+    ]  # fmt: skip
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_simulate_fine_grained_offers_the_embedding_router(tmp_path: Path) -> None:
+    argv = ["simulate", "--scenario", "fine-grained", *_TINY, "--no-plots", "--out", str(tmp_path)]
+    assert main([*argv, "--routers", "ema-embeddings"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["scenario"] == "fine-grained"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["simulate", "--routers", "best"], "invalid choice: 'best'"),
+        (["simulate", "--steps", "0"], "must be >= 1"),
+        (["simulate", "--seeds", "two"], "expected an integer"),
+        (["simulate", "--routers", "ema-embeddings"], "need theme embeddings"),
+        (["simulate", "--scenario", "huge"], "invalid choice: 'huge'"),
+        ([], "required: COMMAND"),
+    ],
+)
+def test_bad_input_is_an_argparse_error(argv: list[str], message: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_learning_benchmark_tiny_budget(tmp_path: Path, monkeypatch) -> None:
+    path = Path(__file__).parents[1] / "benchmarks" / "learning.py"
+    spec = importlib.util.spec_from_file_location("learning_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    out = tmp_path / "learning.json"
+    report = module.main(["--steps", "5", "--seeds", "1", "--batch-size", "8", "--out", str(out),
+                          "--no-progress"])  # fmt: skip
+    saved = json.loads(out.read_text())
+    assert saved["args"]["steps"] == 5 and saved["args"]["seeds"] == 1
+    assert set(saved["summary"]) == set(report["summary"])
+    assert "calibrated/ema" in saved["summary"]
+    assert set(saved["summary"]["raw/uniform"]) == {
+        "router/regret",
+        "router/quality",
+        "router/collapse",
+    }
