@@ -4,11 +4,11 @@ It implements the routing rule of :class:`lrpo.LanguageRouter` the way a compete
 would without numpy: dicts of ``list[float]`` logit rows, a softmax with ``math.exp`` once per
 prompt (or, with ``softmax_per_rollout``, once per routed rollout, as a policy object whose
 ``sample(context)`` draws one language at a time would), and one ``random.Random`` epsilon
-coin plus one draw (uniform, or by bisecting the softmax CDF) per routed rollout. Its update loops over recorded rollouts, sums rewards per
-(theme, region, language) bucket in a dict, z-scores bucket means across languages within
-each (theme, region), and moves every row once towards the count-weighted mean of its
-buckets (the order-free rule lrpo uses; the reference instead EMA-updates a theme row once per
-region bucket, which costs the same).
+coin plus one draw (uniform, or by bisecting the softmax CDF) per routed rollout. Its update
+loops over recorded rollouts, sums rewards per (theme, region, language) bucket in a dict,
+z-scores bucket means across languages within each (theme, region), and moves every row once
+towards the count-weighted mean of its buckets (the order-free rule lrpo uses; the reference
+instead EMA-updates a theme row once per region bucket, which costs the same).
 
 Draws come from ``random.Random``, not lrpo's hashed uniforms, so plans agree with the router
 in distribution, not draw for draw.
