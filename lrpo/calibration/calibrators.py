@@ -1,0 +1,275 @@
+"""`MeanCalibrator` and `QuantileCalibrator`: raw cosine -> reward in [0, 1], per language pair.
+
+Both are fitted on a :class:`~lrpo.calibration.table.CalibrationTable` and calibrate a batch of
+mixed language pairs with array gathers: every (ref_lang, out_lang) is an integer cell whose
+statistics were resolved at fit time, back-off included (see :mod:`lrpo.calibration.backoff`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from .backoff import BACKOFF_RULES
+from .base import BaseCalibrator, NotFittedError
+from .table import CalibrationTable, PairStats
+
+__all__ = ["MeanCalibrator", "NotFittedError", "QuantileCalibrator"]
+
+_OFFSET = 4.0  # knots of cell c are searched as knot + 4 c: cells never overlap ([-1, 1] + 4 c)
+
+
+class MeanCalibrator(BaseCalibrator):
+    """Mean calibration, the reference's released default.
+
+    ``cal = clip(s - lam (mu_pair - mu_ref), -1, 1)`` and ``r = clip((cal + 1) / 2, 0, 1)``,
+    with ``mu_pair`` the pair's mean equivalent score, ``lam = n / (n + shrinkage)`` (``n`` its
+    number of equivalents) and ``mu_ref`` the count-weighted mean of all entries' equivalent
+    means. Pairs without equivalents in the table back off (see ``backoff``).
+
+    Parameters
+    ----------
+    shrinkage : float, default 0
+        Pseudo-count ``k`` pulling a pair's offset towards 0 (the reference uses 0).
+    backoff : sequence of str, default ("reverse", "marginal", "global")
+        Rules for a pair without its own equivalents; must end with ``"global"``.
+    online : float or None, default None
+        Off when None. Otherwise the prior strength (a pseudo-count) of the offline offset in
+        a blend with the offset seen in training, updated by :meth:`partial_fit`: per pair,
+        ``offset = (online * offline + c * (m_pair - m_all)) / (online + c)``, where ``c`` and
+        ``m_pair`` are the count and mean of the training scores of that pair and ``m_all``
+        the mean over all of them. Caveat: training scores mix correct and wrong answers, so
+        a pair where the policy is genuinely worse also gets its rewards lifted; keep the
+        prior strong (thousands) unless the offline table is known to be off.
+
+    Examples
+    --------
+    >>> from lrpo.calibration import CalibrationTable, Provenance
+    >>> table = CalibrationTable.from_scores(
+    ...     {("en", "de"): {"equivalent": [0.9, 0.9]}, ("en", "en"): {"equivalent": [0.7, 0.7]}},
+    ...     embedder="e5", languages=["en", "de"], ordered=True,
+    ...     provenance=Provenance(source="doctest"))
+    >>> calibrator = MeanCalibrator().fit(table)  # mu_ref = 0.8
+    >>> calibrator([0.9, 0.7], ["en", "en"], ["de", "en"]).round(6).tolist()
+    [0.9, 0.9]
+    """
+
+    _params = ("shrinkage", "backoff", "online")
+
+    def __init__(
+        self,
+        *,
+        shrinkage: float = 0.0,
+        backoff: Sequence[str] = BACKOFF_RULES,
+        online: float | None = None,
+    ) -> None:
+        super().__init__(backoff=backoff)
+        self.shrinkage = shrinkage
+        self.online = online
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not (isinstance(self.shrinkage, int | float) and math.isfinite(self.shrinkage)
+                and self.shrinkage >= 0):  # fmt: skip
+            raise ValueError(f"shrinkage must be a finite number >= 0, got {self.shrinkage!r}")
+        if self.online is not None and not (
+            isinstance(self.online, int | float) and math.isfinite(self.online) and self.online > 0
+        ):
+            raise ValueError(f"online must be None (off) or a prior strength > 0, got "
+                             f"{self.online!r}")  # fmt: skip
+
+    def _fit(self, table: CalibrationTable) -> None:
+        def extract(entry: PairStats) -> tuple[float, np.ndarray] | None:
+            eq = entry.equivalent
+            return None if eq is None else (float(eq.count), np.array([eq.mean]))
+
+        values, weights, self.cell_sources_ = self.index_.resolve(table, extract, self._backoff)
+        entries = [e.equivalent for e in table.pairs if e.equivalent is not None]
+        counts = np.array([e.count for e in entries], dtype=float)
+        self.mu_ref_ = float(np.dot(counts, [e.mean for e in entries]) / counts.sum())
+        self.pair_means_ = values[:, 0]
+        self.pair_counts_ = weights
+        lam = weights / (weights + self.shrinkage)
+        self.offline_shift_ = lam * (self.pair_means_ - self.mu_ref_)
+        self.online_count_ = np.zeros_like(weights)
+        self.online_sum_ = np.zeros_like(weights)
+        self.shift_ = self.offline_shift_.copy()
+
+    def _transform(self, x: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        cal = x - self.shift_[cells]
+        np.clip(cal, -1.0, 1.0, out=cal)
+        cal += 1.0
+        cal *= 0.5
+        return np.clip(cal, 0.0, 1.0, out=cal)
+
+    # ------------------------------------------------------------------ online
+    def partial_fit(
+        self,
+        scores: Sequence[float] | np.ndarray,
+        ref_langs: Sequence[str] | np.ndarray,
+        out_langs: Sequence[str] | np.ndarray,
+    ) -> MeanCalibrator:
+        """Add training scores to the online statistics (NaN ignored); returns ``self``.
+
+        The inputs are validated as in :meth:`transform` and counted in the same counters.
+        Languages the table does not know share one online cell per known counterpart.
+        """
+        if self.online is None:
+            raise ValueError("online adjustment is off: construct with online=<prior strength>")
+        x, cells = self._prepare(scores, ref_langs, out_langs)
+        seen = ~np.isnan(x)
+        size = self.shift_.size
+        self.online_count_ += np.bincount(cells[seen], minlength=size)
+        self.online_sum_ += np.bincount(cells[seen], weights=x[seen], minlength=size)
+        self._blend()
+        return self
+
+    def _blend(self) -> None:
+        count, total = self.online_count_, self.online_count_.sum()
+        if total == 0:
+            self.shift_ = self.offline_shift_.copy()
+            return
+        mean_all = self.online_sum_.sum() / total
+        with np.errstate(invalid="ignore", divide="ignore"):
+            online = np.where(count > 0, self.online_sum_ / count - mean_all, 0.0)
+        prior = float(self.online)
+        self.shift_ = (prior * self.offline_shift_ + count * online) / (prior + count)
+
+    def _online_state(self) -> dict[str, Any] | None:
+        if self.online is None:
+            return None
+        return {"count": self.online_count_.tolist(), "sum": self.online_sum_.tolist()}
+
+    def _load_online_state(self, state: dict[str, Any] | None) -> None:
+        if (state is None) != (self.online is None):
+            raise ValueError("state and calibrator disagree on whether online adjustment is on")
+        if state is not None:
+            count, total = np.asarray(state["count"], float), np.asarray(state["sum"], float)
+            if count.shape != self.online_count_.shape or total.shape != count.shape:
+                raise ValueError(f"online statistics of shape {count.shape} do not fit "
+                                 f"{self.online_count_.shape}")  # fmt: skip
+            self.online_count_, self.online_sum_ = count, total
+            self._blend()
+
+
+class QuantileCalibrator(BaseCalibrator):
+    """Quantile calibration: the pair's empirical CDF of raw scores, as the authors' runs.
+
+    ``u = F_pair(s)``: the share of the pair's offline scores below ``s``, by monotone
+    piecewise-linear interpolation between its knots (right-continuous at tied knots), flat
+    outside them: 0 below the smallest knot, 1 from the largest. For a fixed pair ``u`` is
+    non-decreasing in ``s`` and lies in [0, 1].
+
+    What makes ``u`` comparable across pairs: it is a rank, not a similarity, so a pair whose
+    cosines all sit higher (same-language, or a language the embedder favours) does not get
+    higher rewards for it. With ``knots="mixture"`` (the reference) the rank is among the
+    pair's pooled equivalents, mismatches and hard negatives; this is comparable across pairs
+    only if every pair's pool has the same mix of kinds, which the pair builder must ensure.
+    With ``knots="equivalent"`` the rank is among correct answers only ("how typical of a
+    correct answer"): comparable whatever the mix, but every answer scoring below the pair's
+    lowest equivalent gets 0, so wrong answers give no gradient among themselves.
+
+    Parameters
+    ----------
+    upper_anchor : bool, default False
+        First map ``s <- min(1, s / U)`` with the pair's ``upper_anchor`` U, as the reference.
+        The knots go through the same map, so the lookup stays consistent: ``u`` is unchanged
+        below the knot interval holding U and is 1 for every ``s >= U`` (the anchor saturates
+        the top; it does not rescale the pair's scores against unscaled knots).
+    knots : {"mixture", "equivalent"}, default "mixture"
+        Which knots define the CDF (see above).
+    backoff : sequence of str, default ("reverse", "marginal", "global")
+        Rules for a pair without its own knots; must end with ``"global"``.
+
+    Examples
+    --------
+    >>> from lrpo.calibration import CalibrationTable, Provenance
+    >>> table = CalibrationTable.from_scores(
+    ...     {("en", "de"): {"equivalent": [0.8, 0.9], "mismatch": [0.2, 0.3, 0.5]}},
+    ...     embedder="e5", languages=["en", "de"], ordered=True,
+    ...     provenance=Provenance(source="doctest"), quantile_levels=(0.0, 0.5, 1.0))
+    >>> calibrator = QuantileCalibrator().fit(table)  # knots 0.2, 0.5, 0.9
+    >>> calibrator([0.1, 0.5, 0.7, 0.95], ["en"] * 4, ["de"] * 4).round(6).tolist()
+    [0.0, 0.5, 0.75, 1.0]
+    """
+
+    _params = ("upper_anchor", "knots", "backoff")
+
+    def __init__(
+        self,
+        *,
+        upper_anchor: bool = False,
+        knots: Literal["mixture", "equivalent"] = "mixture",
+        backoff: Sequence[str] = BACKOFF_RULES,
+    ) -> None:
+        super().__init__(backoff=backoff)
+        self.upper_anchor = upper_anchor
+        self.knots = knots
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not isinstance(self.upper_anchor, bool):
+            raise ValueError(f"upper_anchor must be a bool, got {self.upper_anchor!r}")
+        if self.knots not in ("mixture", "equivalent"):
+            raise ValueError(f"knots must be 'mixture' or 'equivalent', got {self.knots!r}")
+
+    def _fit(self, table: CalibrationTable) -> None:
+        def extract(entry: PairStats) -> tuple[float, np.ndarray] | None:
+            if self.knots == "mixture":
+                weight = sum(s.count for s in (entry.equivalent, entry.mismatch,
+                                               entry.hard_negative) if s is not None)  # fmt: skip
+                return float(weight), np.array([*entry.mixture_knots, entry.upper_anchor])
+            eq = entry.equivalent
+            return (
+                None if eq is None else (float(eq.count), np.array([*eq.knots, entry.upper_anchor]))
+            )
+
+        def repair(vector: np.ndarray) -> np.ndarray:
+            knots = np.maximum.accumulate(np.clip(vector[:-1], -1.0, 1.0))
+            return np.array([*knots, min(max(vector[-1], 1e-6), 1.0)])
+
+        values, _, self.cell_sources_ = self.index_.resolve(table, extract, self._backoff, repair)
+        self.levels_ = np.asarray(table.quantile_levels, dtype=float)
+        self.anchors_ = values[:, -1].copy()
+        knots = values[:, :-1]
+        if self.upper_anchor:
+            knots = np.minimum(1.0, knots / self.anchors_[:, None])
+        self.knots_ = knots
+        self._build_segments()
+
+    def _build_segments(self) -> None:
+        """Per cell, segment j in 0..m covers [knot j-1, knot j): start, slope and bounds."""
+        knots, levels = self.knots_, self.levels_
+        cells, m = knots.shape
+        self._lo_knot = np.full((cells, m + 1), -1.0)
+        self._lo_level = np.empty((cells, m + 1))
+        self._hi_level = np.empty((cells, m + 1))
+        self._slope = np.zeros((cells, m + 1))
+        self._lo_knot[:, 1:] = knots
+        self._lo_level[:, 0], self._lo_level[:, 1:] = levels[0], levels
+        self._hi_level[:, :-1], self._hi_level[:, -1] = levels, levels[-1]
+        width = np.diff(knots, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._slope[:, 1:-1] = np.where(width > 0, np.diff(levels) / width, 0.0)
+        for name in ("_lo_knot", "_lo_level", "_hi_level", "_slope"):
+            setattr(self, name, getattr(self, name).ravel())
+        self._search = (knots + _OFFSET * np.arange(cells)[:, None]).ravel()
+
+    def _transform(self, x: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        if self.upper_anchor:
+            x = np.minimum(1.0, x / self.anchors_[cells])
+        m = self.knots_.shape[1]
+        found = np.searchsorted(self._search, x + _OFFSET * cells, side="right")
+        found -= cells * m
+        np.clip(found, 0, m, out=found)
+        segment = cells * (m + 1) + found
+        lo = self._lo_level[segment]
+        u = x - self._lo_knot[segment]
+        u *= self._slope[segment]
+        u += lo
+        out = np.clip(u, lo, self._hi_level[segment], out=u)
+        out[np.isnan(x)] = np.nan
+        return out

@@ -1,0 +1,149 @@
+"""Entries of a calibration table: statistics of one kind, of one pair, and provenance.
+
+See :mod:`lrpo.calibration.table` for the conventions (quantiles, std, upper anchor).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lrpo.languages import get_language
+
+__all__ = [
+    "DEFAULT_QUANTILE_LEVELS",
+    "FORMAT_VERSION",
+    "KINDS",
+    "SCORE_TOLERANCE",
+    "KindStats",
+    "PairStats",
+    "Provenance",
+    "check_knots",
+]
+
+#: Version of the JSON layout; a file with another version is refused.
+FORMAT_VERSION = 1
+#: The kinds of offline pairs, in the order they are stored.
+KINDS = ("equivalent", "mismatch", "hard_negative")
+#: 0, 0.01, ..., 1 (101 levels): the percentiles, min and max included.
+DEFAULT_QUANTILE_LEVELS: tuple[float, ...] = tuple(i / 100 for i in range(101))
+#: Scores this far outside [-1, 1] are clipped (float32 rounding); further ones are errors.
+SCORE_TOLERANCE = 1e-5
+
+
+def check_knots(knots: Sequence[float], where: str) -> None:
+    values = np.asarray(knots, dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{where}: knots must be finite, got {list(knots)}")
+    if values.size and (values.min() < -1.0 or values.max() > 1.0):
+        raise ValueError(f"{where}: knots must lie in [-1, 1], got {values.min()}..{values.max()}")
+    drops = np.flatnonzero(np.diff(values) < 0)
+    if drops.size:
+        i = int(drops[0])
+        raise ValueError(
+            f"{where}: knots must be non-decreasing, knot {i + 1} ({values[i + 1]}) < "
+            f"knot {i} ({values[i]})"
+        )
+
+
+class KindStats(BaseModel):
+    """Statistics of one kind of pair (e.g. the equivalents) of one language pair.
+
+    Examples
+    --------
+    >>> KindStats(count=2, mean=0.5, std=0.1, knots=(0.4, 0.6)).count
+    2
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(description="Number of scores; a kind without scores is null instead.")
+    mean: float = Field(description="Mean raw cosine similarity.")
+    std: float = Field(description="Population standard deviation (ddof=0).")
+    knots: tuple[float, ...] = Field(description="Quantiles at the table's quantile_levels.")
+
+    def _check(self, where: str) -> None:
+        if self.count < 1:
+            raise ValueError(f"{where}.count must be >= 1 (use null for no data), got {self.count}")
+        if not (math.isfinite(self.mean) and -1.0 <= self.mean <= 1.0):
+            raise ValueError(f"{where}.mean must be finite and in [-1, 1], got {self.mean}")
+        if not (math.isfinite(self.std) and self.std >= 0.0):
+            raise ValueError(f"{where}.std must be finite and >= 0, got {self.std}")
+        check_knots(self.knots, f"{where}.knots")
+
+
+class PairStats(BaseModel):
+    """Everything the calibrators know about one (reference language, output language) pair.
+
+    Examples
+    --------
+    >>> eq = KindStats(count=2, mean=0.9, std=0.01, knots=(0.89, 0.91))
+    >>> PairStats(ref_lang="en", out_lang="de", equivalent=eq, mixture_knots=(0.89, 0.91),
+    ...           upper_anchor=0.91).key
+    ('en', 'de')
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ref_lang: str = Field(description="Language of the reference answer.")
+    out_lang: str = Field(description="Language of the scored output.")
+    equivalent: KindStats | None = Field(None, description="Same item in both languages.")
+    mismatch: KindStats | None = Field(None, description="A random other item.")
+    hard_negative: KindStats | None = Field(None, description="The most similar other items.")
+    mixture_knots: tuple[float, ...] = Field(
+        description="Quantiles of all kinds pooled, at the table's quantile_levels."
+    )
+    upper_anchor: float = Field(
+        description="U: a high quantile of the equivalents (see the module notes); in (0, 1]."
+    )
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(ref_lang, out_lang)``."""
+        return (self.ref_lang, self.out_lang)
+
+    def kind(self, name: str) -> KindStats | None:
+        """The statistics of one kind (``"equivalent"``, ``"mismatch"``, ``"hard_negative"``)."""
+        if name not in KINDS:
+            raise ValueError(f"unknown kind {name!r}; expected one of {KINDS}")
+        return getattr(self, name)
+
+    @model_validator(mode="after")
+    def _check_pair(self) -> PairStats:
+        where = f"pair ({self.ref_lang}, {self.out_lang})"
+        for code in self.key:
+            get_language(code)
+        if all(self.kind(name) is None for name in KINDS):
+            raise ValueError(f"{where}: at least one of {KINDS} must have data")
+        for name in KINDS:
+            stats = self.kind(name)
+            if stats is not None:
+                stats._check(f"{where}.{name}")
+        check_knots(self.mixture_knots, f"{where}.mixture_knots")
+        if not (math.isfinite(self.upper_anchor) and 0.0 < self.upper_anchor <= 1.0):
+            raise ValueError(f"{where}.upper_anchor must be in (0, 1], got {self.upper_anchor}")
+        return self
+
+
+class Provenance(BaseModel):
+    """Where a table comes from, so that a result can be traced back and rebuilt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(description="Data the pairs were built from (dataset, split, path).")
+    sizes: dict[str, int] = Field({}, description="Sizes, e.g. items, references, pairs per kind.")
+    seed: int | None = Field(None, description="Seed of the pair sampling.")
+    date: str = Field(
+        default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"),
+        description="When the table was built (ISO 8601, UTC).",
+    )
+    lrpo_version: str = Field(
+        default_factory=lambda: importlib.import_module("lrpo").__version__,
+        description="lrpo version that built the table.",
+    )
+    command: str = Field("", description="The command line that built the table.")

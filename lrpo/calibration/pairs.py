@@ -1,0 +1,126 @@
+"""Raw similarity scores of equivalent, mismatched and hard-negative pairs per language pair.
+
+For a pair (reference language a, output language b), with one embedding per item and language:
+
+* equivalent: the same item in a and b (a correct answer in another language). For a == b
+  the data must hold paraphrases (several texts with one (id, lang)); without them the pair
+  has no equivalents, and calibrators back off for it (the table records the count 0);
+* mismatch: ``mismatches_per_reference`` random other items of b per reference item of a;
+* hard negative: the ``hard_negatives_per_reference`` most similar other items of b.
+
+Each language pair is one matrix product; the draws are seeded per pair, so a subset of
+languages gives the same scores for its pairs as the full set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from itertools import product
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from .data import ParallelCorpus
+
+__all__ = ["PairSettings", "pair_scores"]
+
+KINDS = ("equivalent", "mismatch", "hard_negative")
+
+
+class PairSettings(BaseModel):
+    """How many pairs of each kind to draw per reference item, and how."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mismatches_per_reference: int = Field(10, ge=1, description="Random other items per item.")
+    hard_negatives_per_reference: int = Field(2, ge=0, description="Most similar other items.")
+    min_items: int = Field(
+        10, ge=2, description="Items a language pair needs; below it the pair is left out."
+    )
+    ordered: bool = Field(
+        False,
+        description="Keep (a, b) and (b, a) apart, or pool both directions in one entry.",
+    )
+    seed: int = Field(0, description="Seed of the mismatch draws.")
+
+
+def pair_scores(
+    corpus: ParallelCorpus,
+    embeddings: np.ndarray,
+    settings: PairSettings,
+    languages: tuple[str, ...] | None = None,
+) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Scores per kind for every language pair; ``embeddings`` has one unit row per corpus row.
+
+    Unordered entries are keyed ``(a, b)`` with ``a <= b`` and pool both directions.
+    A pair with fewer than ``min_items`` shared items is left out, with a warning.
+    """
+    if embeddings.shape[0] != len(corpus):
+        raise ValueError(f"{embeddings.shape[0]} embeddings for {len(corpus)} corpus rows")
+    languages = languages or corpus.languages
+    items = {lang: _items(corpus, embeddings, lang) for lang in languages}
+    scores: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for a, b in product(languages, repeat=2):
+        key = (a, b) if settings.ordered or a <= b else (b, a)
+        found = _direction(items[a], items[b], a == b, settings, _pair_seed(settings.seed, a, b))
+        if found is None:
+            if key != (a, b):
+                continue  # warned for the other direction already
+            warnings.warn(
+                f"language pair ({a}, {b}) has fewer than {settings.min_items} shared items; "
+                "it is left out of the table and calibrators back off for it",
+                stacklevel=2,
+            )
+            continue
+        merged = scores.setdefault(key, {})
+        for kind, values in found.items():
+            if a != b and not settings.ordered and kind == "equivalent" and a > b:
+                continue  # cosine is symmetric: the equivalents of (b, a) are already in
+            merged[kind] = np.concatenate([merged.get(kind, np.zeros(0)), values])
+    return scores
+
+
+class _Items:
+    """One language's items: ids, the first text's embedding per id, and paraphrase rows."""
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray, paraphrases: np.ndarray) -> None:
+        self.ids, self.vectors, self.paraphrases = ids, vectors, paraphrases
+
+
+def _items(corpus: ParallelCorpus, embeddings: np.ndarray, lang: str) -> _Items:
+    rows = np.flatnonzero(corpus.langs == lang)
+    ids, first = np.unique(corpus.ids[rows], return_index=True)
+    vectors = embeddings[rows[first]]
+    others = np.setdiff1d(np.arange(len(rows)), first)
+    # (similarity of each extra text of an id to that id's first text)
+    owner = np.searchsorted(ids, corpus.ids[rows[others]])
+    paraphrases = np.einsum("ij,ij->i", embeddings[rows[others]], vectors[owner])
+    return _Items(ids, vectors, paraphrases)
+
+
+def _direction(
+    ref: _Items, out: _Items, same_language: bool, settings: PairSettings, seed: int
+) -> dict[str, np.ndarray] | None:
+    shared = np.intersect1d(ref.ids, out.ids)
+    if len(shared) < settings.min_items:
+        return None
+    similarity = ref.vectors @ out.vectors.T
+    same_item = ref.ids[:, None] == out.ids[None, :]
+    found = {"equivalent": ref.paraphrases if same_language else similarity[same_item]}
+    rng = np.random.default_rng(seed)
+    keys = np.where(same_item, np.inf, rng.random(similarity.shape))
+    take = min(settings.mismatches_per_reference, similarity.shape[1] - 1)
+    drawn = np.argpartition(keys, take - 1, axis=1)[:, :take]
+    found["mismatch"] = np.take_along_axis(similarity, drawn, axis=1).ravel()
+    hard = min(settings.hard_negatives_per_reference, similarity.shape[1] - 1)
+    if hard:
+        masked = np.where(same_item, -np.inf, similarity)
+        top = np.argpartition(-masked, hard - 1, axis=1)[:, :hard]
+        found["hard_negative"] = np.take_along_axis(similarity, top, axis=1).ravel()
+    return {kind: values for kind, values in found.items() if len(values)}
+
+
+def _pair_seed(seed: int, a: str, b: str) -> int:
+    """A seed per ordered pair that does not depend on which other languages are present."""
+    return int.from_bytes(hashlib.blake2b(f"{seed}|{a}|{b}".encode(), digest_size=4).digest())

