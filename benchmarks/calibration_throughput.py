@@ -12,20 +12,14 @@ str arrays and as Python lists (conversion included); the baseline gets Python l
 
 from __future__ import annotations
 
-import argparse
 import bisect
-import dataclasses
-import json
-import platform
 import random
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
-import scipy
 
 from lrpo.calibration import CalibrationTable, MeanCalibrator, Provenance, QuantileCalibrator
 
@@ -53,16 +47,7 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    defaults = Args()
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    args = Args(**vars(parser.parse_args(argv)))
+    args, parser = harness.parse_args(Args, argv, __doc__.splitlines()[0])
     if args.quick:
         args.num_scores, args.repeats = 2_000, 1
     if not 1 <= args.num_languages <= len(LANGUAGES):
@@ -131,19 +116,6 @@ def quantile_baseline(table: CalibrationTable) -> Callable:
     return calibrate
 
 
-# ------------------------------------------------------------------------ timing
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds per call of each function, alternating their order every repeat."""
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    names = list(fns)
-    for repeat in range(repeats):
-        for name in names if repeat % 2 == 0 else reversed(names):
-            start = time.perf_counter()
-            fns[name]()
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
 def bench(args: Args) -> list[dict]:
     rng = np.random.default_rng(args.seed)
     table = make_table(args, rng)
@@ -159,7 +131,7 @@ def bench(args: Args) -> list[dict]:
     ):
         expected = np.asarray(baseline(score_list, ref_list, out_list))
         got = calibrator(scores, refs, outs)
-        seconds = interleaved(
+        seconds = harness.interleaved(
             {
                 "calibrator": lambda c=calibrator: c(scores, refs, outs),
                 "calibrator_lists": lambda c=calibrator: c(score_list, ref_list, out_list),
@@ -206,25 +178,14 @@ def main(argv: list[str] | None = None) -> dict:
     for r in rows:
         targets[f"targets/{r['calibrator']}_speedup_met"] = r["calib/speedup"] >= TARGET_SPEEDUP
     results = {
-        "settings": {
-            **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "languages": list(LANGUAGES[: args.num_languages]),
-        },
-        "environment": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "machine": platform.machine(),
-            "processor": platform.processor(),
-        },
+        "settings": harness.settings(args, languages=list(LANGUAGES[: args.num_languages])),
+        "environment": harness.environment(),
         "throughput": rows,
         "targets": targets,
     }
     for name, value in targets.items():
         print(f"{name}: {value}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    harness.write_results(args.output, results)
     return results
 
 

@@ -20,17 +20,13 @@ reference repeats. ``--text first_line`` (default) uses the first step of each a
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
-import os
-import platform
 import random
 import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
 
 from lrpo.embedders import CachedEmbedder, load_embedder
@@ -68,21 +64,9 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    defaults = Args()
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        elif isinstance(default, tuple):
-            parser.add_argument(flag, nargs="+", default=list(default))
-        elif f.name == "text":
-            parser.add_argument(flag, choices=("first_line", "full"), default=default)
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    args = Args(**vars(parser.parse_args(argv)))
-    args.languages = tuple(args.languages)
+    args, parser = harness.parse_args(
+        Args, argv, __doc__.splitlines()[0], choices={"text": ("first_line", "full")}
+    )
     if args.quick:
         args.num_references, args.num_rollouts, args.repeats = 2, 4, 1
         args.languages = args.languages[:6]
@@ -217,26 +201,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     result = run(args)
     results = {
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "environment": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "machine": platform.machine(),
-            "processor": platform.processor(),
-            "cpus": _cpu_count(),
-        },
+        "settings": harness.settings(args),
+        "environment": harness.environment(),
         "results": result,
     }
     print_table(result)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    harness.write_results(args.output, results)
     return results
-
-
-def _cpu_count() -> int | None:
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else os.cpu_count()
 
 
 if __name__ == "__main__":

@@ -9,40 +9,33 @@ and condition, and writes the settings next to the results as JSON.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
+
+import _harness as harness  # this folder is on sys.path when a script runs
 
 from lrpo.sim import default_router_names, default_scenario, format_table, simulate, summary_rows
 
 
 @dataclass
 class Args:
-    steps: int = field(default=400, metadata={"help": "training steps per run"})
-    batch_size: int = field(default=256, metadata={"help": "prompts per step"})
-    seeds: int = field(default=5, metadata={"help": "seeds 0..N-1; mean ± std over them"})
-    scenario_seed: int = field(default=0, metadata={"help": "seed of the default scenario"})
-    out: str = field(
-        default="benchmarks/results/learning.json", metadata={"help": "where the JSON goes"}
-    )
-    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    steps: int = 400
+    """training steps per run"""
+    batch_size: int = 256
+    """prompts per step"""
+    seeds: int = 5
+    """seeds 0..N-1; mean and std over them"""
+    scenario_seed: int = 0
+    """seed of the default scenario"""
+    out: str = "benchmarks/results/learning.json"
+    """where the JSON goes"""
+    progress: bool = True
+    """show a progress bar"""
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    """Build the command line from the fields of :class:`Args`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for arg in dataclasses.fields(Args):
-        flag = "--" + arg.name.replace("_", "-")
-        if arg.type in (bool, "bool"):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=arg.default,
-                                help=arg.metadata["help"])  # fmt: skip
-        else:
-            kind = {"int": int, "str": str}[arg.type] if isinstance(arg.type, str) else arg.type
-            parser.add_argument(flag, type=kind, default=arg.default, help=arg.metadata["help"])
-    return Args(**vars(parser.parse_args(argv)))
+    return harness.parse_args(Args, argv, __doc__.splitlines()[0])[0]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -70,10 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "results": results,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {out}")
+    harness.write_results(args.out, report)
     return report
 
 

@@ -10,34 +10,26 @@ in the same run, interleaved, median of repeats), the cost of one router update 
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
-import platform
 import random
 import statistics
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
-import scipy
+from _reference_router import PurePythonRouter
 
-_HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(_HERE))  # the sibling baseline module
-
-from _reference_router import PurePythonRouter  # noqa: E402
-
-from lrpo.languages import REFERENCE_LANGUAGES  # noqa: E402
-from lrpo.router import (  # noqa: E402
+from lrpo.languages import REFERENCE_LANGUAGES
+from lrpo.router import (
     REFERENCE_THEMES,
     LanguageRouter,
     RouterConfig,
     RoutingContext,
     ThompsonRouter,
 )
+
+_HERE = Path(__file__).resolve().parent
 
 #: 24 regions, as in the LRPO reference data.
 REGIONS = (
@@ -92,19 +84,7 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    defaults = Args()
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        elif isinstance(default, tuple):
-            parser.add_argument(flag, type=int, nargs="+", default=list(default))
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    args = Args(**vars(parser.parse_args(argv)))
-    args.batch_sizes = tuple(args.batch_sizes)
+    args, _ = harness.parse_args(Args, argv, __doc__.splitlines()[0])
     if args.quick:
         args.batch_sizes = (1, 64)
         args.repeats, args.min_time, args.update_repeats = 1, 0.0, 2
@@ -159,33 +139,6 @@ def warm_up(router, args: Args, rng: random.Random, np_rng: np.random.Generator)
         router.record(plan, synthetic_rewards(np_rng, plan.languages))
 
 
-# ------------------------------------------------------------------------ timing
-def _calls_for(fn: Callable[[], object], min_time: float) -> int:
-    """Calls per timed repeat so that one repeat lasts at least ``min_time``."""
-    start = time.perf_counter()
-    fn()
-    once = time.perf_counter() - start
-    return max(1, int(np.ceil(min_time / max(once, 1e-9))))
-
-
-def _time_per_call(fn: Callable[[], object], calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
-
-
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int, min_time: float) -> dict:
-    """Median seconds per call of each function, alternating their order every repeat."""
-    calls = {name: _calls_for(fn, min_time) for name, fn in fns.items()}
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    names = list(fns)
-    for repeat in range(repeats):
-        for name in names if repeat % 2 == 0 else reversed(names):
-            samples[name].append(_time_per_call(fns[name], calls[name]))
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
 def bench_routing(args: Args) -> list[dict]:
     rng, np_rng = random.Random(args.seed), np.random.default_rng(args.seed)
     router = LanguageRouter(make_config(args))
@@ -206,7 +159,7 @@ def bench_routing(args: Args) -> list[dict]:
         }
         if thompson is not None:
             fns["thompson"] = lambda c=contexts: thompson.route(c, step=step)
-        seconds = interleaved(fns, args.repeats, args.min_time)
+        seconds = harness.interleaved(fns, args.repeats, args.min_time)
         rollouts = batch * args.num_rollouts
         row = {"batch": batch, "rollouts": rollouts}
         for name, value in seconds.items():
@@ -363,19 +316,13 @@ def main(argv: list[str] | None = None) -> dict:
         "targets/update_ms_met": update["update/router_update_ms"] < TARGET_UPDATE_MS,
     }
     results = {
-        "settings": {
-            **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "languages": list(REFERENCE_LANGUAGES),
-            "themes": list(REFERENCE_THEMES),
-            "regions": list(REGIONS),
-        },
-        "environment": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "machine": platform.machine(),
-            "processor": platform.processor(),
-        },
+        "settings": harness.settings(
+            args,
+            languages=list(REFERENCE_LANGUAGES),
+            themes=list(REFERENCE_THEMES),
+            regions=list(REGIONS),
+        ),
+        "environment": harness.environment(),
         "routing": rows,
         "update": update,
         "targets": targets,
@@ -383,9 +330,7 @@ def main(argv: list[str] | None = None) -> dict:
     print_table(rows, update)
     for name, value in targets.items():
         print(f"{name}: {value}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    harness.write_results(args.output, results)
     return results
 
 

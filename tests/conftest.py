@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import pytest
 
 from lrpo import RouterConfig, Schedule
@@ -21,3 +26,19 @@ def small_config() -> RouterConfig:
         temperature=Schedule(kind="constant", start=1.0),
         epsilon=Schedule(kind="constant", start=0.0),
     )
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """Import ``benchmarks/<name>.py`` as running it would: with its folder on ``sys.path``."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def benchmark_module():
+    """``benchmark_module("routing_throughput")`` imports that benchmark script."""
+    return load_benchmark

@@ -1,21 +1,17 @@
 """Tests for benchmarks/routing_throughput.py and its pure-Python baseline router."""
 
-import importlib
 import json
-import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 from scipy import stats
 
 from lrpo.router import LanguageRouter, RouterConfig, RoutingContext, Schedule
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-throughput = importlib.import_module("routing_throughput")
-PurePythonRouter = importlib.import_module("_reference_router").PurePythonRouter
+throughput = load_benchmark("routing_throughput")
+PurePythonRouter = load_benchmark("_reference_router").PurePythonRouter
 
 LANGUAGES = ("ar", "de", "en", "es", "fr", "ja", "ru", "zh")
 REGIONAL = RoutingContext("ja", ("Regional Knowledge", "Reasoning / Logic"), ("Japan", "China"))

