@@ -1,0 +1,230 @@
+"""`ScoreCalibrator`: any scalar quality score made comparable across languages.
+
+A reward model trained in one language, a QE metric or a verifier gives scores whose level
+depends on the language of the answer (seed 004: a reward model reused across languages). Fitted
+offline on a sample of ``(score, language)`` (answers of the policy, or of a reference model, in
+each language), it maps a score to a reward in [0, 1] on one scale for every language:
+
+``method="mean"``
+    subtract the language's mean offset: ``r = clip((u - (m_lang - m_all) + 1) / 2, 0, 1)``
+    where ``u`` is the score rescaled linearly from ``bounds`` to [-1, 1], ``m_lang`` the mean
+    of ``u`` in the language and ``m_all`` the pooled mean. A score as far above its language's
+    mean gets the same reward in every language.
+``method="quantile"``
+    the rank of the score among the language's sample (its empirical CDF), in [0, 1].
+
+It reuses the cosine calibrators: each language is a (lang, lang) entry of a
+:class:`~lrpo.calibration.CalibrationTable` holding the rescaled scores as its
+``equivalent`` kind, fitted with :class:`~lrpo.calibration.MeanCalibrator` or
+:class:`~lrpo.calibration.QuantileCalibrator` (``knots="equivalent"``). A language absent from
+the sample falls back to the pooled statistics (the calibrators' ``global`` back-off, counted
+in ``calibrator_.unknown_languages_``). NaN scores give NaN (the reward layer counts them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from lrpo.calibration import (
+    DEFAULT_QUANTILE_LEVELS,
+    BaseCalibrator,
+    CalibrationTable,
+    KindStats,
+    MeanCalibrator,
+    NotFittedError,
+    PairStats,
+    Provenance,
+    QuantileCalibrator,
+)
+from lrpo.languages import validate_languages
+
+__all__ = ["ScoreCalibrator"]
+
+#: Version of :meth:`ScoreCalibrator.state_dict`.
+STATE_VERSION = 1
+
+
+class ScoreCalibrator:
+    """Per-language calibration of a scalar score (reward model, QE metric, verifier 0/1).
+
+    Parameters
+    ----------
+    method : {"mean", "quantile"}, default "mean"
+        Per-language mean offset, or per-language empirical CDF (see the module notes).
+    bounds : (float, float) or None, default None
+        The score range rescaled to [-1, 1] (scores outside are clipped). None takes the
+        sample's minimum and maximum at fit time.
+    shrinkage : float, default 0
+        For ``"mean"``: pseudo-count pulling a language's offset towards 0
+        (``n / (n + shrinkage)`` of it is applied), useful for languages with few samples.
+
+    Attributes
+    ----------
+    low_, high_ : float
+        The fitted bounds.
+    table_ : CalibrationTable
+        One (lang, lang) entry per language of the sample.
+    calibrator_ : MeanCalibrator or QuantileCalibrator
+        The fitted calibrator (its counters show languages outside the sample).
+
+    Examples
+    --------
+    >>> calibrator = ScoreCalibrator(bounds=(0, 10)).fit(
+    ...     [1, 2, 3, 3, 4, 5], ["en", "en", "en", "sw", "sw", "sw"])
+    >>> calibrator([2, 4, 3], ["en", "sw", "en"]).round(6).tolist()  # each language's mean -> 0.3
+    [0.3, 0.3, 0.4]
+    """
+
+    def __init__(
+        self,
+        *,
+        method: Literal["mean", "quantile"] = "mean",
+        bounds: tuple[float, float] | None = None,
+        shrinkage: float = 0.0,
+    ) -> None:
+        self.method = method
+        self.bounds = bounds
+        self.shrinkage = shrinkage
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor settings (JSON-safe)."""
+        bounds = None if self.bounds is None else [float(b) for b in self.bounds]
+        return {"method": self.method, "bounds": bounds, "shrinkage": self.shrinkage}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"ScoreCalibrator({args})"
+
+    def _check_params(self) -> None:
+        if self.method not in ("mean", "quantile"):
+            raise ValueError(f"method must be 'mean' or 'quantile', got {self.method!r}")
+        if self.bounds is not None:
+            low, high = (float(b) for b in self.bounds)
+            if not (math.isfinite(low) and math.isfinite(high) and low < high):
+                raise ValueError(f"bounds must be two finite numbers (low < high), got "
+                                 f"{self.bounds!r}")  # fmt: skip
+        if not (isinstance(self.shrinkage, int | float) and math.isfinite(self.shrinkage)
+                and self.shrinkage >= 0):  # fmt: skip
+            raise ValueError(f"shrinkage must be a finite number >= 0, got {self.shrinkage!r}")
+
+    # --------------------------------------------------------------------- fit
+    def fit(
+        self, scores: Sequence[float] | np.ndarray, languages: Sequence[str] | np.ndarray
+    ) -> ScoreCalibrator:
+        """Learn each language's statistics from a sample; returns ``self``.
+
+        Parameters
+        ----------
+        scores : array-like of float, shape (n,)
+            Finite raw scores (no NaN: drop failed items from the sample first).
+        languages : sequence of str, shape (n,)
+            The language of each scored answer.
+        """
+        self._check_params()
+        x = np.asarray(scores, dtype=np.float64)
+        langs = np.asarray(languages)
+        if x.ndim != 1 or langs.ndim != 1 or x.size != langs.size:
+            raise ValueError(f"scores and languages must be 1-D of the same length, got shapes "
+                             f"{x.shape} and {langs.shape}")  # fmt: skip
+        if x.size == 0:
+            raise ValueError("cannot fit a ScoreCalibrator on an empty sample")
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"scores must be finite to fit, got {int((~np.isfinite(x)).sum())} "
+                             "NaN/inf values; drop them from the sample")  # fmt: skip
+        codes, inverse = np.unique(langs.astype(str), return_inverse=True)
+        validate_languages(codes.tolist())
+        low, high = (float(b) for b in self.bounds) if self.bounds else (x.min(), x.max())
+        if not high > low:
+            raise ValueError(f"all sample scores equal {low}: nothing to calibrate; give "
+                             "bounds=(low, high) or a more varied sample")  # fmt: skip
+        self.low_, self.high_ = float(low), float(high)
+        unit = self._rescale(x)
+        levels = np.asarray(DEFAULT_QUANTILE_LEVELS)
+        pairs = []
+        for i, code in enumerate(codes.tolist()):
+            values = unit[inverse == i]
+            knots = tuple(float(k) for k in np.maximum.accumulate(np.quantile(values, levels)))
+            stats = KindStats(count=int(values.size), mean=float(values.mean()),
+                              std=float(values.std()), knots=knots)  # fmt: skip
+            # upper_anchor is unused here (QuantileCalibrator's upper_anchor stays off).
+            pairs.append(PairStats(ref_lang=code, out_lang=code, equivalent=stats,
+                                   mixture_knots=knots, upper_anchor=1.0))  # fmt: skip
+        self.table_ = CalibrationTable(
+            embedder="scalar-score",
+            languages=tuple(codes.tolist()),
+            ordered=True,
+            quantile_levels=tuple(float(v) for v in levels),
+            pairs=tuple(pairs),
+            provenance=Provenance(
+                source="ScoreCalibrator.fit",
+                sizes={f"items_{c}": int(n)
+                       for c, n in zip(codes, np.bincount(inverse), strict=True)},
+            ),
+        )
+        calibrator: BaseCalibrator
+        if self.method == "mean":
+            calibrator = MeanCalibrator(shrinkage=self.shrinkage)
+        else:
+            calibrator = QuantileCalibrator(knots="equivalent")
+        self.calibrator_ = calibrator.fit(self.table_)
+        return self
+
+    def _rescale(self, x: np.ndarray) -> np.ndarray:
+        unit = (x - self.low_) * (2.0 / (self.high_ - self.low_)) - 1.0
+        return np.clip(unit, -1.0, 1.0, out=unit)
+
+    # --------------------------------------------------------------- transform
+    def __call__(
+        self, scores: Sequence[float] | np.ndarray, languages: Sequence[str] | np.ndarray
+    ) -> np.ndarray:
+        """Rewards in [0, 1] for scores of answers in ``languages`` (NaN stays NaN).
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+        """
+        if not hasattr(self, "calibrator_"):
+            raise NotFittedError("this ScoreCalibrator is not fitted yet: call "
+                                 "fit(scores, languages) on an offline sample first")  # fmt: skip
+        x = np.asarray(scores, dtype=np.float64)
+        langs = np.asarray(languages)
+        if x.ndim != 1 or x.shape != langs.shape:
+            raise ValueError(f"scores and languages must be 1-D of the same length, got shapes "
+                             f"{x.shape} and {langs.shape}")  # fmt: skip
+        return self.calibrator_(self._rescale(x), langs, langs)
+
+    # ------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Settings, bounds and the per-language table (JSON-safe)."""
+        if not hasattr(self, "calibrator_"):
+            raise NotFittedError("this ScoreCalibrator is not fitted yet")
+        return {
+            "format_version": STATE_VERSION,
+            "params": self.get_params(),
+            "low": self.low_,
+            "high": self.high_,
+            "table": self.table_.model_dump(mode="json"),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> ScoreCalibrator:
+        """Rebuild a fitted calibrator from :meth:`state_dict`."""
+        if state.get("format_version") != STATE_VERSION:
+            raise ValueError(f"ScoreCalibrator state format {state.get('format_version')!r} "
+                             f"is not {STATE_VERSION}")  # fmt: skip
+        params = dict(state["params"])
+        if params.get("bounds") is not None:
+            params["bounds"] = tuple(params["bounds"])
+        self = cls(**params)
+        self._check_params()
+        self.low_, self.high_ = float(state["low"]), float(state["high"])
+        self.table_ = CalibrationTable.model_validate(state["table"])
+        if self.method == "mean":
+            self.calibrator_ = MeanCalibrator(shrinkage=self.shrinkage).fit(self.table_)
+        else:
+            self.calibrator_ = QuantileCalibrator(knots="equivalent").fit(self.table_)
+        return self

