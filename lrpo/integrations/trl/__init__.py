@@ -1,0 +1,27 @@
+"""lrpo for TRL's ``GRPOTrainer``: language-routed rollouts, rewards that know the requested
+language, and a router that learns from them, on one process or many.
+
+A complete script::
+
+    from trl import GRPOConfig, GRPOTrainer
+    from lrpo import LanguageRouter, RouterConfig
+    from lrpo.integrations.trl import LanguageRouterCallback
+    from lrpo.rewards import SemanticReward
+
+    router = LanguageRouter(RouterConfig(languages=["de", "ja", "sw"], num_rollouts=4,
+                                         num_on_policy=1))
+    callback = LanguageRouterCallback(router, directive="english")
+    trainer = GRPOTrainer(model="Qwen/Qwen2.5-0.5B-Instruct", train_dataset=ds,
+                          reward_funcs=[callback.reward_func(SemanticReward())],
+                          args=GRPOConfig(num_generations=4, output_dir="out"))
+    callback.attach(trainer)   # checks everything at once; training without it raises
+    trainer.train()
+
+``ds`` has ``prompt``, ``language`` (the prompt's language code), ``theme`` and, for the
+reward, ``reference`` columns. See ``integrations/trl/grpo_lrpo.py`` for a runnable script.
+"""
+
+from ._checks import SUPPORTED_TRL
+from .callback import ROUTER_STATE_NAME, LanguageRouterCallback
+
+__all__ = ["ROUTER_STATE_NAME", "SUPPORTED_TRL", "LanguageRouterCallback"]

@@ -1,0 +1,413 @@
+"""`LanguageRouterCallback`: language-routed rollouts in TRL's ``GRPOTrainer``.
+
+How it plugs in (TRL 1.16 has no public per-rollout prompt hook, and callbacks never see the
+trainer, so :meth:`LanguageRouterCallback.attach` wraps four methods *on the trainer instance*):
+
+* ``_generate_and_score_completions(inputs)``: before generation, every rank gathers the routing
+  contexts of the whole generation batch (one small ``gather_object``), routes the groups with
+  the router's step and the global group index as key (so every rank computes the same plan),
+  and passes on copies of its own input dicts whose ``prompt`` carries the directive of the
+  rollout's language and whose ``language`` column holds the *requested* language (the prompt's
+  own language moves to ``prompt_language``). Reward functions get both through their kwargs.
+* ``_calculate_rewards(...)``: TRL returns the rewards of every rollout of every rank, already
+  gathered, as a (B*K, n_funcs) tensor; the weighted sum of the marked reward functions (all of
+  them by default, with ``reward_weights``, as GRPO sums them) is recorded with the plan, so all
+  ranks feed identical data to the router and hold identical state without extra communication.
+* ``log(logs)``: router, routing and reward metrics are added before TRL and the reporters
+  (W&B, TensorBoard, ``state.log_history``) see the logs.
+* ``train(resume_from_checkpoint=...)``: remembers the checkpoint so that ``on_train_begin``
+  restores the router state saved there by ``on_save``.
+
+In vLLM server mode TRL sends ``prompts[::K]`` with ``n=K``, which would drop the per-rollout
+prompts; the callback makes it send all B*K prompts with ``n=1`` while routing is active.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from transformers import TrainerCallback
+
+from lrpo.languages import DEFAULT_TAG_TEMPLATE, DirectiveStyle, apply_directive
+from lrpo.router import BaseRouter, RoutingContext, RoutingPlan
+
+from ._checks import check_trainer
+
+__all__ = ["ROUTER_STATE_NAME", "LanguageRouterCallback"]
+
+#: File written into every checkpoint folder with the router state.
+ROUTER_STATE_NAME = "lrpo_router_state.json"
+
+
+class LanguageRouterCallback(TrainerCallback):
+    """Route each GRPO rollout to a language, pass it to the rewards, learn from the rewards.
+
+    Parameters
+    ----------
+    router : BaseRouter
+        E.g. :class:`lrpo.LanguageRouter`; its ``num_rollouts`` must equal ``num_generations``.
+    language_column, theme_column, region_column : str
+        Dataset columns with the prompt's language code, its theme(s) and region(s). The
+        region column is optional in the data (missing means no region).
+    requested_key : str, optional
+        Key of each rollout's input dict that receives the requested language, i.e. the
+        keyword the reward functions read. Default: ``language_column`` (which
+        :class:`lrpo.rewards.SemanticReward` reads).
+    prompt_language_key : str, default ``"prompt_language"``
+        Key that keeps the prompt's own language.
+    directive : {"tag", "english", "native", "system"}
+        How a routed prompt asks for its language (:func:`lrpo.languages.apply_directive`).
+        A rollout gets the directive iff its language differs from the prompt's; the K_on
+        leading rollouts (and unrouted themes) keep the original prompt.
+    tag_template : str
+        Template of the ``tag`` style.
+    route_eval : bool, default False
+        Route evaluation prompts too (never recorded). By default evaluation keeps the
+        prompt's language.
+    strict_resume : bool, default True
+        Resuming from a checkpoint without a router state raises instead of routing with the
+        current (fresh) state.
+
+    Examples
+    --------
+    >>> router = LanguageRouter(RouterConfig(languages=["de", "ja", "sw"], num_rollouts=4,
+    ...                                      num_on_policy=1))  # doctest: +SKIP
+    >>> callback = LanguageRouterCallback(router)  # doctest: +SKIP
+    >>> trainer = GRPOTrainer(model, reward_funcs=[SemanticReward()], args=GRPOConfig(
+    ...     num_generations=4), train_dataset=ds)  # doctest: +SKIP
+    >>> callback.attach(trainer).train()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        router: BaseRouter,
+        *,
+        language_column: str = "language",
+        theme_column: str = "theme",
+        region_column: str = "region",
+        requested_key: str | None = None,
+        prompt_language_key: str = "prompt_language",
+        directive: DirectiveStyle | str = DirectiveStyle.TAG,
+        tag_template: str = DEFAULT_TAG_TEMPLATE,
+        route_eval: bool = False,
+        strict_resume: bool = True,
+    ) -> None:
+        if not isinstance(router, BaseRouter):
+            raise TypeError(f"router must be an lrpo router, got {type(router).__name__}")
+        apply_directive("x", router.languages[0], directive, tag_template=tag_template)
+        self.router = router
+        self.language_column = language_column
+        self.theme_column = theme_column
+        self.region_column = region_column
+        self.requested_key = requested_key or language_column
+        self.prompt_language_key = prompt_language_key
+        self.directive = DirectiveStyle(directive)
+        self.tag_template = tag_template
+        self.route_eval = route_eval
+        self.strict_resume = strict_resume
+        self.trainer: Any = None
+        #: The latest training plan (B x K over all ranks) and its recorded rewards.
+        self.last_plan: RoutingPlan | None = None
+        self.last_rewards: np.ndarray | None = None
+        self._marked: list[Callable] = []
+        self._columns: list[int] | None = None
+        self._pending: RoutingPlan | None = None
+        self._per_rollout = False
+        self._resume_dir: str | None = None
+        self._last_saved_step = -1
+        self._reset_window()
+
+    # ------------------------------------------------------------------ setup
+    def reward_func(self, func: Callable) -> Callable:
+        """Mark the reward function(s) whose rewards the router learns from; returns a wrapper.
+
+        Without any marked function the router learns from the weighted sum of all of them
+        (what GRPO optimises). The wrapper keeps the function's name and its ``metrics``.
+        """
+        if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__):
+
+            async def marked(*args: Any, **kwargs: Any) -> Any:
+                return await func(*args, **kwargs)
+        else:
+
+            def marked(*args: Any, **kwargs: Any) -> Any:
+                return func(*args, **kwargs)
+
+        functools.update_wrapper(
+            marked, func, assigned=("__module__", "__name__", "__doc__"), updated=()
+        )
+        if not hasattr(marked, "__name__") or marked.__name__ == "marked":
+            marked.__name__ = type(func).__name__
+        if callable(getattr(func, "metrics", None)):
+            marked.metrics = func.metrics
+        self._marked.append(marked)
+        return marked
+
+    def attach(self, trainer: Any) -> Any:
+        """Check the trainer against the router and wire the callback in; returns the trainer.
+
+        Call once, after building the ``GRPOTrainer`` and before ``trainer.train()``; adding
+        the callback to ``callbacks=`` is optional (attach adds it). Raises at once on an
+        unsupported TRL version, changed private methods, ``num_generations != num_rollouts``,
+        ``num_on_policy >= num_generations`` or missing language/theme columns.
+        """
+        if self.trainer is trainer:
+            return trainer
+        if self.trainer is not None:
+            raise RuntimeError("this LanguageRouterCallback is attached to another trainer")
+        check_trainer(
+            trainer,
+            self.router,
+            required=(self.language_column, self.theme_column),
+            route_eval=self.route_eval,
+        )
+        funcs = list(trainer.reward_funcs)
+        stray = [f.__name__ for f in self._marked if not any(f is g for g in funcs)]
+        if stray:
+            raise ValueError(
+                f"reward functions {stray} were marked by callback.reward_func but "
+                "are not among the trainer's reward_funcs"
+            )
+        marked = [i for i, f in enumerate(funcs) if any(f is g for g in self._marked)]
+        self._columns = marked or None
+        self._wrap(trainer)
+        if self not in trainer.callback_handler.callbacks:
+            trainer.add_callback(self)
+        self.trainer = trainer
+        return trainer
+
+    def _wrap(self, trainer: Any) -> None:
+        generate_and_score = trainer._generate_and_score_completions
+        calculate_rewards = trainer._calculate_rewards
+        log, train = trainer.log, trainer.train
+
+        def _generate_and_score_completions(inputs):
+            return self._generate_and_score(generate_and_score, inputs)
+
+        def _calculate_rewards(inputs, prompts, completions, completion_ids_list):
+            out = calculate_rewards(inputs, prompts, completions, completion_ids_list)
+            self._after_rewards(out)
+            return out
+
+        def log_with_router(logs, *args, **kwargs):
+            if not any(k.startswith("eval_") for k in logs) and "train_runtime" not in logs:
+                logs.update(self.metrics())
+            return log(logs, *args, **kwargs)
+
+        def train_and_restore(resume_from_checkpoint=None, *args, **kwargs):
+            self._resume_dir = _resolve_checkpoint(resume_from_checkpoint, trainer.args)
+            return train(resume_from_checkpoint, *args, **kwargs)
+
+        functools.update_wrapper(train_and_restore, train)
+        trainer._generate_and_score_completions = _generate_and_score_completions
+        trainer._calculate_rewards = _calculate_rewards
+        trainer.log = log_with_router
+        trainer.train = train_and_restore
+        generation = getattr(trainer, "vllm_generation", None)
+        if getattr(trainer, "use_vllm", False) and generation is not None:
+            self._wrap_vllm(generation)
+
+    def _wrap_vllm(self, generation: Any) -> None:
+        """Server mode: send all B*K per-rollout prompts with n=1 instead of prompts[::K], n=K."""
+        generate = generation.generate
+        params = tuple(inspect.signature(generate).parameters)
+        if params[:3] != ("prompts", "images", "num_generations"):
+            raise RuntimeError(
+                f"VLLMGeneration.generate takes {params}; lrpo expects "
+                "(prompts, images, num_generations, ...): unsupported TRL"
+            )
+
+        def generate_per_rollout(prompts, images, num_generations, *args, **kwargs):
+            if self._per_rollout and generation.mode == "server":
+                num_generations = 1
+            return generate(prompts, images, num_generations, *args, **kwargs)
+
+        generation.generate = generate_per_rollout
+
+    # --------------------------------------------------------------- routing
+    def _context(self, row: dict) -> RoutingContext:
+        try:
+            language = row[self.language_column]
+        except KeyError:
+            raise KeyError(
+                f"a training example has no {self.language_column!r} column (keys: {sorted(row)})"
+            ) from None
+        return RoutingContext.coerce(
+            {
+                "language": language,
+                "theme": row.get(self.theme_column),
+                "region": row.get(self.region_column),
+            }
+        )
+
+    def _generate_and_score(self, original: Callable, inputs: list[dict]) -> Any:
+        trainer = self.trainer
+        training = trainer.model.training
+        contexts = [self._context(row) for row in inputs]
+        if not training and not self.route_eval:
+            languages: Sequence[str] = [context.language for context in contexts]
+        else:
+            plan = self._plan(contexts, training)
+            start = trainer.accelerator.process_index * len(inputs)
+            languages = plan.languages.ravel()[start : start + len(inputs)].tolist()
+            self._pending = plan if training else None
+        rows = [
+            self._rewrite(row, context.language, language)
+            for row, context, language in zip(inputs, contexts, languages, strict=True)
+        ]
+        self._per_rollout = True
+        try:
+            return original(rows)
+        finally:
+            self._per_rollout = False
+            self._pending = None
+
+    def _plan(self, contexts: list[RoutingContext], training: bool) -> RoutingPlan:
+        """The plan of the whole generation batch, identical on every rank."""
+        trainer = self.trainer
+        k = trainer.num_generations if training else trainer.num_generations_eval
+        if trainer.accelerator.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            contexts = gather_object(contexts)
+        if len(contexts) % k:
+            raise RuntimeError(
+                f"the generation batch has {len(contexts)} rollouts, not a multiple of "
+                f"num_generations={k}: a custom sampler broke the groups"
+            )
+        groups = contexts[::k]
+        if any(context != groups[i // k] for i, context in enumerate(contexts)):
+            raise RuntimeError(
+                "consecutive rollouts of one GRPO group carry different contexts: "
+                "the sampler must repeat each prompt K times in a row"
+            )
+        keys: Any = np.arange(len(groups))
+        if not training:
+            keys = [f"eval-{i}" for i in range(len(groups))]
+        return self.router.route(groups, step=self.router.step, keys=keys)
+
+    def _rewrite(self, row: dict, home: str, language: str) -> dict:
+        out = dict(row)
+        out[self.prompt_language_key] = home
+        out[self.requested_key] = language
+        if language != home:
+            out["prompt"] = apply_directive(
+                row["prompt"], language, self.directive, tag_template=self.tag_template
+            )
+        return out
+
+    # -------------------------------------------------------------- learning
+    def _after_rewards(self, rewards_per_func: Any) -> None:
+        plan, self._pending = self._pending, None
+        if plan is None:
+            return
+        values = rewards_per_func.detach().float().cpu().numpy()
+        if values.shape[0] != plan.languages.size:
+            raise RuntimeError(
+                f"TRL returned {values.shape[0]} rewards for a plan of "
+                f"{plan.languages.size} rollouts"
+            )
+        columns = self._columns if self._columns is not None else list(range(values.shape[1]))
+        weights = self.trainer.reward_weights.detach().float().cpu().numpy()[columns]
+        chosen = values[:, columns]
+        total = np.nansum(chosen * weights, axis=1)
+        total[np.isnan(chosen).all(axis=1)] = np.nan
+        rewards = total.reshape(plan.languages.shape)
+        self.router.record(plan, rewards)
+        self.last_plan, self.last_rewards = plan, rewards
+        codes, inverse = np.unique(plan.languages.astype(str).ravel(), return_inverse=True)
+        finite = np.isfinite(rewards.ravel())
+        counts = np.bincount(inverse, minlength=len(codes))
+        sums = np.bincount(inverse[finite], rewards.ravel()[finite], minlength=len(codes))
+        scored = np.bincount(inverse[finite], minlength=len(codes))
+        for code, n, s, m in zip(codes.tolist(), counts, sums, scored, strict=True):
+            window = self._window.setdefault(code, [0.0, 0.0, 0.0])
+            window[0] += n
+            window[1] += s
+            window[2] += m
+
+    # --------------------------------------------------------------- metrics
+    def _reset_window(self) -> None:
+        self._window: dict[str, list[float]] = {}  # lang -> [rollouts, reward sum, scored]
+
+    def metrics(self) -> dict[str, float]:
+        """Router metrics, share and mean reward per language since the last call, entropy,
+        and the ``metrics()`` of reward functions that have one (reset at each call)."""
+        out = dict(self.router.metrics())
+        total = sum(n for n, _, _ in self._window.values())
+        for code, (n, s, m) in sorted(self._window.items()):
+            out[f"router/share/{code}"] = float(n / total)
+            if m:
+                out[f"router/reward/{code}"] = float(s / m)
+        if self.last_plan is not None and self._window:
+            out["router/entropy"] = self._entropy(self.last_plan)
+        self._reset_window()
+        funcs = list(getattr(self.trainer, "reward_funcs", ()))
+        with_metrics = [f for f in funcs if callable(getattr(f, "metrics", None))]
+        for func in with_metrics:
+            try:
+                values = func.metrics(reset=True)
+            except TypeError:
+                values = func.metrics()
+            prefix = "" if len(with_metrics) == 1 else f"{getattr(func, '__name__', 'reward')}/"
+            out.update({f"{prefix}{k}": float(v) for k, v in values.items()})
+        return out
+
+    def _entropy(self, plan: RoutingPlan) -> float:
+        """Mean entropy (nats) of the effective routing distribution over the plan's contexts."""
+        entropies = []
+        for context in dict.fromkeys(plan.contexts):
+            p = self.router.probabilities(context).effective
+            p = p[p > 0]
+            entropies.append(float(-(p * np.log(p)).sum()))
+        return float(np.mean(entropies))
+
+    # ------------------------------------------------------------ callbacks
+    def on_train_begin(self, args, state, control, **kwargs):
+        if self.trainer is None:
+            raise RuntimeError(
+                "LanguageRouterCallback was not attached: call callback.attach(trainer) after "
+                "building the GRPOTrainer and before trainer.train()"
+            )
+        if state.global_step > 0:
+            folder = self._resume_dir or os.path.join(
+                args.output_dir, f"checkpoint-{state.global_step}"
+            )
+            path = os.path.join(folder, ROUTER_STATE_NAME)
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8") as handle:
+                    self.router.load_state_dict(json.load(handle)["router"])
+            elif self.strict_resume:
+                raise FileNotFoundError(
+                    f"resuming at step {state.global_step} but {path} does not exist, so the "
+                    "router would not route as the interrupted run; resume from a checkpoint "
+                    "saved with the callback, or pass strict_resume=False to keep the current "
+                    "router state"
+                )
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self._last_saved_step or not state.is_world_process_zero:
+            return control
+        self._last_saved_step = state.global_step
+        folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, ROUTER_STATE_NAME)
+        with open(path + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump({"router": self.router.state_dict()}, handle)
+        os.replace(path + ".tmp", path)
+        return control
+
+
+def _resolve_checkpoint(resume: str | bool | None, args: Any) -> str | None:
+    if resume is True:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        return get_last_checkpoint(args.output_dir)
+    return resume if isinstance(resume, str) else None

@@ -1,0 +1,87 @@
+"""A tiny Qwen2 and a byte-level BPE tokenizer built locally, for tests and ``--tiny`` runs.
+
+Nothing is downloaded: the tokenizer is trained by ``tokenizers`` on a handful of strings and the
+model is initialised from a config (hidden size 16, 2 layers), so two GRPO steps take seconds on
+a CPU. The model is random; it is for plumbing, not for learning anything.
+
+Examples
+--------
+>>> model, tokenizer = tiny_qwen2()  # doctest: +SKIP
+>>> chat = [{"role": "user", "content": "hi"}]
+>>> tokenizer.apply_chat_template(chat, tokenize=False)  # doctest: +SKIP
+'<|im_start|>user\\nhi<|im_end|>\\n<|im_start|>assistant\\n'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["CHAT_TEMPLATE", "tiny_qwen2", "tiny_tokenizer"]
+
+#: A ChatML template (the Qwen2 format) with a generation prompt.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+_SPECIAL = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+_CORPUS = (
+    "What is two plus three? The answer is five.",
+    "Wie viel ist zwei plus drei? Die Antwort ist fünf.",
+    "二足す三は何ですか。答えは五です。",
+    "Mbili jumlisha tatu ni ngapi? Jibu ni tano.",
+    "Answer in English. Antworte auf Deutsch. Jibu kwa Kiswahili.",
+)
+
+
+def tiny_tokenizer(texts: Iterable[str] = _CORPUS, vocab_size: int = 300):
+    """A byte-level BPE ``PreTrainedTokenizerFast`` with a ChatML template, trained on ``texts``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(_SPECIAL),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(list(texts), trainer=trainer)
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+    )
+    wrapped.chat_template = CHAT_TEMPLATE
+    return wrapped
+
+
+def tiny_qwen2(seed: int = 0, texts: Iterable[str] = _CORPUS):
+    """``(model, tokenizer)``: a random 2-layer Qwen2 (hidden 16) and :func:`tiny_tokenizer`."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = tiny_tokenizer(texts)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=2048,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model, tokenizer
