@@ -407,3 +407,19 @@ def test_routed_feedback_leaves_out_on_policy_rollouts_and_unrouted_prompts(smal
         logits[names.index(GK)], 0.1 * np.array([0.0, 1.0, -1.0]) * 0.3 / (0.3 + 1e-6)
     )
     np.testing.assert_array_equal(logits[names.index("Translation")], 0.0)
+
+
+def test_batch_distributions_match_one_prompt_at_a_time():
+    router = LanguageRouter(RouterConfig(seed=2))
+    contexts = [
+        {"language": "ja", "theme": RK, "region": "Japan"},
+        {"language": "ar", "theme": GK},
+        {"language": "ja", "theme": RK, "region": "Japan"},
+    ]
+    plan = router.route(contexts * 4)
+    router.record(plan, np.random.default_rng(0).random(plan.arms.shape))
+    softmax, effective = router.distributions(contexts)
+    for row, context in enumerate(contexts):
+        one = router.probabilities(context)
+        np.testing.assert_allclose(softmax[row], one.softmax)
+        np.testing.assert_allclose(effective[row], one.effective)

@@ -98,8 +98,7 @@ class BaseRouter(ABC):
     ) -> RoutingProbabilities:
         """The softmax and the effective (exploration-mixed) distribution for one prompt."""
         step = self.step if step is None else int(step)
-        encoded = self._encode((RoutingContext.coerce(context),))
-        softmax, effective = self._distribution(encoded, step)
+        softmax, effective = self.distributions((context,), step=step)
         return RoutingProbabilities(
             languages=self.languages,
             softmax=softmax[0],
@@ -107,6 +106,15 @@ class BaseRouter(ABC):
             epsilon=self.config.epsilon.value(step),
             temperature=self.config.temperature.value(step),
         )
+
+    def distributions(
+        self, contexts: Sequence[ContextLike], *, step: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Policy and effective distributions ``(B, L)`` of a batch of prompts, in one pass."""
+        step = self.step if step is None else int(step)
+        encoded = self._encode(tuple(RoutingContext.coerce(context) for context in contexts))
+        policy, effective = self._distribution(encoded, step)
+        return policy[encoded.inverse], effective[encoded.inverse]
 
     # ---------------------------------------------------------------- learning
     def record(self, plan: RoutingPlan, rewards: np.ndarray | Sequence[Sequence[float]]) -> bool:

@@ -361,12 +361,9 @@ class LanguageRouterCallback(TrainerCallback):
 
     def _entropy(self, plan: RoutingPlan) -> float:
         """Mean entropy (nats) of the effective routing distribution over the plan's contexts."""
-        entropies = []
-        for context in dict.fromkeys(plan.contexts):
-            p = self.router.probabilities(context).effective
-            p = p[p > 0]
-            entropies.append(float(-(p * np.log(p)).sum()))
-        return float(np.mean(entropies))
+        _, effective = self.router.distributions(tuple(dict.fromkeys(plan.contexts)))
+        logs = np.log(np.where(effective > 0, effective, 1.0))
+        return float(-(effective * logs).sum(axis=1).mean())
 
     # ------------------------------------------------------------ callbacks
     def on_train_begin(self, args, state, control, **kwargs):
