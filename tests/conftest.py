@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -10,6 +11,10 @@ from types import ModuleType
 import pytest
 
 from lrpo import RouterConfig, Schedule
+
+# No test may reach a model or dataset hub: everything they load ships in a package or is built.
+for _variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_variable, "1")
 
 LANGS = ("en", "de", "ja")
 
