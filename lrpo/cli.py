@@ -176,7 +176,12 @@ def _run_calibrate_build(args: argparse.Namespace, parser: argparse.ArgumentPars
 
 def _run_calibrate_report(args: argparse.Namespace) -> int:
     from lrpo.calibration.data import load_corpus
-    from lrpo.calibration.report import evaluate_table, format_report, held_out_scores
+    from lrpo.calibration.report import (
+        calibrate_held_out,
+        evaluate,
+        format_report,
+        held_out_scores,
+    )
     from lrpo.calibration.table import CalibrationTable
     from lrpo.embedders import load_embedder
 
@@ -184,19 +189,17 @@ def _run_calibrate_report(args: argparse.Namespace) -> int:
     table = CalibrationTable.load(args.table, embedder=embedder.fingerprint)
     corpus = load_corpus(args.data, table.languages)
     scores = held_out_scores(table, corpus, embedder, min_items=args.min_items)
-    results = evaluate_table(table, scores)
+    calibrated = calibrate_held_out(table, scores)
+    results = evaluate(calibrated)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(results, indent=2) + "\n")
     print(format_report(results))
     if not args.no_plots:
-        from lrpo.calibration.calibrators import MeanCalibrator, QuantileCalibrator
-        from lrpo.calibration.evaluation import calibrate_pairs
         from lrpo.calibration.plots import plot_pair_distributions
 
         panels = {
-            "raw cosine": scores,
-            "mean calibration": calibrate_pairs(scores, MeanCalibrator().fit(table)),
-            "quantile calibration": calibrate_pairs(scores, QuantileCalibrator().fit(table)),
+            "raw cosine" if name == "raw" else f"{name} calibration": pair_scores
+            for name, pair_scores in calibrated.items()
         }
         path = plot_pair_distributions(panels, args.out / "pair_distributions.png")
         print(f"wrote {path}")

@@ -9,7 +9,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .data import ParallelCorpus
-from .pairs import KINDS, PairSettings, pair_scores
+from .entries import KINDS
+from .pairs import PairSettings, pair_scores
 from .table import CalibrationTable, Provenance
 
 if TYPE_CHECKING:

@@ -16,15 +16,10 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-__all__ = ["PairScores", "calibrate_pairs", "comparability", "identity"]
+__all__ = ["PairScores", "calibrate_pairs", "comparability"]
 
 PairScores = Mapping[tuple[str, str], Mapping[str, np.ndarray]]
 Calibrate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-
-
-def identity(scores: np.ndarray, ref_langs: np.ndarray, out_langs: np.ndarray) -> np.ndarray:
-    """Raw scores, for the 'before calibration' column."""
-    return np.asarray(scores, dtype=np.float64)
 
 
 def calibrate_pairs(scores: PairScores, calibrate: Calibrate) -> dict[tuple[str, str], dict]:
@@ -41,7 +36,7 @@ def calibrate_pairs(scores: PairScores, calibrate: Calibrate) -> dict[tuple[str,
     return result
 
 
-def comparability(scores: PairScores, calibrate: Calibrate = identity) -> dict[str, float]:
+def comparability(scores: PairScores) -> dict[str, float]:
     """Spread of equivalent means, pooled and per-pair AUC (equivalents vs hard negatives).
 
     The pooled AUC pools the equivalents and the hard negatives of every pair, so the hard
@@ -50,14 +45,13 @@ def comparability(scores: PairScores, calibrate: Calibrate = identity) -> dict[s
     equivalents (same language, no paraphrases) count for neither the spread nor the per-pair
     AUC.
     """
-    calibrated = calibrate_pairs(scores, calibrate)
-    with_equivalents = {p: k for p, k in calibrated.items() if len(k.get("equivalent", ()))}
+    with_equivalents = {p: k for p, k in scores.items() if len(k.get("equivalent", ()))}
     means = [float(np.mean(k["equivalent"])) for k in with_equivalents.values()]
     both = {p: k for p, k in with_equivalents.items() if len(k.get("hard_negative", ()))}
     per_pair = [_auc(k["equivalent"], k["hard_negative"]) for k in both.values()]
     pooled = _auc(
         np.concatenate([k["equivalent"] for k in with_equivalents.values()]),
-        np.concatenate([k["hard_negative"] for k in calibrated.values() if "hard_negative" in k]),
+        np.concatenate([k["hard_negative"] for k in scores.values() if "hard_negative" in k]),
     )
     return {
         "pairs": float(len(with_equivalents)),

@@ -25,8 +25,6 @@ from .data import ParallelCorpus
 
 __all__ = ["PairSettings", "pair_scores"]
 
-KINDS = ("equivalent", "mismatch", "hard_negative")
-
 
 class PairSettings(BaseModel):
     """How many pairs of each kind to draw per reference item, and how."""

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 from .build import embed_corpus
 from .calibrators import MeanCalibrator, QuantileCalibrator
 from .data import ParallelCorpus
-from .evaluation import PairScores, comparability, identity
+from .evaluation import PairScores, calibrate_pairs, comparability
 from .pairs import PairSettings, pair_scores
 from .table import CalibrationTable
 
 if TYPE_CHECKING:
     from lrpo.embedders import Embedder
 
-__all__ = ["TARGETS", "evaluate_table", "format_report", "held_out_scores"]
+__all__ = ["TARGETS", "calibrate_held_out", "evaluate", "format_report", "held_out_scores"]
 
 #: Targets on held-out items: spread of equivalent means, and pooled AUC below per-pair AUC.
 TARGETS = {"spread": 0.05, "auc_gap": 0.03}
@@ -51,13 +51,18 @@ def held_out_scores(
     return scores
 
 
-def evaluate_table(table: CalibrationTable, scores: PairScores) -> dict[str, dict[str, float]]:
-    """Spread and AUCs of raw scores and of both calibrators fitted on ``table``."""
+def calibrate_held_out(table: CalibrationTable, scores: PairScores) -> dict[str, PairScores]:
+    """Held-out pair scores raw and through each calibrator fitted on ``table``."""
     return {
-        "raw": comparability(scores, identity),
-        "mean": comparability(scores, MeanCalibrator().fit(table)),
-        "quantile": comparability(scores, QuantileCalibrator().fit(table)),
+        "raw": scores,
+        "mean": calibrate_pairs(scores, MeanCalibrator().fit(table)),
+        "quantile": calibrate_pairs(scores, QuantileCalibrator().fit(table)),
     }
+
+
+def evaluate(calibrated: dict[str, PairScores]) -> dict[str, dict[str, float]]:
+    """Spread and AUCs of each version of the scores."""
+    return {name: comparability(scores) for name, scores in calibrated.items()}
 
 
 def format_report(results: dict[str, dict[str, float]]) -> str:
