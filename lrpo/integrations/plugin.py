@@ -1,0 +1,192 @@
+"""What the file-based plugins (OpenRLHF agent, verl agent loop and reward) share.
+
+OpenRLHF and verl load a plugin file by path in every worker, with no arguments: each file
+finds its settings in one :class:`PluginConfig` (a YAML or JSON file named by ``$LRPO_CONFIG``),
+and :class:`RoutedRollouts` does the work they have in common: ask the router service for a
+rollout's language, rewrite the prompt, score the response, report the reward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lrpo.languages import DEFAULT_TAG_TEMPLATE, DirectiveStyle, apply_directive
+from lrpo.rewards import SemanticReward, SemanticRewardConfig
+from lrpo.router import (
+    BaseRouter,
+    LanguageRouter,
+    MonolingualRouter,
+    RouterConfig,
+    ThompsonRouter,
+    UniformRouter,
+)
+from lrpo.service import Assignment, RouterClient, ServiceConfig, connect
+
+from .labels import PackedLabel
+from .scoring import score_labelled
+
+__all__ = [
+    "CONFIG_ENV",
+    "POLICIES",
+    "PluginConfig",
+    "RoutedRollouts",
+    "group_key",
+    "load_plugin_config",
+]
+
+#: Environment variable naming the plugin config file in every worker.
+CONFIG_ENV = "LRPO_CONFIG"
+
+#: Router policies a plugin config can name.
+POLICIES: dict[str, type[BaseRouter]] = {
+    "lrpo": LanguageRouter,
+    "thompson": ThompsonRouter,
+    "monolingual": MonolingualRouter,
+    "uniform": UniformRouter,
+}
+
+
+class PluginConfig(BaseModel):
+    """Settings of the OpenRLHF and verl plugins, from one YAML or JSON file.
+
+    Examples
+    --------
+    >>> config = PluginConfig.model_validate({
+    ...     "router": {"languages": ["de", "en", "ja"], "num_rollouts": 4, "num_on_policy": 1},
+    ...     "service": {"groups_per_step": 32},
+    ... })
+    >>> config.policy, config.service.backend, config.directive
+    ('lrpo', 'local', <DirectiveStyle.TAG: 'tag'>)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: Literal["lrpo", "thompson", "monolingual", "uniform"] = Field(
+        "lrpo", description="Router policy (see POLICIES)."
+    )
+    router: RouterConfig
+    service: ServiceConfig
+    reward: SemanticRewardConfig = Field(default_factory=SemanticRewardConfig)
+    directive: DirectiveStyle = Field(DirectiveStyle.TAG, description="How a prompt asks.")
+    tag_template: str = Field(DEFAULT_TAG_TEMPLATE, description="Template of the tag style.")
+
+    def make_router(self) -> BaseRouter:
+        return POLICIES[self.policy](self.router)
+
+
+def load_plugin_config(path: str | os.PathLike[str] | None = None) -> PluginConfig:
+    """Read a plugin config (``.yaml``/``.yml`` or ``.json``); default: ``$LRPO_CONFIG``."""
+    path = path or os.environ.get(CONFIG_ENV)
+    if not path:
+        raise FileNotFoundError(
+            f"no lrpo plugin config: set {CONFIG_ENV}=<file.yaml> in the environment of every "
+            "trainer worker (e.g. Ray's runtime_env env_vars)"
+        )
+    text = Path(path).read_text(encoding="utf-8")
+    if Path(path).suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        return PluginConfig.model_validate(yaml.safe_load(text))
+    return PluginConfig.model_validate(json.loads(text))
+
+
+def group_key(prompt: str | Sequence[Mapping[str, Any]], label: PackedLabel) -> str:
+    """The label's ``group``, else a stable hash of the prompt and its language."""
+    if label.group:
+        return label.group
+    text = prompt if isinstance(prompt, str) else json.dumps(list(prompt), sort_keys=True)
+    digest = hashlib.blake2b(f"{label.language}\n{text}".encode(), digest_size=12).hexdigest()
+    return f"prompt-{digest}"
+
+
+class RoutedRollouts:
+    """Route, rewrite, score and report single rollouts for a file-based plugin.
+
+    Parameters
+    ----------
+    config : PluginConfig
+        The plugin settings.
+    client : RouterClient, optional
+        Default: :func:`lrpo.service.connect` with ``config.service``, created on first use.
+    reward : SemanticReward, optional
+        Default: built from ``config.reward`` on first use (it loads an embedder).
+    """
+
+    def __init__(
+        self,
+        config: PluginConfig,
+        *,
+        client: RouterClient | None = None,
+        reward: SemanticReward | None = None,
+    ) -> None:
+        self.config = config
+        self._client = client
+        self._reward = reward
+
+    @classmethod
+    @functools.cache
+    def for_process(cls, path: str | None = None) -> RoutedRollouts:
+        """One instance per config path in this process (plugin files call this)."""
+        return cls(load_plugin_config(path))
+
+    @property
+    def client(self) -> RouterClient:
+        if self._client is None:
+            self._client = connect(self.config.service, self.config.make_router)
+        return self._client
+
+    @property
+    def reward(self) -> SemanticReward:
+        if self._reward is None:
+            self._reward = SemanticReward(self.config.reward)
+        return self._reward
+
+    @property
+    def num_rollouts(self) -> int:
+        return self.config.router.num_rollouts
+
+    async def assign(
+        self, group: str, label: PackedLabel, num_rollouts: int | None = None
+    ) -> Assignment:
+        """This rollout's language; labels with ``route=False`` keep theirs without asking."""
+        if not label.route:
+            return Assignment(ticket="", slot=-1, language=label.language,
+                              prompt_language=label.language, step=-1)  # fmt: skip
+        return await self.client.assign(group, label.context, num_rollouts or self.num_rollouts)
+
+    def rewrite(self, prompt: Any, assignment: Assignment) -> Any:
+        """The prompt with the directive of its language, or unchanged when not routed away."""
+        if not assignment.routed:
+            return prompt
+        config = self.config
+        return apply_directive(
+            prompt, assignment.language, config.directive, tag_template=config.tag_template
+        )
+
+    async def score(
+        self, response: str, label: PackedLabel, assignment: Assignment, prompt: str | None = None
+    ) -> tuple[float, dict[str, float]]:
+        """Reward and logs of one response, computed off the event loop."""
+        scored = await asyncio.to_thread(
+            score_labelled,
+            self.reward,
+            [response],
+            [label],
+            requested=[assignment.language],
+            prompts=None if prompt is None else [prompt],
+        )
+        return scored.item(0)
+
+    async def report(self, assignment: Assignment, reward: float) -> None:
+        """Give the reward of a routed rollout back to the router (unrouted ones are skipped)."""
+        if assignment.ticket:
+            await self.client.report(assignment.ticket, assignment.slot, reward)

@@ -1,0 +1,86 @@
+"""Rewards for rollouts whose context travels in packed labels (OpenRLHF, verl, ``lrpo serve``).
+
+The remote-reward protocol of OpenRLHF (and WALAR's server) answers ``rewards``, ``scores`` and
+``extra_logs``; this module computes them with a :class:`~lrpo.rewards.SemanticReward` from
+the responses and their labels, so every file-based integration scores the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrpo.rewards import SemanticReward
+
+from .labels import PackedLabel, unpack_label
+
+__all__ = ["ScoredRollouts", "score_labelled"]
+
+
+@dataclass(frozen=True)
+class ScoredRollouts:
+    """Rewards of a batch and the per-item values worth logging (JSON-safe: no NaN)."""
+
+    rewards: np.ndarray
+    extra_logs: dict[str, list[float]]
+
+    def response(self) -> dict[str, object]:
+        """The remote-reward protocol's answer; ``scores`` repeats the rewards."""
+        rewards = self.rewards.tolist()
+        return {"rewards": rewards, "scores": rewards, "extra_logs": self.extra_logs}
+
+    def item(self, i: int) -> tuple[float, dict[str, float]]:
+        """Reward and logs of item ``i`` (the per-sample shape OpenRLHF's agents return)."""
+        return float(self.rewards[i]), {k: v[i] for k, v in self.extra_logs.items()}
+
+
+def score_labelled(
+    reward: SemanticReward,
+    responses: Sequence[str],
+    labels: Sequence[str | PackedLabel],
+    *,
+    requested: Sequence[str | None] | None = None,
+    prompts: Sequence[str] | None = None,
+) -> ScoredRollouts:
+    """Score responses against the references of their packed labels.
+
+    The requested language of item ``i`` is ``requested[i]`` (what the router assigned), else
+    the label's ``requested``, else the prompt's own language. References are taken to be in
+    the label's ``reference_language``, else the prompt's language.
+
+    Raises
+    ------
+    lrpo.integrations.labels.LabelError
+        When a label is not the packed JSON or names an unknown language.
+    """
+    if len(labels) != len(responses):
+        raise ValueError(f"got {len(labels)} labels for {len(responses)} responses")
+    if requested is not None and len(requested) != len(responses):
+        raise ValueError(f"got {len(requested)} requested languages for {len(responses)} responses")
+    unpacked = [unpack_label(label) for label in labels]
+    asked = [
+        (requested[i] if requested is not None else None) or label.requested or label.language
+        for i, label in enumerate(unpacked)
+    ]
+    breakdown = reward.score(
+        list(responses),
+        [label.reference for label in unpacked],
+        asked,
+        prompts=prompts,
+        ref_langs=[label.reference_language or label.language for label in unpacked],
+    )
+    guarded = breakdown.guard != ""
+    extra_logs = {
+        "lrpo/similarity": _finite(breakdown.raw),
+        "lrpo/calibrated": _finite(breakdown.calibrated),
+        "lrpo/gate": _finite(breakdown.gate),
+        "lrpo/guarded": guarded.astype(float).tolist(),
+        "lrpo/routed": [float(a != u.language) for a, u in zip(asked, unpacked, strict=True)],
+    }
+    return ScoredRollouts(rewards=np.nan_to_num(breakdown.reward, nan=0.0), extra_logs=extra_logs)
+
+
+def _finite(values: np.ndarray) -> list[float]:
+    return np.nan_to_num(values.astype(np.float64), nan=0.0).tolist()

@@ -1,0 +1,22 @@
+"""One owner of a router, many clients: routing for trainers whose workers load plugins alone.
+
+See :class:`RouterService` (the owner) and :func:`connect` (a client, in-process or over Ray).
+"""
+
+from .clients import LocalRouterClient, RayRouterClient, RouterClient, connect
+from .config import ServiceConfig
+from .errors import GroupMismatchError, RouterServiceError, RouterServiceUnavailable
+from .owner import Assignment, RouterService
+
+__all__ = [
+    "Assignment",
+    "GroupMismatchError",
+    "LocalRouterClient",
+    "RayRouterClient",
+    "RouterClient",
+    "RouterService",
+    "RouterServiceError",
+    "RouterServiceUnavailable",
+    "ServiceConfig",
+    "connect",
+]

@@ -1,0 +1,168 @@
+"""Clients of the router service: the same async interface in-process and over Ray.
+
+Agents of OpenRLHF and verl run inside asyncio loops, so every call is a coroutine; a client
+never blocks its loop on the owner and never waits longer than ``timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from lrpo.router import BaseRouter
+from lrpo.router.context import ContextLike
+
+from .config import ServiceConfig
+from .errors import RouterServiceUnavailable
+from .owner import Assignment, RouterService
+
+__all__ = ["LocalRouterClient", "RayRouterClient", "RouterClient", "connect"]
+
+RouterFactory = Callable[[], BaseRouter]
+
+
+class RouterClient(ABC):
+    """What a plugin asks of the router's owner."""
+
+    @abstractmethod
+    async def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
+        """The language of the next rollout of ``group`` (see :meth:`RouterService.assign`)."""
+
+    @abstractmethod
+    async def report(self, ticket: str, slot: int, reward: float) -> bool:
+        """One rollout's reward (see :meth:`RouterService.report`)."""
+
+    @abstractmethod
+    async def metrics(self) -> dict[str, float]:
+        """The owner's router and service metrics."""
+
+
+class LocalRouterClient(RouterClient):
+    """A client of a :class:`RouterService` in this process (tests, one-machine runs)."""
+
+    def __init__(self, service: RouterService) -> None:
+        self.service = service
+
+    async def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
+        return self.service.assign(group, context, num_rollouts)
+
+    async def report(self, ticket: str, slot: int, reward: float) -> bool:
+        return self.service.report(ticket, slot, reward)
+
+    async def metrics(self) -> dict[str, float]:
+        return self.service.metrics()
+
+
+class RayRouterClient(RouterClient):
+    """A client of the named Ray actor that owns the router.
+
+    Parameters
+    ----------
+    handle : ray.actor.ActorHandle
+        The actor (a remote :class:`RouterService`).
+    config : ServiceConfig
+        Its name and namespace (for messages) and the call timeout.
+    """
+
+    def __init__(self, handle: Any, config: ServiceConfig) -> None:
+        self.handle = handle
+        self.config = config
+
+    @classmethod
+    def connect(
+        cls, config: ServiceConfig, router_factory: RouterFactory | None
+    ) -> RayRouterClient:
+        """The actor ``config.name``, created from ``router_factory`` if it does not exist yet.
+
+        Without a factory the actor must exist: :class:`RouterServiceUnavailable` otherwise.
+        Creation uses ``get_if_exists``, so engines that start together share one owner.
+        """
+        import ray
+
+        if not ray.is_initialized():
+            try:
+                ray.init(address="auto", namespace=config.namespace, log_to_driver=False)
+            except ConnectionError as error:
+                raise RouterServiceUnavailable(
+                    f"no Ray cluster to reach the router service {config.name!r}: {error}"
+                ) from None
+        if router_factory is None:
+            try:
+                handle = ray.get_actor(config.name, namespace=config.namespace)
+            except ValueError:
+                raise RouterServiceUnavailable(
+                    f"no router service actor {config.name!r} in Ray namespace "
+                    f"{config.namespace!r}; start one with lrpo.service.connect(config, "
+                    "router_factory) from the driver, or check service.name/namespace"
+                ) from None
+        else:
+            actor = ray.remote(num_cpus=0, max_restarts=0)(_FactoryBuiltService)
+            handle = actor.options(
+                name=config.name,
+                namespace=config.namespace,
+                get_if_exists=True,
+                lifetime="detached",
+            ).remote(router_factory, **config.owner_settings())
+        return cls(handle, config)
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        from ray.exceptions import GetTimeoutError, RayActorError
+
+        try:
+            return await asyncio.wait_for(
+                getattr(self.handle, method).remote(*args), self.config.timeout_s
+            )
+        except (TimeoutError, GetTimeoutError):
+            raise RouterServiceUnavailable(
+                f"router service {self.config.name!r} did not answer {method} within "
+                f"{self.config.timeout_s} s"
+            ) from None
+        except RayActorError as error:
+            raise RouterServiceUnavailable(
+                f"router service {self.config.name!r} is gone: {error}"
+            ) from None
+
+    async def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
+        return await self._call("assign", group, context, num_rollouts)
+
+    async def report(self, ticket: str, slot: int, reward: float) -> bool:
+        return await self._call("report", ticket, slot, reward)
+
+    async def metrics(self) -> dict[str, float]:
+        return await self._call("metrics")
+
+
+class _FactoryBuiltService(RouterService):
+    """The Ray actor: builds its router inside the actor (Ray would hand a shipped router's
+    arrays over read-only, zero-copy)."""
+
+    def __init__(self, router_factory: RouterFactory, **settings: Any) -> None:
+        super().__init__(router_factory(), **settings)
+
+
+_LOCAL_SERVICES: dict[str, RouterService] = {}
+_LOCAL_LOCK = threading.Lock()
+
+
+def connect(config: ServiceConfig, router_factory: RouterFactory | None = None) -> RouterClient:
+    """A client of the service ``config`` describes, creating its owner when needed.
+
+    ``backend="local"`` keeps one owner per ``config.name`` in this process, so every plugin
+    instance loaded here shares it; ``"ray"`` uses a named actor shared by the cluster.
+    """
+    if config.backend == "ray":
+        return RayRouterClient.connect(config, router_factory)
+    with _LOCAL_LOCK:
+        service = _LOCAL_SERVICES.get(config.name)
+        if service is None:
+            if router_factory is None:
+                raise RouterServiceUnavailable(
+                    f"no local router service {config.name!r} in this process; pass a "
+                    "router_factory to create it, or use backend='ray' to reach a shared one"
+                )
+            service = RouterService(router_factory(), **config.owner_settings())
+            _LOCAL_SERVICES[config.name] = service
+    return LocalRouterClient(service)

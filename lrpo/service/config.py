@@ -1,0 +1,50 @@
+"""`ServiceConfig`: where the router's single owner lives and how clients reach it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ServiceConfig"]
+
+
+class ServiceConfig(BaseModel):
+    """How trainer workers share one router.
+
+    ``groups_per_step`` must be the trainer's prompts per training step (OpenRLHF
+    ``--rollout.batch_size``, verl ``data.train_batch_size``): neither trainer tells a plugin
+    where a step ends, so the owner records one router step per that many completed groups.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["local", "ray"] = Field(
+        "local", description="'local': the router lives in this process; 'ray': a named actor."
+    )
+    name: str = Field("lrpo-router", min_length=1, description="Name of the Ray actor.")
+    namespace: str = Field("lrpo", min_length=1, description="Ray namespace of the actor.")
+    timeout_s: float = Field(
+        30.0, gt=0, description="Longest wait for the owner's answer before a clear error."
+    )
+    groups_per_step: int = Field(
+        ..., ge=1, description="Prompts (groups) per training step: one router step per that many."
+    )
+    state_path: str | None = Field(
+        None,
+        description="JSON file the owner writes its state to after every router step and "
+        "resumes from at start; None: no persistence.",
+    )
+    metrics_path: str | None = Field(
+        None,
+        description="JSON-lines file the owner appends its metrics to after every router step "
+        "(the trainers' loggers never see the owner); None: none written.",
+    )
+
+    def owner_settings(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`~lrpo.service.RouterService` besides the router."""
+        return {
+            "groups_per_step": self.groups_per_step,
+            "state_path": self.state_path,
+            "metrics_path": self.metrics_path,
+        }

@@ -1,0 +1,250 @@
+"""`RouterService`: the single owner of a router that many trainer workers route through.
+
+OpenRLHF's vLLM engines and verl's agent-loop workers each load a plugin file on their own and
+see one rollout at a time, with no slot index and no step boundary. The owner turns that into
+what a router needs: it routes a whole group (K rollouts) when the group's first rollout asks,
+hands the group's slots out in arrival order (slot 0 first, so the first K_on askers keep the
+prompt's language), collects one reward per slot, and records a router step once
+``groups_per_step`` groups are complete. Routing keys are ``"{group}#{occurrence}"``, so a
+prompt seen again (the next epoch, or twice in one batch) gets fresh, reproducible draws.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lrpo.router import BaseRouter, RoutingContext, RoutingPlan
+from lrpo.router.context import ContextLike
+
+from .errors import GroupMismatchError
+
+__all__ = ["Assignment", "RouterService"]
+
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One rollout's part of its group's plan; hand ``ticket`` and ``slot`` back with its reward."""
+
+    ticket: str
+    slot: int
+    language: str
+    prompt_language: str
+    step: int
+
+    @property
+    def routed(self) -> bool:
+        """Whether the rollout answers in another language than the prompt's."""
+        return self.language != self.prompt_language
+
+
+@dataclass
+class _OpenGroup:
+    """A routed group waiting for its slots to be handed out and its rewards to come back."""
+
+    plan: RoutingPlan
+    next_slot: int = 0
+    rewards: np.ndarray | None = None
+    reported: int = 0
+
+
+class RouterService:
+    """Own a router; route groups for many clients and learn from their rewards.
+
+    Thread-safe (one lock): OpenRLHF calls reward files from worker threads.
+
+    Parameters
+    ----------
+    router : BaseRouter
+        The router to own.
+    groups_per_step : int
+        Completed groups per router step (the trainer's prompts per step).
+    state_path : str, optional
+        Where to save the state after each router step, and to resume from if it exists.
+    metrics_path : str, optional
+        JSON-lines file that gets the metrics after each router step.
+    """
+
+    def __init__(
+        self,
+        router: BaseRouter,
+        *,
+        groups_per_step: int,
+        state_path: str | None = None,
+        metrics_path: str | None = None,
+    ) -> None:
+        if groups_per_step < 1:
+            raise ValueError(f"groups_per_step must be >= 1, got {groups_per_step}")
+        self.router = router
+        self.groups_per_step = groups_per_step
+        self.state_path = state_path
+        self.metrics_path = metrics_path
+        self._lock = threading.Lock()
+        self._open: dict[str, _OpenGroup] = {}  # ticket -> group
+        self._filling: dict[str, str] = {}  # group key -> ticket still handing out slots
+        self._occurrences: dict[str, int] = {}  # group key -> groups opened so far
+        self._complete: deque[_OpenGroup] = deque()
+        self.counters = {"groups": 0, "rewards": 0, "late_rewards": 0, "recorded_steps": 0}
+        if state_path and os.path.isfile(state_path):
+            with open(state_path, encoding="utf-8") as handle:
+                self.load_state_dict(json.load(handle))
+
+    @property
+    def num_rollouts(self) -> int:
+        return self.router.config.num_rollouts
+
+    # ----------------------------------------------------------------- routing
+    def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
+        """The next free slot of ``group``'s plan, routing the group on its first request."""
+        if not isinstance(group, str) or not group:
+            raise TypeError(f"a group key is a non-empty string, got {group!r}")
+        context = RoutingContext.coerce(context)
+        with self._lock:
+            ticket = self._filling.get(group)
+            if ticket is None:
+                self._check_rollouts(group, num_rollouts, self.num_rollouts)
+                ticket = self._open_group(group, context)
+            entry = self._open[ticket]
+            self._check_rollouts(group, num_rollouts, entry.plan.num_rollouts)
+            if entry.plan.contexts[0] != context:
+                raise GroupMismatchError(
+                    f"group {group!r} was routed for {entry.plan.contexts[0]} but is now asked "
+                    f"for {context}: group keys must identify one prompt"
+                )
+            slot = entry.next_slot
+            entry.next_slot += 1
+            if entry.next_slot == entry.plan.num_rollouts:
+                del self._filling[group]
+            return Assignment(
+                ticket=ticket,
+                slot=slot,
+                language=str(entry.plan.languages[0, slot]),
+                prompt_language=context.language,
+                step=entry.plan.step,
+            )
+
+    def _open_group(self, group: str, context: RoutingContext) -> str:
+        occurrence = self._occurrences.get(group, 0)
+        self._occurrences[group] = occurrence + 1
+        ticket = f"{group}#{occurrence}"
+        plan = self.router.route([context], keys=[ticket])
+        self._open[ticket] = _OpenGroup(plan)
+        self._filling[group] = ticket
+        self.counters["groups"] += 1
+        return ticket
+
+    @staticmethod
+    def _check_rollouts(group: str, asked: int, planned: int) -> None:
+        if asked != planned:
+            raise GroupMismatchError(
+                f"group {group!r} is asked for with K={asked} rollouts but its plan has "
+                f"K={planned}: the trainer's samples per prompt must equal the router's "
+                "num_rollouts, and one key must not be reused with another K"
+            )
+
+    # ---------------------------------------------------------------- learning
+    def report(self, ticket: str, slot: int, reward: float) -> bool:
+        """Take one rollout's reward; returns whether a router step was recorded.
+
+        A reward for a group that is no longer open (already recorded, or from before a
+        restart) is counted in ``late_rewards`` and dropped. NaN is kept: the router counts it.
+        """
+        with self._lock:
+            entry = self._open.get(ticket)
+            if entry is None:
+                self.counters["late_rewards"] += 1
+                return False
+            k = entry.plan.num_rollouts
+            if not 0 <= slot < k:
+                raise ValueError(f"slot {slot} is outside 0..{k - 1} of group {ticket!r}")
+            if entry.rewards is None:
+                entry.rewards = np.full(k, np.nan)
+            if math.isnan(entry.rewards[slot]):
+                entry.reported += 1
+            entry.rewards[slot] = float(reward)
+            self.counters["rewards"] += 1
+            if entry.reported < k:
+                return False
+            del self._open[ticket]
+            self._complete.append(entry)
+            if len(self._complete) < self.groups_per_step:
+                return False
+            self._record(self.groups_per_step)
+            return True
+
+    def flush(self) -> bool:
+        """Record the completed groups now, however few (end of training)."""
+        with self._lock:
+            if not self._complete:
+                return False
+            self._record(len(self._complete))
+            return True
+
+    def _record(self, count: int) -> None:
+        groups = [self._complete.popleft() for _ in range(count)]
+        plan = RoutingPlan(
+            contexts=tuple(g.plan.contexts[0] for g in groups),
+            languages=np.concatenate([g.plan.languages for g in groups]),
+            arms=np.concatenate([g.plan.arms for g in groups]),
+            step=self.router.step,
+            keys=np.concatenate([g.plan.keys for g in groups]),
+        )
+        self.router.record(plan, np.stack([g.rewards for g in groups]))
+        self.counters["recorded_steps"] += 1
+        if self.state_path:
+            self._save(self.state_path)
+        if self.metrics_path:
+            with open(self.metrics_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(self._metrics()) + "\n")
+
+    # ---------------------------------------------------------------- reports
+    def metrics(self) -> dict[str, float]:
+        """Router metrics plus the service's own counters, prefixed ``router/service/``."""
+        with self._lock:
+            return self._metrics()
+
+    def _metrics(self) -> dict[str, float]:
+        out = self.router.metrics()
+        out.update({f"router/service/{k}": float(v) for k, v in self.counters.items()})
+        out["router/service/open_groups"] = float(len(self._open))
+        out["router/service/complete_groups"] = float(len(self._complete))
+        return out
+
+    def ping(self) -> str:
+        """Cheap liveness check for clients."""
+        return "ok"
+
+    # ------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """The router and the occurrence counts (open groups are in flight and not saved)."""
+        with self._lock:
+            return self._state()
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "router": self.router.state_dict(),
+            "occurrences": dict(self._occurrences),
+            "counters": dict(self.counters),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("format") != STATE_FORMAT:
+            raise ValueError(f"router service state format {state.get('format')!r} unknown")
+        self.router.load_state_dict(state["router"])
+        self._occurrences = {str(k): int(v) for k, v in state["occurrences"].items()}
+        self.counters.update({k: int(v) for k, v in state["counters"].items()})
+
+    def _save(self, path: str) -> None:
+        with open(path + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump(self._state(), handle)
+        os.replace(path + ".tmp", path)

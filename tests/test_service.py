@@ -1,0 +1,205 @@
+"""The router service: one owner, slots in arrival order, steps from completed groups."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrpo import LanguageRouter, RouterConfig
+from lrpo.service import (
+    GroupMismatchError,
+    RayRouterClient,
+    RouterService,
+    RouterServiceUnavailable,
+    ServiceConfig,
+    connect,
+)
+
+K, K_ON = 4, 1
+CONTEXTS = [
+    {"language": "de", "theme": "Reasoning / Logic"},
+    {"language": "ja", "theme": "Regional Knowledge", "region": "Japan"},
+    {"language": "sw", "theme": "Chat / Conversational"},
+]
+
+
+def make_router() -> LanguageRouter:
+    return LanguageRouter(RouterConfig(
+        languages=("de", "en", "ja", "sw"), num_rollouts=K, num_on_policy=K_ON,
+        update_period=1, ema_alpha=0.5, seed=3,
+    ))  # fmt: skip
+
+
+def test_group_slots_follow_the_plan_of_a_twin_router():
+    service = RouterService(make_router(), groups_per_step=1)
+    got = [service.assign("q1", CONTEXTS[1], K) for _ in range(K)]
+    plan = make_router().route([CONTEXTS[1]], keys=["q1#0"])
+    assert [a.slot for a in got] == list(range(K))
+    assert [a.language for a in got] == plan.languages[0].tolist()
+    assert {a.ticket for a in got} == {"q1#0"}
+    assert all(a.language == "ja" for a in got[:K_ON])
+    assert all(a.prompt_language == "ja" for a in got)
+
+
+def test_a_key_seen_again_opens_a_new_occurrence_with_new_draws():
+    service = RouterService(make_router(), groups_per_step=1)
+    first = [service.assign("q", CONTEXTS[0], K) for _ in range(K)]
+    again = service.assign("q", CONTEXTS[0], K)
+    assert again.ticket == "q#1" and again.slot == 0
+    assert first[0].ticket == "q#0"
+
+
+def test_a_key_with_another_k_or_context_is_refused():
+    service = RouterService(make_router(), groups_per_step=1)
+    with pytest.raises(GroupMismatchError, match="K=8 rollouts but its plan has K=4"):
+        service.assign("q", CONTEXTS[0], 8)
+    service.assign("q", CONTEXTS[0], K)
+    with pytest.raises(GroupMismatchError, match="K=2"):
+        service.assign("q", CONTEXTS[0], 2)
+    with pytest.raises(GroupMismatchError, match="must identify one prompt"):
+        service.assign("q", CONTEXTS[1], K)
+    with pytest.raises(TypeError, match="non-empty string"):
+        service.assign("", CONTEXTS[0], K)
+
+
+def test_reports_record_one_router_step_per_groups_per_step():
+    service = RouterService(make_router(), groups_per_step=2)
+    twin = make_router()
+    rewards = np.array([[0.1, 0.9, 0.5, 0.3], [1.0, 0.0, 0.2, 0.7]])
+    tickets = []
+    for g, context in enumerate(CONTEXTS[:2]):
+        slots = [service.assign(f"g{g}", context, K) for _ in range(K)]
+        tickets.append(slots[0].ticket)
+        recorded = [service.report(a.ticket, a.slot, rewards[g, a.slot]) for a in reversed(slots)]
+        assert recorded == [False] * (K - 1) + [g == 1]
+    twin.record(twin.route(CONTEXTS[:2], keys=tickets), rewards)
+    assert service.router.step == 1
+    assert service.router.state_dict() == twin.state_dict()
+
+
+def test_late_rewards_and_bad_slots():
+    service = RouterService(make_router(), groups_per_step=1)
+    assert service.report("nobody#0", 0, 1.0) is False
+    assert service.counters["late_rewards"] == 1
+    ticket = service.assign("q", CONTEXTS[0], K).ticket
+    with pytest.raises(ValueError, match=r"slot 4 is outside 0\.\.3"):
+        service.report(ticket, 4, 1.0)
+
+
+def test_flush_records_the_groups_completed_so_far():
+    service = RouterService(make_router(), groups_per_step=10)
+    assert service.flush() is False
+    for _ in range(K):
+        a = service.assign("q", CONTEXTS[2], K)
+        service.report(a.ticket, a.slot, 1.0)
+    assert service.router.step == 0
+    assert service.flush() is True
+    assert service.router.step == 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(order=st.permutations(range(3 * K)), rewards=st.lists(
+    st.floats(0, 1), min_size=3 * K, max_size=3 * K))  # fmt: skip
+def test_the_order_rewards_arrive_in_does_not_change_the_router(order, rewards):
+    def run(sequence):
+        service = RouterService(make_router(), groups_per_step=3)
+        slots = [service.assign(f"g{i // K}", CONTEXTS[i // K], K) for i in range(3 * K)]
+        for i in sequence:
+            service.report(slots[i].ticket, slots[i].slot, rewards[i])
+        return service.router.state_dict()
+
+    assert run(order) == run(range(3 * K))
+
+
+def test_state_file_resumes_exactly(tmp_path):
+    state, metrics = tmp_path / "router.json", tmp_path / "metrics.jsonl"
+
+    def serve_groups(service, names):
+        out = []
+        for name in names:
+            slots = [service.assign(name, CONTEXTS[0], K) for _ in range(K)]
+            for a in slots:
+                service.report(a.ticket, a.slot, 0.25 * a.slot)
+            out.append([a.language for a in slots])
+        return out
+
+    settings_ = {"groups_per_step": 1, "state_path": str(state), "metrics_path": str(metrics)}
+    uninterrupted = serve_groups(RouterService(make_router(), groups_per_step=1), "abcab")
+    first = RouterService(make_router(), **settings_)
+    before = serve_groups(first, "abc")
+    resumed = RouterService(make_router(), **settings_)
+    assert resumed.router.step == 3
+    assert before + serve_groups(resumed, "ab") == uninterrupted
+    lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [line["router/step"] for line in lines] == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_threads_share_slots_without_duplicates():
+    service = RouterService(make_router(), groups_per_step=4)
+    got, lock = [], threading.Lock()
+
+    def worker():
+        for g in range(8):
+            a = service.assign(f"g{g}", CONTEXTS[g % 3], K)
+            with lock:
+                got.append(a)
+
+    threads = [threading.Thread(target=worker) for _ in range(K)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    by_ticket: dict[str, list[int]] = {}
+    for a in got:
+        by_ticket.setdefault(a.ticket, []).append(a.slot)
+    assert len(by_ticket) == 8
+    assert all(sorted(slots) == list(range(K)) for slots in by_ticket.values())
+
+
+def test_local_connect_shares_one_owner_per_name():
+    config = ServiceConfig(name="test-local-share", groups_per_step=1)
+    one = connect(config, make_router)
+    two = connect(config)
+    slots = asyncio.run(_assign_all(one, two))
+    assert sorted(a.slot for a in slots) == list(range(K))
+    assert one.service is two.service
+
+
+async def _assign_all(*clients):
+    return await asyncio.gather(
+        *(clients[i % len(clients)].assign("q", CONTEXTS[0], K) for i in range(K))
+    )
+
+
+def test_unreachable_services_fail_fast_with_a_clear_message():
+    with pytest.raises(RouterServiceUnavailable, match="no local router service 'nobody'"):
+        connect(ServiceConfig(name="nobody", groups_per_step=1))
+
+    class Silent:
+        """A Ray actor handle whose calls never complete."""
+
+        def __getattr__(self, name):
+            class Method:
+                @staticmethod
+                def remote(*args):
+                    return asyncio.get_running_loop().create_future()
+
+            return Method()
+
+    client = RayRouterClient(Silent(), ServiceConfig(backend="ray", timeout_s=0.05,
+                                                     groups_per_step=1))  # fmt: skip
+    with pytest.raises(RouterServiceUnavailable, match=r"did not answer assign within 0\.05 s"):
+        asyncio.run(client.assign("q", CONTEXTS[0], K))
+
+
+def test_service_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="groups_per_step"):
+        ServiceConfig(groups_per_step=0)
+    with pytest.raises(ValueError, match="backend"):
+        ServiceConfig(backend="zmq", groups_per_step=1)

@@ -1,0 +1,76 @@
+"""The router service as a named Ray actor: one owner shared by worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import numpy as np
+import pytest
+from test_service import CONTEXTS, K, make_router
+
+from lrpo import LanguageRouter
+from lrpo.service import GroupMismatchError, RouterServiceUnavailable, ServiceConfig, connect
+
+ray = pytest.importorskip("ray")
+
+#: A factory Ray can ship to the actor's process (test modules are not importable there).
+FACTORY = functools.partial(LanguageRouter, make_router().config)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, namespace="lrpo-tests", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def config(name: str, **overrides) -> ServiceConfig:
+    return ServiceConfig(backend="ray", name=name, namespace="lrpo-tests", timeout_s=60,
+                         groups_per_step=1, **overrides)  # fmt: skip
+
+
+def test_workers_share_one_owner(cluster):
+    @ray.remote
+    def assign_in_worker(settings: dict, group: str, context: dict) -> tuple[str, int, str]:
+        """Runs in another process, as an engine's plugin would: connects by name only."""
+        client = connect(ServiceConfig(**settings))
+        a = asyncio.run(client.assign(group, context, K))
+        return a.ticket, a.slot, a.language
+
+    service = config("shared")
+    driver = connect(service, FACTORY)
+    mine = asyncio.run(driver.assign("q", CONTEXTS[1], K))
+    theirs = ray.get([
+        assign_in_worker.remote(service.model_dump(), "q", CONTEXTS[1]) for _ in range(K - 1)
+    ])  # fmt: skip
+    slots = sorted([mine.slot] + [slot for _, slot, _ in theirs])
+    assert slots == list(range(K))
+    plan = make_router().route([CONTEXTS[1]], keys=["q#0"])
+    languages = {mine.slot: mine.language, **{slot: lang for _, slot, lang in theirs}}
+    assert [languages[k] for k in range(K)] == plan.languages[0].tolist()
+
+    rewards = [0.3, 0.6, 0.1, 0.9]
+    recorded = [asyncio.run(driver.report("q#0", k, rewards[k])) for k in range(K)]
+    assert recorded == [False] * (K - 1) + [True]
+    twin = make_router()
+    twin.record(plan, np.array([rewards]))
+    metrics = asyncio.run(driver.metrics())
+    assert metrics["router/step"] == 1.0
+    state = ray.get(ray.get_actor("shared", namespace="lrpo-tests").state_dict.remote())
+    assert state["router"] == twin.state_dict()
+
+
+def test_errors_of_the_owner_reach_the_client(cluster):
+    client = connect(config("errors"), FACTORY)
+    with pytest.raises(GroupMismatchError, match="K=3"):
+        asyncio.run(client.assign("q", CONTEXTS[0], 3))
+
+
+def test_a_missing_or_dead_owner_is_a_clear_error(cluster):
+    with pytest.raises(RouterServiceUnavailable, match="no router service actor 'absent'"):
+        connect(config("absent"))
+    client = connect(config("doomed"), FACTORY)
+    ray.kill(client.handle)
+    with pytest.raises(RouterServiceUnavailable, match="'doomed' is gone"):
+        asyncio.run(client.assign("q", CONTEXTS[0], K))
