@@ -141,7 +141,7 @@ def test_routed_rollouts_route_rewrite_score_and_report():
         return got
 
     assignments = asyncio.run(one_group())
-    plan = config.make_router().route([label.context], keys=["q#0"])
+    plan = config.make_router().route([label.context], keys=["q@0#0"])
     assert [a.language for a in assignments] == plan.languages[0].tolist()
     for a in assignments:
         rewritten = rollouts.rewrite("Frage?", a)

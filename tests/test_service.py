@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from lrpo import LanguageRouter, RouterConfig
 from lrpo.service import (
     GroupMismatchError,
+    LocalRouterClient,
     RayRouterClient,
     RouterService,
     RouterServiceUnavailable,
@@ -39,20 +40,22 @@ def make_router() -> LanguageRouter:
 def test_group_slots_follow_the_plan_of_a_twin_router():
     service = RouterService(make_router(), groups_per_step=1)
     got = [service.assign("q1", CONTEXTS[1], K) for _ in range(K)]
-    plan = make_router().route([CONTEXTS[1]], keys=["q1#0"])
+    plan = make_router().route([CONTEXTS[1]], keys=["q1@0#0"])
     assert [a.slot for a in got] == list(range(K))
     assert [a.language for a in got] == plan.languages[0].tolist()
-    assert {a.ticket for a in got} == {"q1#0"}
+    assert {a.ticket for a in got} == {"q1@0#0"}
     assert all(a.language == "ja" for a in got[:K_ON])
     assert all(a.prompt_language == "ja" for a in got)
 
 
-def test_a_key_seen_again_opens_a_new_occurrence_with_new_draws():
-    service = RouterService(make_router(), groups_per_step=1)
+def test_a_key_seen_again_opens_a_new_group_with_its_own_draws():
+    service = RouterService(make_router(), groups_per_step=2)
     first = [service.assign("q", CONTEXTS[0], K) for _ in range(K)]
-    again = service.assign("q", CONTEXTS[0], K)
-    assert again.ticket == "q#1" and again.slot == 0
-    assert first[0].ticket == "q#0"
+    again = [service.assign("q", CONTEXTS[0], K) for _ in range(K)]  # twice in one step
+    assert (first[0].ticket, again[0].ticket, again[0].slot) == ("q@0#0", "q@0#1", 0)
+    for a in first + again:
+        service.report(a.ticket, a.slot, 1.0)
+    assert service.assign("q", CONTEXTS[0], K).ticket == "q@1#0"  # the next epoch
 
 
 def test_a_key_with_another_k_or_context_is_refused():
@@ -194,7 +197,7 @@ def test_unreachable_services_fail_fast_with_a_clear_message():
 
     client = RayRouterClient(Silent(), ServiceConfig(backend="ray", timeout_s=0.05,
                                                      groups_per_step=1))  # fmt: skip
-    with pytest.raises(RouterServiceUnavailable, match=r"did not answer assign within 0\.05 s"):
+    with pytest.raises(RouterServiceUnavailable, match=r"did not answer assign_many within 0\.05"):
         asyncio.run(client.assign("q", CONTEXTS[0], K))
 
 
@@ -203,3 +206,38 @@ def test_service_config_rejects_bad_values():
         ServiceConfig(groups_per_step=0)
     with pytest.raises(ValueError, match="backend"):
         ServiceConfig(backend="zmq", groups_per_step=1)
+
+
+def test_calls_of_one_loop_turn_travel_as_one_batch():
+    service = RouterService(make_router(), groups_per_step=3)
+    calls = []
+    client = LocalRouterClient(service)
+    original = client._call
+
+    async def counting(method, *args):
+        calls.append((method, len(args[0]) if args else 0))
+        return await original(method, *args)
+
+    client._call = counting
+
+    async def step():
+        slots = await asyncio.gather(*(client.assign(f"g{i // K}", CONTEXTS[i // K], K)
+                                       for i in range(3 * K)))  # fmt: skip
+        bad = client.assign("g0", CONTEXTS[0], 2)  # its error reaches only its caller
+        late = client.report("gone@0#0", 0, 1.0)
+        done = await asyncio.gather(*(client.report(a.ticket, a.slot, 0.5) for a in slots),
+                                    bad, late, return_exceptions=True)  # fmt: skip
+        return slots, done
+
+    _, done = asyncio.run(step())
+    assert calls[0] == ("assign_many", 3 * K)
+    assert sorted(calls[1:]) == [("assign_many", 1), ("report_many", 3 * K + 1)]
+    assert isinstance(done[-2], GroupMismatchError) and done[-1] is False
+    assert done[: 3 * K].count(True) == 1 and service.router.step == 1
+
+
+def test_benchmark_quick(tmp_path, benchmark_module):
+    output = tmp_path / "service.json"
+    results = benchmark_module("service_throughput").main(["--quick", "--output", str(output)])
+    assert set(results["results"]) == {"batch", "service", "local"}
+    assert json.loads(output.read_text())["results"]["local"]["rollouts_per_s"] > 0

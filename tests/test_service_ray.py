@@ -46,12 +46,12 @@ def test_workers_share_one_owner(cluster):
     ])  # fmt: skip
     slots = sorted([mine.slot] + [slot for _, slot, _ in theirs])
     assert slots == list(range(K))
-    plan = make_router().route([CONTEXTS[1]], keys=["q#0"])
+    plan = make_router().route([CONTEXTS[1]], keys=["q@0#0"])
     languages = {mine.slot: mine.language, **{slot: lang for _, slot, lang in theirs}}
     assert [languages[k] for k in range(K)] == plan.languages[0].tolist()
 
     rewards = [0.3, 0.6, 0.1, 0.9]
-    recorded = [asyncio.run(driver.report("q#0", k, rewards[k])) for k in range(K)]
+    recorded = [asyncio.run(driver.report("q@0#0", k, rewards[k])) for k in range(K)]
     assert recorded == [False] * (K - 1) + [True]
     twin = make_router()
     twin.record(plan, np.array([rewards]))

@@ -25,35 +25,77 @@ RouterFactory = Callable[[], BaseRouter]
 
 
 class RouterClient(ABC):
-    """What a plugin asks of the router's owner."""
+    """What a plugin asks of the router's owner.
 
-    @abstractmethod
+    The calls that a loop makes in one turn (an engine starts all rollouts of a batch at
+    once) travel together: one ``assign_many`` / ``report_many`` round trip instead of one per
+    rollout, and the owner routes the batch's new groups in one vectorised call.
+    """
+
+    def __init__(self) -> None:
+        self._assign = _Coalescer(lambda items: self._call("assign_many", items))
+        self._report = _Coalescer(lambda items: self._call("report_many", items))
+
     async def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
         """The language of the next rollout of ``group`` (see :meth:`RouterService.assign`)."""
+        return await self._assign((group, context, num_rollouts))
 
-    @abstractmethod
     async def report(self, ticket: str, slot: int, reward: float) -> bool:
         """One rollout's reward (see :meth:`RouterService.report`)."""
+        return await self._report((ticket, slot, reward))
 
-    @abstractmethod
     async def metrics(self) -> dict[str, float]:
         """The owner's router and service metrics."""
+        return await self._call("metrics")
+
+    @abstractmethod
+    async def _call(self, method: str, *args: Any) -> Any:
+        """Run ``method`` of the owner with ``args``."""
+
+
+class _Coalescer:
+    """Gathers the items sent in one event-loop turn and sends them as one batch.
+
+    ``send(items)`` returns one result per item, an exception object for a failed item; a
+    failure of the whole call (the owner unreachable) reaches every caller of the batch.
+    """
+
+    def __init__(self, send: Callable[[list[Any]], Any]) -> None:
+        self._send = send
+        self._pending: list[tuple[Any, asyncio.Future]] = []
+
+    async def __call__(self, item: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.append((item, future))
+        if len(self._pending) == 1:
+            loop.call_soon(lambda: loop.create_task(self._flush()))
+        return await future
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        try:
+            results = await self._send([item for item, _ in batch])
+        except Exception as error:  # handed to every waiting caller
+            results = [error] * len(batch)
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
 
 class LocalRouterClient(RouterClient):
     """A client of a :class:`RouterService` in this process (tests, one-machine runs)."""
 
     def __init__(self, service: RouterService) -> None:
+        super().__init__()
         self.service = service
 
-    async def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
-        return self.service.assign(group, context, num_rollouts)
-
-    async def report(self, ticket: str, slot: int, reward: float) -> bool:
-        return self.service.report(ticket, slot, reward)
-
-    async def metrics(self) -> dict[str, float]:
-        return self.service.metrics()
+    async def _call(self, method: str, *args: Any) -> Any:
+        return getattr(self.service, method)(*args)
 
 
 class RayRouterClient(RouterClient):
@@ -68,6 +110,7 @@ class RayRouterClient(RouterClient):
     """
 
     def __init__(self, handle: Any, config: ServiceConfig) -> None:
+        super().__init__()
         self.handle = handle
         self.config = config
 
@@ -124,16 +167,6 @@ class RayRouterClient(RouterClient):
             raise RouterServiceUnavailable(
                 f"router service {self.config.name!r} is gone: {error}"
             ) from None
-
-    async def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
-        return await self._call("assign", group, context, num_rollouts)
-
-    async def report(self, ticket: str, slot: int, reward: float) -> bool:
-        return await self._call("report", ticket, slot, reward)
-
-    async def metrics(self) -> dict[str, float]:
-        return await self._call("metrics")
-
 
 class _FactoryBuiltService(RouterService):
     """The Ray actor: builds its router inside the actor (Ray would hand a shipped router's

@@ -5,14 +5,15 @@ see one rollout at a time, with no slot index and no step boundary. The owner tu
 what a router needs: it routes a whole group (K rollouts) when the group's first rollout asks,
 hands the group's slots out in arrival order (slot 0 first, so the first K_on askers keep the
 prompt's language), collects one reward per slot, and records a router step once
-``groups_per_step`` groups are complete. Routing keys are ``"{group}#{occurrence}"``, so a
-prompt seen again (the next epoch, or twice in one batch) gets fresh, reproducible draws.
+``groups_per_step`` groups are complete. Routing keys are ``"{group}@{step}#{n}"`` (``n`` counts
+the groups opened with that key during the router step), so a prompt seen again, in a later
+epoch or twice in one batch, gets fresh and reproducible draws, and the owner keeps no
+per-prompt history.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 from collections import deque
@@ -49,12 +50,22 @@ class Assignment:
 
 @dataclass
 class _OpenGroup:
-    """A routed group waiting for its slots to be handed out and its rewards to come back."""
+    """A group handing out its slots and waiting for their rewards; routed once per batch."""
 
-    plan: RoutingPlan
+    ticket: str
+    context: RoutingContext
+    rewards: np.ndarray  # (K,) NaN until reported
+    reported: np.ndarray  # (K,) bool
     next_slot: int = 0
-    rewards: np.ndarray | None = None
-    reported: int = 0
+    routed: bool = False
+    step: int = 0
+    key: int = 0
+    languages: np.ndarray | None = None  # (K,) codes, once routed
+    arms: np.ndarray | None = None  # (K,) arm ids, once routed
+
+
+Request = tuple[str, ContextLike, int]
+Report = tuple[str, int, float]
 
 
 class RouterService:
@@ -91,7 +102,7 @@ class RouterService:
         self._lock = threading.Lock()
         self._open: dict[str, _OpenGroup] = {}  # ticket -> group
         self._filling: dict[str, str] = {}  # group key -> ticket still handing out slots
-        self._occurrences: dict[str, int] = {}  # group key -> groups opened so far
+        self._opened: dict[str, int] = {}  # group key -> groups opened in this router step
         self._complete: deque[_OpenGroup] = deque()
         self.counters = {"groups": 0, "rewards": 0, "late_rewards": 0, "recorded_steps": 0}
         if state_path and os.path.isfile(state_path):
@@ -105,39 +116,61 @@ class RouterService:
     # ----------------------------------------------------------------- routing
     def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
         """The next free slot of ``group``'s plan, routing the group on its first request."""
+        return _raised(self.assign_many([(group, context, num_rollouts)])[0])
+
+    def assign_many(self, requests: list[Request]) -> list[Assignment | Exception]:
+        """:meth:`assign` for a batch of ``(group, context, K)``, in order; the new groups are
+        routed in one call. A bad request gets its exception in its place; the others proceed.
+        """
+        with self._lock:
+            taken: list[tuple[_OpenGroup, int] | Exception] = []
+            for group, context, num_rollouts in requests:
+                try:
+                    taken.append(self._take_slot(group, context, num_rollouts))
+                except (TypeError, ValueError) as error:
+                    taken.append(error)
+            fresh = {id(t[0]): t[0] for t in taken if isinstance(t, tuple) and not t[0].routed}
+            if fresh:
+                entries = list(fresh.values())
+                plan = self.router.route([e.context for e in entries],
+                                         keys=[e.ticket for e in entries])  # fmt: skip
+                for row, entry in enumerate(entries):
+                    entry.routed, entry.step, entry.key = True, plan.step, int(plan.keys[row])
+                    entry.languages, entry.arms = plan.languages[row], plan.arms[row]
+            return [t if isinstance(t, Exception) else self._assignment(*t) for t in taken]
+
+    def _take_slot(self, group: str, context: ContextLike, num_rollouts: int) -> tuple:
         if not isinstance(group, str) or not group:
             raise TypeError(f"a group key is a non-empty string, got {group!r}")
         context = RoutingContext.coerce(context)
-        with self._lock:
-            ticket = self._filling.get(group)
-            if ticket is None:
-                self._check_rollouts(group, num_rollouts, self.num_rollouts)
-                ticket = self._open_group(group, context)
-            entry = self._open[ticket]
-            self._check_rollouts(group, num_rollouts, entry.plan.num_rollouts)
-            if entry.plan.contexts[0] != context:
-                raise GroupMismatchError(
-                    f"group {group!r} was routed for {entry.plan.contexts[0]} but is now asked "
-                    f"for {context}: group keys must identify one prompt"
-                )
-            slot = entry.next_slot
-            entry.next_slot += 1
-            if entry.next_slot == entry.plan.num_rollouts:
-                del self._filling[group]
-            return Assignment(
-                ticket=ticket,
-                slot=slot,
-                language=str(entry.plan.languages[0, slot]),
-                prompt_language=context.language,
-                step=entry.plan.step,
+        ticket = self._filling.get(group)
+        if ticket is None:
+            self._check_rollouts(group, num_rollouts, self.num_rollouts)
+            ticket = self._open_group(group, context)
+        entry = self._open[ticket]
+        self._check_rollouts(group, num_rollouts, len(entry.rewards))
+        if entry.context != context:
+            raise GroupMismatchError(
+                f"group {group!r} was routed for {entry.context} but is now asked for "
+                f"{context}: group keys must identify one prompt"
             )
+        slot = entry.next_slot
+        entry.next_slot += 1
+        if entry.next_slot == len(entry.rewards):
+            del self._filling[group]
+        return entry, slot
+
+    @staticmethod
+    def _assignment(entry: _OpenGroup, slot: int) -> Assignment:
+        return Assignment(ticket=entry.ticket, slot=slot, language=str(entry.languages[slot]),
+                          prompt_language=entry.context.language, step=entry.step)  # fmt: skip
 
     def _open_group(self, group: str, context: RoutingContext) -> str:
-        occurrence = self._occurrences.get(group, 0)
-        self._occurrences[group] = occurrence + 1
-        ticket = f"{group}#{occurrence}"
-        plan = self.router.route([context], keys=[ticket])
-        self._open[ticket] = _OpenGroup(plan)
+        count = self._opened.get(group, 0)
+        self._opened[group] = count + 1
+        ticket = f"{group}@{self.router.step}#{count}"
+        k = self.num_rollouts
+        self._open[ticket] = _OpenGroup(ticket, context, np.full(k, np.nan), np.zeros(k, bool))
         self._filling[group] = ticket
         self.counters["groups"] += 1
         return ticket
@@ -158,28 +191,38 @@ class RouterService:
         A reward for a group that is no longer open (already recorded, or from before a
         restart) is counted in ``late_rewards`` and dropped. NaN is kept: the router counts it.
         """
+        return _raised(self.report_many([(ticket, slot, reward)])[0])
+
+    def report_many(self, reports: list[Report]) -> list[bool | Exception]:
+        """:meth:`report` for a batch of ``(ticket, slot, reward)``, in order."""
         with self._lock:
-            entry = self._open.get(ticket)
-            if entry is None:
-                self.counters["late_rewards"] += 1
-                return False
-            k = entry.plan.num_rollouts
-            if not 0 <= slot < k:
-                raise ValueError(f"slot {slot} is outside 0..{k - 1} of group {ticket!r}")
-            if entry.rewards is None:
-                entry.rewards = np.full(k, np.nan)
-            if math.isnan(entry.rewards[slot]):
-                entry.reported += 1
-            entry.rewards[slot] = float(reward)
-            self.counters["rewards"] += 1
-            if entry.reported < k:
-                return False
-            del self._open[ticket]
-            self._complete.append(entry)
-            if len(self._complete) < self.groups_per_step:
-                return False
-            self._record(self.groups_per_step)
-            return True
+            out: list[bool | Exception] = []
+            for ticket, slot, reward in reports:
+                try:
+                    out.append(self._take_reward(ticket, slot, reward))
+                except (TypeError, ValueError) as error:
+                    out.append(error)
+            return out
+
+    def _take_reward(self, ticket: str, slot: int, reward: float) -> bool:
+        entry = self._open.get(ticket)
+        if entry is None:
+            self.counters["late_rewards"] += 1
+            return False
+        k = len(entry.rewards)
+        if not 0 <= slot < k:
+            raise ValueError(f"slot {slot} is outside 0..{k - 1} of group {ticket!r}")
+        entry.rewards[slot] = float(reward)
+        entry.reported[slot] = True
+        self.counters["rewards"] += 1
+        if not entry.reported.all():
+            return False
+        del self._open[ticket]
+        self._complete.append(entry)
+        if len(self._complete) < self.groups_per_step:
+            return False
+        self._record(self.groups_per_step)
+        return True
 
     def flush(self) -> bool:
         """Record the completed groups now, however few (end of training)."""
@@ -192,13 +235,14 @@ class RouterService:
     def _record(self, count: int) -> None:
         groups = [self._complete.popleft() for _ in range(count)]
         plan = RoutingPlan(
-            contexts=tuple(g.plan.contexts[0] for g in groups),
-            languages=np.concatenate([g.plan.languages for g in groups]),
-            arms=np.concatenate([g.plan.arms for g in groups]),
+            contexts=tuple(g.context for g in groups),
+            languages=np.stack([g.languages for g in groups]),
+            arms=np.stack([g.arms for g in groups]),
             step=self.router.step,
-            keys=np.concatenate([g.plan.keys for g in groups]),
+            keys=np.array([g.key for g in groups], dtype=np.uint64),
         )
         self.router.record(plan, np.stack([g.rewards for g in groups]))
+        self._opened.clear()
         self.counters["recorded_steps"] += 1
         if self.state_path:
             self._save(self.state_path)
@@ -225,7 +269,8 @@ class RouterService:
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """The router and the occurrence counts (open groups are in flight and not saved)."""
+        """The router, the groups opened this step and the counters (open groups are in
+        flight and not saved)."""
         with self._lock:
             return self._state()
 
@@ -233,7 +278,7 @@ class RouterService:
         return {
             "format": STATE_FORMAT,
             "router": self.router.state_dict(),
-            "occurrences": dict(self._occurrences),
+            "opened": dict(self._opened),
             "counters": dict(self.counters),
         }
 
@@ -241,10 +286,17 @@ class RouterService:
         if state.get("format") != STATE_FORMAT:
             raise ValueError(f"router service state format {state.get('format')!r} unknown")
         self.router.load_state_dict(state["router"])
-        self._occurrences = {str(k): int(v) for k, v in state["occurrences"].items()}
+        self._opened = {str(k): int(v) for k, v in state["opened"].items()}
         self.counters.update({k: int(v) for k, v in state["counters"].items()})
 
     def _save(self, path: str) -> None:
         with open(path + ".tmp", "w", encoding="utf-8") as handle:
             json.dump(self._state(), handle)
         os.replace(path + ".tmp", path)
+
+
+def _raised(result: Any) -> Any:
+    """The result, or raise it when it is an exception."""
+    if isinstance(result, Exception):
+        raise result
+    return result
