@@ -135,12 +135,15 @@ def test_routed_rollouts_route_rewrite_score_and_report():
 
     async def one_group():
         got = await asyncio.gather(*(rollouts.assign("q", label) for _ in range(4)))
-        for a in got:
-            reward, _ = await rollouts.score(f"{a.language}:good", label, a)
+        scored = await asyncio.gather(*(rollouts.score(f"{a.language}:good", label, a)
+                                        for a in got))  # fmt: skip
+        for a, (reward, _) in zip(got, scored, strict=True):
             await rollouts.report(a, reward)
         return got
 
     assignments = asyncio.run(one_group())
+    # the four responses were scored as one batch: one embedder call for them, one for the ref
+    assert [len(call) for call in rollouts.reward._completion_embedder.calls] == [4, 1]
     plan = config.make_router().route([label.context], keys=["q@0#0"])
     assert [a.language for a in assignments] == plan.languages[0].tolist()
     for a in assignments:

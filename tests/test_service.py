@@ -17,6 +17,7 @@ from lrpo.service import (
     LocalRouterClient,
     RayRouterClient,
     RouterService,
+    RouterServiceError,
     RouterServiceUnavailable,
     ServiceConfig,
     connect,
@@ -241,3 +242,27 @@ def test_benchmark_quick(tmp_path, benchmark_module):
     results = benchmark_module("service_throughput").main(["--quick", "--output", str(output)])
     assert set(results["results"]) == {"batch", "service", "local"}
     assert json.loads(output.read_text())["results"]["local"]["rollouts_per_s"] > 0
+
+
+def test_an_owner_with_other_settings_is_not_shared():
+    config = ServiceConfig(name="test-other-settings", groups_per_step=1)
+    connect(config, make_router)
+    connect(config, make_router)  # same settings: shared
+    other = make_router().config.model_copy(update={"ema_alpha": 0.1})
+    with pytest.raises(RouterServiceError, match=r"other settings \(router.ema_alpha differ\)"):
+        connect(config, lambda: LanguageRouter(other))
+    with pytest.raises(RouterServiceError, match="groups_per_step differ"):
+        connect(config.model_copy(update={"groups_per_step": 2}), make_router)
+
+
+def test_groups_that_never_complete_expire():
+    service = RouterService(make_router(), groups_per_step=1, expire_after_steps=1)
+    stuck = service.assign("stuck", CONTEXTS[0], K)  # its other rollouts never come
+    for name in ("b", "c"):
+        for a in [service.assign(name, CONTEXTS[1], K) for _ in range(K)]:
+            service.report(a.ticket, a.slot, 1.0)
+    assert service.counters["expired_groups"] == 1
+    assert service.report(stuck.ticket, stuck.slot, 1.0) is False
+    assert service.counters["late_rewards"] == 1
+    again = service.assign("stuck", CONTEXTS[0], K)
+    assert (again.ticket, again.slot) == ("stuck@2#0", 0)

@@ -10,7 +10,13 @@ import pytest
 from test_service import CONTEXTS, K, make_router
 
 from lrpo import LanguageRouter
-from lrpo.service import GroupMismatchError, RouterServiceUnavailable, ServiceConfig, connect
+from lrpo.service import (
+    GroupMismatchError,
+    RouterServiceError,
+    RouterServiceUnavailable,
+    ServiceConfig,
+    connect,
+)
 
 ray = pytest.importorskip("ray")
 
@@ -74,3 +80,10 @@ def test_a_missing_or_dead_owner_is_a_clear_error(cluster):
     ray.kill(client.handle)
     with pytest.raises(RouterServiceUnavailable, match="'doomed' is gone"):
         asyncio.run(client.assign("q", CONTEXTS[0], K))
+
+
+def test_a_detached_owner_from_another_run_is_not_reused_blindly(cluster):
+    connect(config("previous-run"), FACTORY)
+    other = functools.partial(LanguageRouter, make_router().config.model_copy(update={"seed": 9}))
+    with pytest.raises(RouterServiceError, match=r"router.seed differ.*ray.kill"):
+        connect(config("previous-run"), other)

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,7 @@ from lrpo.router import (
     UniformRouter,
 )
 from lrpo.service import Assignment, RouterClient, ServiceConfig, connect
+from lrpo.service.coalesce import Coalescer
 
 from .labels import PackedLabel
 from .scoring import score_labelled
@@ -131,6 +133,9 @@ class RoutedRollouts:
         self.config = config
         self._client = client
         self._reward = reward
+        self._setup_lock = threading.Lock()  # lazy set-up may race between worker threads
+        self._score_lock = threading.Lock()  # SemanticReward keeps a cache and counters
+        self._score = Coalescer(self._score_off_loop)
 
     @classmethod
     @functools.cache
@@ -140,15 +145,17 @@ class RoutedRollouts:
 
     @property
     def client(self) -> RouterClient:
-        if self._client is None:
-            self._client = connect(self.config.service, self.config.make_router)
-        return self._client
+        with self._setup_lock:
+            if self._client is None:
+                self._client = connect(self.config.service, self.config.make_router)
+            return self._client
 
     @property
     def reward(self) -> SemanticReward:
-        if self._reward is None:
-            self._reward = SemanticReward(self.config.reward)
-        return self._reward
+        with self._setup_lock:
+            if self._reward is None:
+                self._reward = SemanticReward(self.config.reward)
+            return self._reward
 
     @property
     def num_rollouts(self) -> int:
@@ -159,8 +166,7 @@ class RoutedRollouts:
     ) -> Assignment:
         """This rollout's language; labels with ``route=False`` keep theirs without asking."""
         if not label.route:
-            return Assignment(ticket="", slot=-1, language=label.language,
-                              prompt_language=label.language, step=-1)  # fmt: skip
+            return Assignment.unrouted(label.language)
         return await self.client.assign(group, label.context, num_rollouts or self.num_rollouts)
 
     def rewrite(self, prompt: Any, assignment: Assignment) -> Any:
@@ -173,18 +179,26 @@ class RoutedRollouts:
         )
 
     async def score(
-        self, response: str, label: PackedLabel, assignment: Assignment, prompt: str | None = None
+        self, response: str, label: PackedLabel, assignment: Assignment, prompt: Any = None
     ) -> tuple[float, dict[str, float]]:
-        """Reward and logs of one response, computed off the event loop."""
-        scored = await asyncio.to_thread(
-            score_labelled,
-            self.reward,
-            [response],
-            [label],
-            requested=[assignment.language],
-            prompts=None if prompt is None else [prompt],
-        )
-        return scored.item(0)
+        """Reward and logs of one response (a str or chat prompt helps the copy guard).
+
+        The responses scored in one event-loop turn go to the reward as one batch, in a worker
+        thread, so the loop keeps generating and the embedder sees whole batches.
+        """
+        return await self._score((response, label, assignment.language, prompt))
+
+    async def _score_off_loop(self, items: list[tuple]) -> list[tuple[float, dict[str, float]]]:
+        return await asyncio.to_thread(self._score_batch, items)
+
+    def _score_batch(self, items: list[tuple]) -> list[tuple[float, dict[str, float]]]:
+        columns = zip(*items, strict=True)
+        responses, labels, requested, prompts = (list(column) for column in columns)
+        reward = self.reward
+        with self._score_lock:
+            scored = score_labelled(reward, responses, labels, requested=requested,
+                                    prompts=prompts)  # fmt: skip
+        return [scored.item(i) for i in range(len(items))]
 
     async def report(self, assignment: Assignment, reward: float) -> None:
         """Give the reward of a routed rollout back to the router (unrouted ones are skipped)."""

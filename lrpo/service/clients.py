@@ -15,9 +15,10 @@ from typing import Any
 from lrpo.router import BaseRouter
 from lrpo.router.context import ContextLike
 
+from .coalesce import Coalescer
 from .config import ServiceConfig
-from .errors import RouterServiceUnavailable
-from .owner import Assignment, RouterService
+from .errors import RouterServiceError, RouterServiceUnavailable
+from .owner import Assignment, RouterService, describe
 
 __all__ = ["LocalRouterClient", "RayRouterClient", "RouterClient", "connect"]
 
@@ -33,8 +34,8 @@ class RouterClient(ABC):
     """
 
     def __init__(self) -> None:
-        self._assign = _Coalescer(lambda items: self._call("assign_many", items))
-        self._report = _Coalescer(lambda items: self._call("report_many", items))
+        self._assign = Coalescer(lambda items: self._call("assign_many", items))
+        self._report = Coalescer(lambda items: self._call("report_many", items))
 
     async def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
         """The language of the next rollout of ``group`` (see :meth:`RouterService.assign`)."""
@@ -51,40 +52,6 @@ class RouterClient(ABC):
     @abstractmethod
     async def _call(self, method: str, *args: Any) -> Any:
         """Run ``method`` of the owner with ``args``."""
-
-
-class _Coalescer:
-    """Gathers the items sent in one event-loop turn and sends them as one batch.
-
-    ``send(items)`` returns one result per item, an exception object for a failed item; a
-    failure of the whole call (the owner unreachable) reaches every caller of the batch.
-    """
-
-    def __init__(self, send: Callable[[list[Any]], Any]) -> None:
-        self._send = send
-        self._pending: list[tuple[Any, asyncio.Future]] = []
-
-    async def __call__(self, item: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._pending.append((item, future))
-        if len(self._pending) == 1:
-            loop.call_soon(lambda: loop.create_task(self._flush()))
-        return await future
-
-    async def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        try:
-            results = await self._send([item for item, _ in batch])
-        except Exception as error:  # handed to every waiting caller
-            results = [error] * len(batch)
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
 
 
 class LocalRouterClient(RouterClient):
@@ -124,6 +91,7 @@ class RayRouterClient(RouterClient):
         Creation uses ``get_if_exists``, so engines that start together share one owner.
         """
         import ray
+        from ray.exceptions import GetTimeoutError
 
         if not ray.is_initialized():
             try:
@@ -149,16 +117,23 @@ class RayRouterClient(RouterClient):
                 get_if_exists=True,
                 lifetime="detached",
             ).remote(router_factory, **config.owner_settings())
+            try:
+                found = ray.get(handle.describe.remote(), timeout=config.timeout_s)
+            except GetTimeoutError:
+                raise RouterServiceUnavailable(
+                    f"router service {config.name!r} did not start within {config.timeout_s} s"
+                ) from None
+            _check_same_owner(config, found, describe(router_factory(), config.groups_per_step))
         return cls(handle, config)
 
     async def _call(self, method: str, *args: Any) -> Any:
-        from ray.exceptions import GetTimeoutError, RayActorError
+        from ray.exceptions import RayActorError
 
         try:
             return await asyncio.wait_for(
                 getattr(self.handle, method).remote(*args), self.config.timeout_s
             )
-        except (TimeoutError, GetTimeoutError):
+        except TimeoutError:
             raise RouterServiceUnavailable(
                 f"router service {self.config.name!r} did not answer {method} within "
                 f"{self.config.timeout_s} s"
@@ -198,4 +173,22 @@ def connect(config: ServiceConfig, router_factory: RouterFactory | None = None) 
                 )
             service = RouterService(router_factory(), **config.owner_settings())
             _LOCAL_SERVICES[config.name] = service
+        elif router_factory is not None:
+            expected = describe(router_factory(), config.groups_per_step)
+            _check_same_owner(config, service.describe(), expected)
     return LocalRouterClient(service)
+
+
+def _check_same_owner(config: ServiceConfig, found: dict, expected: dict) -> None:
+    """Refuse to share an owner that routes with other settings (e.g. a previous job's actor)."""
+    if found == expected:
+        return
+    differ = [k for k in expected if k != "router" and found.get(k) != expected[k]]
+    router, wanted = found.get("router", {}), expected["router"]
+    differ += [f"router.{k}" for k in wanted if router.get(k) != wanted[k]]
+    raise RouterServiceError(
+        f"router service {config.name!r} already exists with other settings ({', '.join(differ)} "
+        "differ). A Ray owner is detached and outlives its job: remove it with "
+        f"ray.kill(ray.get_actor({config.name!r}, namespace={config.namespace!r})), or set "
+        "another service.name"
+    )

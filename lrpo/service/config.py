@@ -30,6 +30,13 @@ class ServiceConfig(BaseModel):
     groups_per_step: int = Field(
         ..., ge=1, description="Prompts (groups) per training step: one router step per that many."
     )
+    expire_after_steps: int = Field(
+        8,
+        ge=1,
+        description="Open groups routed this many router steps ago are dropped (counted in "
+        "expired_groups): a rollout that never reported (failed, or an evaluation set routed "
+        "with fewer samples than K) must not hold its group forever.",
+    )
     state_path: str | None = Field(
         None,
         description="JSON file the owner writes its state to after every router step and "
@@ -45,6 +52,7 @@ class ServiceConfig(BaseModel):
         """Keyword arguments of :class:`~lrpo.service.RouterService` besides the router."""
         return {
             "groups_per_step": self.groups_per_step,
+            "expire_after_steps": self.expire_after_steps,
             "state_path": self.state_path,
             "metrics_path": self.metrics_path,
         }

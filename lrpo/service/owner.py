@@ -27,7 +27,7 @@ from lrpo.router.context import ContextLike
 
 from .errors import GroupMismatchError
 
-__all__ = ["Assignment", "RouterService"]
+__all__ = ["Assignment", "RouterService", "describe"]
 
 STATE_FORMAT = 1
 
@@ -46,6 +46,12 @@ class Assignment:
     def routed(self) -> bool:
         """Whether the rollout answers in another language than the prompt's."""
         return self.language != self.prompt_language
+
+    @classmethod
+    def unrouted(cls, language: str) -> Assignment:
+        """A rollout kept in its prompt's language without asking the router (no ticket, so
+        its reward is not reported)."""
+        return cls(ticket="", slot=-1, language=language, prompt_language=language, step=-1)
 
 
 @dataclass
@@ -79,6 +85,8 @@ class RouterService:
         The router to own.
     groups_per_step : int
         Completed groups per router step (the trainer's prompts per step).
+    expire_after_steps : int
+        Open groups routed that many router steps ago are dropped when a step is recorded.
     state_path : str, optional
         Where to save the state after each router step, and to resume from if it exists.
     metrics_path : str, optional
@@ -90,6 +98,7 @@ class RouterService:
         router: BaseRouter,
         *,
         groups_per_step: int,
+        expire_after_steps: int = 8,
         state_path: str | None = None,
         metrics_path: str | None = None,
     ) -> None:
@@ -97,6 +106,7 @@ class RouterService:
             raise ValueError(f"groups_per_step must be >= 1, got {groups_per_step}")
         self.router = router
         self.groups_per_step = groups_per_step
+        self.expire_after_steps = expire_after_steps
         self.state_path = state_path
         self.metrics_path = metrics_path
         self._lock = threading.Lock()
@@ -104,7 +114,9 @@ class RouterService:
         self._filling: dict[str, str] = {}  # group key -> ticket still handing out slots
         self._opened: dict[str, int] = {}  # group key -> groups opened in this router step
         self._complete: deque[_OpenGroup] = deque()
-        self.counters = {"groups": 0, "rewards": 0, "late_rewards": 0, "recorded_steps": 0}
+        self.counters = dict.fromkeys(
+            ("groups", "rewards", "late_rewards", "expired_groups", "recorded_steps"), 0
+        )
         if state_path and os.path.isfile(state_path):
             with open(state_path, encoding="utf-8") as handle:
                 self.load_state_dict(json.load(handle))
@@ -243,12 +255,21 @@ class RouterService:
         )
         self.router.record(plan, np.stack([g.rewards for g in groups]))
         self._opened.clear()
+        self._expire(self.router.step - self.expire_after_steps)
         self.counters["recorded_steps"] += 1
         if self.state_path:
             self._save(self.state_path)
         if self.metrics_path:
             with open(self.metrics_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(self._metrics()) + "\n")
+
+    def _expire(self, before_step: int) -> None:
+        """Drop the open groups routed before ``before_step`` (their rewards count as late)."""
+        stale = [t for t, e in self._open.items() if e.routed and e.step < before_step]
+        for ticket in stale:
+            del self._open[ticket]
+        self._filling = {g: t for g, t in self._filling.items() if t in self._open}
+        self.counters["expired_groups"] += len(stale)
 
     # ---------------------------------------------------------------- reports
     def metrics(self) -> dict[str, float]:
@@ -263,9 +284,9 @@ class RouterService:
         out["router/service/complete_groups"] = float(len(self._complete))
         return out
 
-    def ping(self) -> str:
-        """Cheap liveness check for clients."""
-        return "ok"
+    def describe(self) -> dict[str, Any]:
+        """What a client checks before sharing this owner: policy, router config, step size."""
+        return describe(self.router, self.groups_per_step)
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -300,3 +321,12 @@ def _raised(result: Any) -> Any:
     if isinstance(result, Exception):
         raise result
     return result
+
+
+def describe(router: BaseRouter, groups_per_step: int) -> dict[str, Any]:
+    """The settings two clients must agree on to share one owner (JSON-safe)."""
+    return {
+        "policy": type(router).__name__,
+        "router": router.config.model_dump(mode="json"),
+        "groups_per_step": groups_per_step,
+    }

@@ -1,0 +1,10 @@
+"""lrpo's reward for OpenRLHF 0.11: pass this file as ``--reward.remote_url``.
+
+Rewards only: the calibrated, language-gated similarity to the label's reference, in the
+language the label requests (default: the prompt's own). A reward file cannot change prompts,
+so nothing is routed; use ``lrpo_agent.py`` for routing. Settings: ``$LRPO_CONFIG``.
+"""
+
+from lrpo.integrations.openrlhf import reward_func
+
+__all__ = ["reward_func"]
