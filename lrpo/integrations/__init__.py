@@ -2,4 +2,11 @@
 
 * :mod:`lrpo.integrations.trl`: :class:`~lrpo.integrations.trl.LanguageRouterCallback` for
   TRL's ``GRPOTrainer`` (``pip install "lrpo[trl]"``).
+* :mod:`lrpo.integrations.openrlhf`: the agent executor and reward function behind the files in
+  ``integrations/openrlhf/`` (OpenRLHF 0.11).
+* :mod:`lrpo.integrations.verl`: the routed agent loop and ``compute_score`` behind the files in
+  ``integrations/verl/`` (verl 0.9).
+* :mod:`lrpo.integrations.labels`, :mod:`~lrpo.integrations.plugin`,
+  :mod:`~lrpo.integrations.scoring`: what those file-based plugins share (packed labels, the
+  plugin config read from ``$LRPO_CONFIG``, rewards from labels).
 """
