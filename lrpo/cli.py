@@ -207,10 +207,46 @@ def _run_calibrate_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------- serve
+def _register_serve(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve rewards over HTTP (the OpenRLHF / WALAR remote-reward protocol)",
+        description="Score POST /get_reward requests ({query, prompts, labels} with lrpo's "
+        "packed labels) with a SemanticReward, merging concurrent requests into batches; "
+        "GET /health reports counters.",
+    )
+    parser.add_argument(
+        "--config", type=Path, help="ServeConfig file (.yaml, .yml or .json); default: defaults"
+    )
+    parser.add_argument("--host", help="address to bind (overrides the config's host)")
+    parser.add_argument("--port", type=int, help="TCP port (overrides the config's port)")
+    parser.set_defaults(handler=lambda args: _run_serve(args, parser))
+
+
+def _run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    try:
+        from lrpo.serve import ServeConfig, serve
+    except ImportError as error:
+        parser.error(str(error))
+    overrides = {name: getattr(args, name) for name in ("host", "port")
+                 if getattr(args, name) is not None}  # fmt: skip
+    try:
+        if args.config is None:
+            config = ServeConfig(**overrides)
+        else:
+            config = ServeConfig.from_file(args.config, **overrides)
+    except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+        parser.error(f"bad configuration: {error}")
+    serve(config)
+    return 0
+
+
 # ---------------------------------------------------------------------- main
 _SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
     _register_simulate,
     _register_calibrate,
+    _register_serve,
 )
 
 

