@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import platform
+import random
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +20,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["environment", "interleaved", "parse_args", "settings", "write_results"]
+__all__ = [
+    "environment",
+    "interleaved",
+    "parse_args",
+    "run_and_record",
+    "settings",
+    "write_results",
+]
 
 ArgsT = TypeVar("ArgsT")
 
@@ -109,3 +117,23 @@ def write_results(path: Path | str, results: Mapping[str, Any]) -> Path:
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def run_and_record(
+    args: Any, run: Callable[[Any], dict[str, Any]], print_table: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Seed, ``run(args)``, print its table, write the JSON record (settings, environment,
+    results, wall time) to ``args.output``; returns the record."""
+    random.seed(args.seed)
+    np.random.seed(args.seed)  # noqa: NPY002 (nothing should use it; seeded anyway)
+    start = time.perf_counter()
+    result = run(args)
+    results = {
+        "settings": settings(args),
+        "environment": environment(),
+        "results": result,
+        "wall_s": time.perf_counter() - start,
+    }
+    print_table(result)
+    write_results(args.output, results)
+    return results

@@ -25,7 +25,6 @@ answers in the 8 languages, each requested in its own language (so the gate most
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,19 +202,7 @@ def print_table(result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     args, _ = harness.parse_args(Args, argv, __doc__.splitlines()[0])
-    random.seed(args.seed)
-    np.random.seed(args.seed)  # noqa: NPY002 (nothing should use it; seeded anyway)
-    start = time.perf_counter()
-    result = run(args)
-    results = {
-        "settings": harness.settings(args),
-        "environment": harness.environment(),
-        "results": result,
-        "wall_s": time.perf_counter() - start,
-    }
-    print_table(result)
-    harness.write_results(args.output, results)
-    return results
+    return harness.run_and_record(args, run, print_table)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
 import socket
 import subprocess
 import sys
@@ -237,18 +236,8 @@ def print_table(result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     args, _ = harness.parse_args(Args, argv, __doc__.splitlines()[0])
-    random.seed(args.seed)
-    np.random.seed(args.seed)  # noqa: NPY002 (nothing should use it; seeded anyway)
-    start = time.perf_counter()
-    result = run(args)
-    results = {
-        "settings": harness.settings(args),
-        "environment": harness.environment(),
-        "results": result,
-        "wall_s": time.perf_counter() - start,
-    }
-    print_table(result)
-    harness.write_results(args.output, results)
+    results = harness.run_and_record(args, run, print_table)
+    result = results["results"]
     if result["load/errors"]:
         raise RuntimeError(f"{result['load/errors']} requests failed, e.g. "
                            f"{result['load/first_errors'][0]}")  # fmt: skip

@@ -157,12 +157,7 @@ def print_table(args: Args, result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    result = run(args)
-    results = {"settings": harness.settings(args), "environment": harness.environment(),
-               "results": result}  # fmt: skip
-    print_table(args, result)
-    harness.write_results(args.output, results)
-    return results
+    return harness.run_and_record(args, run, functools.partial(print_table, args))
 
 
 if __name__ == "__main__":

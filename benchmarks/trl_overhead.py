@@ -12,7 +12,9 @@ recording, the loss, the optimiser step and the logging. Both arms wear the same
 wrappers around ``_generate_and_score_completions``, ``_calculate_rewards`` and ``log``, one
 below and one above the callback's own wrappers: the outer minus the inner time is the
 callback's own work (routing + prompt rewriting, ``record``, ``metrics``), and is ~0 in the
-plain arm. ``generation_kwargs={"min_new_tokens": ...}`` makes every completion the full
+plain arm. The router's ``route``, ``record`` and ``distributions`` (the logged entropy) are
+timed too: what is left of the callback's work is its own Python around them.
+``generation_kwargs={"min_new_tokens": ...}`` makes every completion the full
 ``max_completion_length`` tokens in both arms; the routed prompts are longer (the directive
 tag adds a few tokens), which the table reports.
 
@@ -163,6 +165,7 @@ def _timed(probe: Probe, key: str, method: Callable) -> Callable:
 
 
 _WRAPPED = ("_generate_and_score_completions", "_calculate_rewards", "log")
+_ROUTER_METHODS = ("route", "record", "distributions")
 
 
 def _wrap_layer(trainer: Any, probe: Probe, layer: str) -> None:
@@ -241,8 +244,8 @@ def run_arm(args: Args, arm: str, model0: Any, tokenizer: Any, dataset: Any) -> 
                     seed=args.seed,
                 )
             )
-            router.route = _timed(probe, "router.route", router.route)
-            router.record = _timed(probe, "router.record", router.record)
+            for name in _ROUTER_METHODS:
+                setattr(router, name, _timed(probe, f"router.{name}", getattr(router, name)))
             LanguageRouterCallback(router, directive=args.directive).attach(trainer)
         _wrap_layer(trainer, probe, "outer")
         log = trainer.log
@@ -265,6 +268,8 @@ def run_arm(args: Args, arm: str, model0: Any, tokenizer: Any, dataset: Any) -> 
             own = step.get(f"outer/{name}", 0.0) - step.get(f"inner/{name}", 0.0)
             step[f"callback/{name}"] = own
         step["callback_s"] = sum(step[f"callback/{name}"] for name in _WRAPPED)
+        router_s = sum(step.get(f"router.{name}", 0.0) for name in _ROUTER_METHODS)
+        step["callback_outside_router_s"] = step["callback_s"] - router_s
     return {"steps": steps, "router_step": None if router is None else router.step}
 
 
@@ -293,6 +298,8 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
             "callback_s_mean": _mean(steps, "callback_s"),
             "router_route_s_median": _median(steps, "router.route"),
             "router_record_s_median": _median(steps, "router.record"),
+            "router_distributions_s_median": _median(steps, "router.distributions"),
+            "callback_outside_router_s_median": _median(steps, "callback_outside_router_s"),
             "callback_routing_s_median": _median(steps, "callback/_generate_and_score_completions"),
             "callback_recording_s_median": _median(steps, "callback/_calculate_rewards"),
             "callback_metrics_s_median": _median(steps, "callback/log"),
@@ -348,7 +355,11 @@ def print_table(summary: dict) -> None:
         f"callback's own work per step (median ms): routing + prompt rewrite "
         f"{routed['callback_routing_s_median'] * 1e3:.3f}, record "
         f"{routed['callback_recording_s_median'] * 1e3:.3f}, metrics "
-        f"{routed['callback_metrics_s_median'] * 1e3:.3f}"
+        f"{routed['callback_metrics_s_median'] * 1e3:.3f}; inside the router: route "
+        f"{routed['router_route_s_median'] * 1e3:.3f}, record "
+        f"{routed['router_record_s_median'] * 1e3:.3f}, distributions (entropy) "
+        f"{routed['router_distributions_s_median'] * 1e3:.3f}; outside the router "
+        f"{routed['callback_outside_router_s_median'] * 1e3:.3f}"
     )
     print(
         f"ratio (median step) {comp['ratio_median']:.4f}: overhead {comp['overhead_pct']:+.2f}%"

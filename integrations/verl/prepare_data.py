@@ -20,7 +20,6 @@ is validating, so that is how evaluation keeps every rollout in the prompt's lan
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lrpo.integrations.labels import pack_label
+from lrpo.integrations.script_args import parse_dataclass_args
 
 
 @dataclass
@@ -44,15 +44,7 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, default in vars(Args()).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=int if isinstance(default, int) else str,
-                                default=default)  # fmt: skip
-    return Args(**vars(parser.parse_args(argv)))
+    return parse_dataclass_args(Args, argv, __doc__.splitlines()[0])
 
 
 def verl_row(
