@@ -16,8 +16,13 @@ import trl  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from lrpo import LanguageRouter, RouterConfig  # noqa: E402
-from lrpo.integrations.trl import ROUTER_STATE_NAME, LanguageRouterCallback  # noqa: E402
+from lrpo.integrations.trl import (  # noqa: E402
+    HEATMAP_NAMES,
+    ROUTER_STATE_NAME,
+    LanguageRouterCallback,
+)
 from lrpo.integrations.trl.tiny import tiny_qwen2  # noqa: E402
+from lrpo.rewards import SemanticReward  # noqa: E402
 
 K, K_ON = 4, 1
 LANG_REWARD = {"de": 1.0, "ja": 0.25, "sw": 0.5, "en": 0.75}
@@ -28,13 +33,15 @@ QUESTIONS = {
 }
 
 
-def make_dataset(n=8, *, conversational=True, drop=()):
+def make_dataset(n=8, *, conversational=True, drop=(), **extra_columns):
+    """``n`` prompts cycling over de, ja, sw; ``extra_columns`` are lists cycled over the rows."""
     rows = []
     for i in range(n):
         lang = list(QUESTIONS)[i % 3]
         text = f"{QUESTIONS[lang]} ({i})"
         prompt = [{"role": "user", "content": text}] if conversational else text
         row = {"prompt": prompt, "language": lang, "theme": "Reasoning / Logic", "id": i}
+        row.update((name, values[i % len(values)]) for name, values in extra_columns.items())
         rows.append({k: v for k, v in row.items() if k not in drop})
     return datasets.Dataset.from_list(rows)
 
@@ -64,7 +71,30 @@ class Recorder:
         return [LANG_REWARD[code] for code in kwargs["language"]]
 
 
+def length_score(prompts, completions, references):
+    """A cheap deterministic quality score for SemanticReward (no embedder)."""
+    return [len(text) % 5 / 4 for text in completions]
+
+
+SEMANTIC = {"gate_mode": "hard"}  # a scalar score instead of similarity, the default gate
+
+
+class RecordingSemanticReward(SemanticReward):
+    """SemanticReward (gate, guards, metrics) that keeps the inputs of every call."""
+
+    def __init__(self):
+        super().__init__(SEMANTIC, scorer=length_score)
+        self.calls = []
+
+    def __call__(self, prompts=None, completions=None, **kwargs):
+        self.calls.append(
+            {"prompts": prompts, "completions": completions, "language": kwargs["language"]}
+        )
+        return super().__call__(prompts=prompts, completions=completions, **kwargs)
+
+
 def make_trainer(tmp_path, *, router=None, dataset=None, reward=None, callbacks=(), **args):
+    """A tiny GRPO trainer; ``reward`` is one reward function or a list (default Recorder())."""
     model, tokenizer = tiny_qwen2()
     config = {
         "output_dir": str(tmp_path),
@@ -83,7 +113,7 @@ def make_trainer(tmp_path, *, router=None, dataset=None, reward=None, callbacks=
     return GRPOTrainer(
         model=model,
         processing_class=tokenizer,
-        reward_funcs=[reward or Recorder()],
+        reward_funcs=reward if isinstance(reward, list) else [reward or Recorder()],
         train_dataset=make_dataset() if dataset is None else dataset,
         args=GRPOConfig(**config),
         callbacks=list(callbacks),
@@ -216,6 +246,7 @@ def test_resume_routes_as_an_uninterrupted_run(tmp_path):
     full.train()
     checkpoint = tmp_path / "full" / "checkpoint-2"
     assert (checkpoint / ROUTER_STATE_NAME).is_file()
+    assert not list(checkpoint.glob("*.png"))  # heatmaps only with save_heatmaps=True
 
     resumed_router = make_router(update_period=2)
     resumed = make_trainer(tmp_path / "resumed", router=resumed_router, **settings)
@@ -236,6 +267,55 @@ def test_resume_routes_as_an_uninterrupted_run(tmp_path):
     LanguageRouterCallback(fresh_router).attach(again)
     with pytest.raises(FileNotFoundError, match="strict_resume=False"):
         again.train(resume_from_checkpoint=str(checkpoint))
+
+
+def test_heatmaps_of_the_router_tables_are_saved_in_the_checkpoint(tmp_path):
+    image = pytest.importorskip("matplotlib.image")
+    router = make_router()
+    dataset = make_dataset(region=["Germany", "Japan", None])
+    trainer = make_trainer(
+        tmp_path, dataset=dataset, max_steps=1, save_strategy="steps", save_steps=1
+    )
+    LanguageRouterCallback(router, save_heatmaps=True).attach(trainer)
+    trainer.train()
+    assert sorted(router.region_table()[0]) == ["Germany", "Japan"]  # both tables have rows
+    for name in HEATMAP_NAMES.values():
+        path = tmp_path / "checkpoint-1" / name
+        assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        pixels = image.imread(path)  # decodes: a real image with something drawn on it
+        assert pixels.ndim == 3 and min(pixels.shape[:2]) > 100 and pixels.std() > 0
+
+
+ANCHORS = {"arithmetic": (1.0, 0.0, 0.0), "geography": (0.0, 1.0, 0.0), "poetry": (0.0, 0.0, 1.0)}
+
+
+def test_theme_embedding_column_routes_by_the_router_anchors(tmp_path):
+    router = make_router(theme_input="embeddings", theme_anchors=ANCHORS)
+    embeddings = [[0.9, 0.1, 0.0], [0.2, 0.8, 0.0]]
+    dataset = make_dataset(drop=("theme",), theme_embedding=embeddings)  # no theme labels
+    trainer = make_trainer(tmp_path, dataset=dataset)
+    LanguageRouterCallback(router, theme_embedding_column="theme_embedding").attach(trainer)
+    records = capture_records(router)
+    trainer.train()
+
+    assert len(records) == 2
+    for plan, _ in records:
+        assert {c.theme_embedding for c in plan.contexts} <= {tuple(e) for e in embeddings}
+        assert all(c.themes == () for c in plan.contexts)
+    names, logits = router.theme_table()
+    assert names[:3] == list(ANCHORS) and router.counters["cold_start_themes"] == 0
+    # the rewards reached the anchor rows (soft weights over all three), no theme label row
+    fresh = make_router(theme_input="embeddings", theme_anchors=ANCHORS).theme_table()[1]
+    learned = np.abs(logits - fresh).max(axis=1)
+    assert learned[:3].all() and not learned[3:].any()
+
+
+def test_options_are_checked_at_construction(monkeypatch):
+    with pytest.raises(ValueError, match="theme_input='embeddings'"):
+        LanguageRouterCallback(make_router(), theme_embedding_column="theme_embedding")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if matplotlib were missing
+    with pytest.raises(ImportError, match=r"pip install 'lrpo\[plot\]'"):
+        LanguageRouterCallback(make_router(), save_heatmaps=True)
 
 
 # ----------------------------------------------------------------------------- (d) bad config
@@ -350,16 +430,17 @@ def _rank_worker(rank, world, port, out_dir):
     )
     from pathlib import Path
 
-    router, reward = make_router(), Recorder()
+    router, reward, semantic = make_router(), Recorder(), RecordingSemanticReward()
+    callback = LanguageRouterCallback(router)  # learns from Recorder; SemanticReward is logged
     # 6 rollouts per rank and K=4: the middle group of each step is split across the ranks.
     trainer = make_trainer(
         Path(out_dir) / "run",
-        reward=reward,
+        reward=[callback.reward_func(reward), semantic],
         per_device_train_batch_size=6,
         dataset=make_dataset(12),
     )
     assert trainer.accelerator.num_processes == world
-    LanguageRouterCallback(router).attach(trainer)
+    callback.attach(trainer)
     records = capture_records(router)
     trainer.train()
     result = {
@@ -368,6 +449,8 @@ def _rank_worker(rank, world, port, out_dir):
         "rewards": [rewards.tolist() for _, rewards in records],
         "seen": [call["language"] for call in reward.calls],
         "state": router.state_dict(),
+        "semantic_calls": semantic.calls,
+        "logs": [log for log in trainer.state.log_history if "train_runtime" not in log],
     }
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as handle:
         json.dump(result, handle)
@@ -391,6 +474,19 @@ def test_two_ranks_route_and_learn_identically(tmp_path):
         flat = plan.ravel().tolist()
         assert ranks[0]["seen"][step] == flat[:6] and ranks[1]["seen"][step] == flat[6:]
     assert ranks[0]["state"]["step"] == 2
+
+    # SemanticReward's metrics are summed over the ranks: both log those of all 12 rollouts,
+    # as one process scoring both slices would.
+    whole = SemanticReward(SEMANTIC, scorer=length_score)
+    for step in range(2):
+        calls = [rank["semantic_calls"][step] for rank in ranks]
+        whole(**{key: calls[0][key] + calls[1][key] for key in calls[0]})
+        expected = whole.metrics(reset=True)
+        logged = [[rank["logs"][step][key] for key in expected] for rank in ranks]
+        np.testing.assert_array_equal(logged[0], logged[1])
+        np.testing.assert_allclose(logged[0], list(expected.values()), rtol=1e-12)
+        counts = sum(v for k, v in expected.items() if k.endswith("/count"))
+        assert counts == 12 and len(calls[0]["completions"]) == 6
 
 
 # ----------------------------------------------------------------------------- the script

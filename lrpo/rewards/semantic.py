@@ -60,6 +60,11 @@ __all__ = ["RewardBreakdown", "SemanticReward", "SemanticRewardConfig"]
 #: ``scorer(prompts, completions, references) -> scores`` over the scored items.
 Scorer = Callable[[list[str | None], list[str], list[str | None]], Sequence[float]]
 
+# Fields of metric_sums: per requested language (the rows of ``_sums``), and of the gate.
+_LANGUAGE_SUMS = ("count", "reward", "raw", "n_raw", "calibrated", "n_calibrated")
+_GATE_SUMS = ("gate/gated", "gate/passed", "gate/value")
+
+
 def _nan(n: int) -> np.ndarray:
     return np.full(n, np.nan)
 
@@ -478,30 +483,61 @@ class SemanticReward:
             self._gate += (gated.sum(), (gated & (b.gate_reason == "pass")).sum(),
                            b.gate[gated].sum())  # fmt: skip
 
+    def metric_sums(self, *, reset: bool = False) -> dict[str, float]:
+        """The additive running sums behind :meth:`metrics`, as one flat ``{name: value}``.
+
+        Sums from several reward functions of one config (data-parallel ranks, each scoring
+        its own slice of the rollouts) add up key by key, a missing key counting 0;
+        :meth:`metrics_from_sums` turns the total into the metrics that one function scoring
+        every rollout would report. ``lang/<code>/...`` keys hold the per-language sums.
+        """
+        sums = {"items": float(self._items)}
+        for code, row in self._sums.items():
+            sums.update((f"lang/{code}/{field}", float(value))
+                        for field, value in zip(_LANGUAGE_SUMS, row, strict=True))  # fmt: skip
+        if self.gate is not None:
+            sums.update(zip(_GATE_SUMS, self._gate.tolist(), strict=True))
+        sums.update((f"guard/{name}", float(self._guards[name])) for name in GUARDS)
+        if reset:
+            self.reset_metrics()
+        return sums
+
+    @staticmethod
+    def metrics_from_sums(sums: Mapping[str, float]) -> dict[str, float]:
+        """The metrics of :meth:`metrics` computed from (summed) :meth:`metric_sums`."""
+        items = sums.get("items", 0.0)
+        rows: dict[str, dict[str, float]] = {}
+        for key, value in sums.items():
+            if key.startswith("lang/"):
+                code, field = key[5:].rsplit("/", 1)
+                rows.setdefault(code, {})[field] = value
+        out: dict[str, float] = {}
+        total = sum(row["reward"] for row in rows.values())
+        out["reward/mean"] = float(total / items) if items else float("nan")
+        for code, row in sorted(rows.items()):
+            count, n_raw, n_cal = row["count"], row["n_raw"], row["n_calibrated"]
+            out[f"reward/{code}/count"] = float(count)
+            out[f"reward/{code}/mean"] = float(row["reward"] / count)
+            out[f"reward/{code}/raw"] = float(row["raw"] / n_raw) if n_raw else float("nan")
+            out[f"reward/{code}/calibrated"] = (
+                float(row["calibrated"] / n_cal) if n_cal else float("nan")
+            )
+        if _GATE_SUMS[0] in sums:
+            gated, passed, value = (sums[key] for key in _GATE_SUMS)
+            out["gate/pass_rate"] = float(passed / gated) if gated else float("nan")
+            out["gate/mean"] = float(value / gated) if gated else float("nan")
+        guards = {name: sums.get(f"guard/{name}", 0.0) for name in GUARDS}
+        out.update((f"guard/{name}", float(count)) for name, count in guards.items())
+        out["guard/rate"] = float(sum(guards.values()) / items) if items else float("nan")
+        return out
+
     def metrics(self, *, reset: bool = False) -> dict[str, float]:
         """Running metrics since the last reset, for the trainer's logs.
 
         ``reward/mean``; per requested language ``reward/<lang>/{count,mean,raw,calibrated}``
         (raw and calibrated over scored items); ``gate/pass_rate`` (share of gated items the
         gate passed: requested language detected, enough of its script) and ``gate/mean``;
-        ``guard/<name>`` counts for every guard, and ``guard/rate``.
+        ``guard/<name>`` counts for every guard, and ``guard/rate``. Across data-parallel
+        ranks, add up :meth:`metric_sums` instead and call :meth:`metrics_from_sums`.
         """
-        out: dict[str, float] = {}
-        total = sum(row[1] for row in self._sums.values())
-        out["reward/mean"] = float(total / self._items) if self._items else float("nan")
-        for code, (count, reward, raw, n_raw, cal, n_cal) in sorted(self._sums.items()):
-            out[f"reward/{code}/count"] = float(count)
-            out[f"reward/{code}/mean"] = float(reward / count)
-            out[f"reward/{code}/raw"] = float(raw / n_raw) if n_raw else float("nan")
-            out[f"reward/{code}/calibrated"] = float(cal / n_cal) if n_cal else float("nan")
-        if self.gate is not None:
-            gated, passed, value = self._gate
-            out["gate/pass_rate"] = float(passed / gated) if gated else float("nan")
-            out["gate/mean"] = float(value / gated) if gated else float("nan")
-        for name in GUARDS:
-            out[f"guard/{name}"] = float(self._guards[name])
-        fired = sum(self._guards.values())
-        out["guard/rate"] = float(fired / self._items) if self._items else float("nan")
-        if reset:
-            self.reset_metrics()
-        return out
+        return self.metrics_from_sums(self.metric_sums(reset=reset))

@@ -1,5 +1,7 @@
 """PNG plots of a simulation: learning curves per router, and learned router tables.
 
+``plot_table`` draws one table of a live router too (the TRL callback uses it at checkpoints).
+
 The only module of :mod:`lrpo.sim` that imports matplotlib (the ``plot`` extra); it draws on
 ``matplotlib.figure.Figure`` directly, so no GUI backend or global pyplot state is involved.
 """
@@ -11,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_learning_curves", "plot_router_tables", "save_plots"]
+__all__ = ["plot_learning_curves", "plot_router_tables", "plot_table", "save_plots"]
 
 _CURVES = (
     ("quality", "true quality of routed rollouts"),
@@ -62,6 +64,32 @@ def plot_learning_curves(results: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def _draw_table(
+    figure: Any, axis: Any, names: list[str], values: Any, languages: list[str], title: str
+) -> None:
+    """One router table (rows x languages) as a heatmap centred on 0, with its colour bar."""
+    shown = np.asarray(values, dtype=float)[:_MAX_TABLE_ROWS]
+    limit = max(float(np.abs(shown).max(initial=0.0)), 1e-9)
+    image = axis.imshow(shown, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    axis.set_xticks(range(len(languages)), languages)
+    axis.set_yticks(range(len(shown)), names[:_MAX_TABLE_ROWS], fontsize="small")
+    more = "" if len(names) <= _MAX_TABLE_ROWS else f" (first {_MAX_TABLE_ROWS} of {len(names)})"
+    axis.set_title(f"{title}{more}")
+    figure.colorbar(image, ax=axis, shrink=0.8)
+
+
+def plot_table(
+    names: list[str], values: Any, languages: list[str], path: Path, *, title: str
+) -> Path:
+    """One router table as a PNG heatmap, e.g. ``plot_table(*router.theme_table(), ...)``."""
+    figure = _figure(
+        figsize=(6.5, 0.28 * min(_MAX_TABLE_ROWS, len(names)) + 2.5), layout="constrained"
+    )
+    _draw_table(figure, figure.subplots(), names, values, languages, title)
+    figure.savefig(path, dpi=110)
+    return path
+
+
 def plot_router_tables(results: dict[str, Any], router: str, path: Path) -> Path:
     """Heatmaps of a learned router's theme (A) and region (B) rows, per condition."""
     conditions = [c for c in results["runs"] if "tables" in results["runs"][c].get(router, {})]
@@ -83,20 +111,14 @@ def plot_router_tables(results: dict[str, Any], router: str, path: Path) -> Path
     for col, condition in enumerate(conditions):
         tables = results["runs"][condition][router]["tables"]
         for row, (names_key, rows_key, title) in enumerate(panels):
-            names = tables[names_key][:_MAX_TABLE_ROWS]
-            values = np.asarray(tables[rows_key], dtype=float)[:_MAX_TABLE_ROWS]
-            limit = max(float(np.abs(values).max()), 1e-9)
-            axis = axes[row, col]
-            image = axis.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-            axis.set_xticks(range(len(languages)), languages)
-            axis.set_yticks(range(len(names)), names, fontsize="small")
-            shown = (
-                ""
-                if len(tables[names_key]) <= _MAX_TABLE_ROWS
-                else (f" (first {_MAX_TABLE_ROWS} of {len(tables[names_key])})")
+            _draw_table(
+                figure,
+                axes[row, col],
+                tables[names_key],
+                tables[rows_key],
+                languages,
+                f"{router}, {condition} rewards: {title}",
             )
-            axis.set_title(f"{router}, {condition} rewards: {title}{shown}")
-            figure.colorbar(image, ax=axis, shrink=0.8)
     figure.savefig(path, dpi=110)
     return path
 

@@ -17,11 +17,12 @@ A complete script::
     callback.attach(trainer)   # checks everything at once; training without it raises
     trainer.train()
 
-``ds`` has ``prompt``, ``language`` (the prompt's language code), ``theme`` and, for the
-reward, ``reference`` columns. See ``integrations/trl/grpo_lrpo.py`` for a runnable script.
+``ds`` has ``prompt``, ``language`` (the prompt's language code), ``theme`` (or, with
+``theme_embedding_column=``, theme embeddings) and, for the reward, ``reference`` columns. See
+``integrations/trl/grpo_lrpo.py`` for a runnable script.
 """
 
 from ._checks import SUPPORTED_TRL
-from .callback import ROUTER_STATE_NAME, LanguageRouterCallback
+from .callback import HEATMAP_NAMES, ROUTER_STATE_NAME, LanguageRouterCallback
 
-__all__ = ["ROUTER_STATE_NAME", "SUPPORTED_TRL", "LanguageRouterCallback"]
+__all__ = ["HEATMAP_NAMES", "ROUTER_STATE_NAME", "SUPPORTED_TRL", "LanguageRouterCallback"]

@@ -14,7 +14,11 @@ trainer, so :meth:`LanguageRouterCallback.attach` wraps four methods *on the tra
   them by default, with ``reward_weights``, as GRPO sums them) is recorded with the plan, so all
   ranks feed identical data to the router and hold identical state without extra communication.
 * ``log(logs)``: router, routing and reward metrics are added before TRL and the reporters
-  (W&B, TensorBoard, ``state.log_history``) see the logs.
+  (W&B, TensorBoard, ``state.log_history``) see the logs. Each rank's reward function scored
+  only its own slice of the rollouts, so reward functions that export additive sums
+  (``metric_sums`` / ``metrics_from_sums``, as :class:`lrpo.rewards.SemanticReward` does) have
+  them summed over the ranks first (one small ``gather_object`` per logging step): every rank
+  logs the metrics of all rollouts.
 * ``train(resume_from_checkpoint=...)``: remembers the checkpoint so that ``on_train_begin``
   restores the router state saved there by ``on_save``.
 
@@ -39,10 +43,14 @@ from lrpo.router import BaseRouter, RoutingContext, RoutingPlan
 
 from ._checks import check_trainer
 
-__all__ = ["ROUTER_STATE_NAME", "LanguageRouterCallback"]
+__all__ = ["HEATMAP_NAMES", "ROUTER_STATE_NAME", "LanguageRouterCallback"]
 
 #: File written into every checkpoint folder with the router state.
 ROUTER_STATE_NAME = "lrpo_router_state.json"
+#: PNG heatmaps of the router's tables written at each checkpoint with ``save_heatmaps=True``.
+HEATMAP_NAMES = {"themes": "lrpo_router_themes.png", "regions": "lrpo_router_regions.png"}
+#: Methods of a reward function through which the callback reads its metrics.
+_METRIC_METHODS = ("metrics", "metric_sums", "metrics_from_sums")
 
 
 class LanguageRouterCallback(TrainerCallback):
@@ -55,6 +63,11 @@ class LanguageRouterCallback(TrainerCallback):
     language_column, theme_column, region_column : str
         Dataset columns with the prompt's language code, its theme(s) and region(s). The
         region column is optional in the data (missing means no region).
+    theme_embedding_column : str, optional
+        Dataset column with each prompt's theme embedding (a list of floats), passed to the
+        router as ``RoutingContext.theme_embedding``: the router then routes by soft weights
+        over its ``theme_anchors`` instead of the theme labels. Needs a router configured with
+        ``theme_input="embeddings"``; the theme column becomes optional.
     requested_key : str, optional
         Key of each rollout's input dict that receives the requested language, i.e. the
         keyword the reward functions read. Default: ``language_column`` (which
@@ -73,12 +86,28 @@ class LanguageRouterCallback(TrainerCallback):
     strict_resume : bool, default True
         Resuming from a checkpoint without a router state raises instead of routing with the
         current (fresh) state.
+    save_heatmaps : bool, default False
+        At every checkpoint, also draw the router's theme x language and region x language
+        tables (the routing logits) as PNGs in the checkpoint folder (:data:`HEATMAP_NAMES`;
+        a table without rows is skipped), on the main process. Needs matplotlib (the ``plot``
+        extra), checked here.
+
+    Notes
+    -----
+    Logged metrics: the router's own (``router/step``, ``router/epsilon``, cold starts, ...),
+    the share and mean recorded reward of each language since the last log
+    (``router/share/<lang>``, ``router/reward/<lang>``), ``router/entropy`` (mean entropy of
+    the routing distribution over the last plan's prompts), and each reward function's
+    ``metrics()``, prefixed by its name when several functions have metrics. A reward function
+    with ``metric_sums(reset=...)`` and ``metrics_from_sums(sums)`` has its sums added over the
+    data-parallel ranks first, so every rank logs the metrics of all rollouts; the
+    ``metrics()`` of other functions describe the local rank's rollouts only.
 
     Examples
     --------
     >>> router = LanguageRouter(RouterConfig(languages=["de", "ja", "sw"], num_rollouts=4,
     ...                                      num_on_policy=1))  # doctest: +SKIP
-    >>> callback = LanguageRouterCallback(router)  # doctest: +SKIP
+    >>> callback = LanguageRouterCallback(router, save_heatmaps=True)  # doctest: +SKIP
     >>> trainer = GRPOTrainer(model, reward_funcs=[SemanticReward()], args=GRPOConfig(
     ...     num_generations=4), train_dataset=ds)  # doctest: +SKIP
     >>> callback.attach(trainer).train()  # doctest: +SKIP
@@ -91,44 +120,68 @@ class LanguageRouterCallback(TrainerCallback):
         language_column: str = "language",
         theme_column: str = "theme",
         region_column: str = "region",
+        theme_embedding_column: str | None = None,
         requested_key: str | None = None,
         prompt_language_key: str = "prompt_language",
         directive: DirectiveStyle | str = DirectiveStyle.TAG,
         tag_template: str = DEFAULT_TAG_TEMPLATE,
         route_eval: bool = False,
         strict_resume: bool = True,
+        save_heatmaps: bool = False,
     ) -> None:
         if not isinstance(router, BaseRouter):
             raise TypeError(f"router must be an lrpo router, got {type(router).__name__}")
         apply_directive("x", router.languages[0], directive, tag_template=tag_template)
+        if theme_embedding_column is not None and router.config.theme_input != "embeddings":
+            raise ValueError(
+                f"theme_embedding_column={theme_embedding_column!r} needs a router that reads "
+                f"theme embeddings, but its theme_input is {router.config.theme_input!r}; set "
+                "RouterConfig(theme_input='embeddings', theme_anchors={theme: vector}) or drop "
+                "theme_embedding_column"
+            )
+        if save_heatmaps:
+            try:
+                import matplotlib  # noqa: F401
+            except ImportError as error:
+                raise ImportError(
+                    "save_heatmaps=True draws PNGs with matplotlib, which is not installed: "
+                    "pip install 'lrpo[plot]', or pass save_heatmaps=False"
+                ) from error
         self.router = router
         self.language_column = language_column
         self.theme_column = theme_column
         self.region_column = region_column
+        self.theme_embedding_column = theme_embedding_column
         self.requested_key = requested_key or language_column
         self.prompt_language_key = prompt_language_key
         self.directive = DirectiveStyle(directive)
         self.tag_template = tag_template
         self.route_eval = route_eval
         self.strict_resume = strict_resume
+        self.save_heatmaps = save_heatmaps
         self.trainer: Any = None
         #: The latest training plan (B x K over all ranks) and its recorded rewards.
         self.last_plan: RoutingPlan | None = None
         self.last_rewards: np.ndarray | None = None
         self._marked: list[Callable] = []
         self._columns: list[int] | None = None
+        self._weights: np.ndarray | None = None
         self._pending: RoutingPlan | None = None
         self._per_rollout = False
         self._resume_dir: str | None = None
         self._last_saved_step = -1
-        self._reset_window()
+        # Rollouts, reward sum and scored rollouts per language since the last log; rows
+        # follow ``_window_codes``: the router's arms, then prompt languages that are not arms.
+        self._window_codes = list(router.languages)
+        self._window = np.zeros((len(self._window_codes), 3))
 
     # ------------------------------------------------------------------ setup
     def reward_func(self, func: Callable) -> Callable:
         """Mark the reward function(s) whose rewards the router learns from; returns a wrapper.
 
         Without any marked function the router learns from the weighted sum of all of them
-        (what GRPO optimises). The wrapper keeps the function's name and its ``metrics``.
+        (what GRPO optimises). The wrapper keeps the function's name and its metric methods
+        (``metrics``, ``metric_sums``, ``metrics_from_sums``).
         """
         if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__):
 
@@ -144,8 +197,9 @@ class LanguageRouterCallback(TrainerCallback):
         )
         if not hasattr(marked, "__name__") or marked.__name__ == "marked":
             marked.__name__ = type(func).__name__
-        if callable(getattr(func, "metrics", None)):
-            marked.metrics = func.metrics
+        for name in _METRIC_METHODS:
+            if callable(getattr(func, name, None)):
+                setattr(marked, name, getattr(func, name))
         self._marked.append(marked)
         return marked
 
@@ -155,7 +209,8 @@ class LanguageRouterCallback(TrainerCallback):
         Call once, after building the ``GRPOTrainer`` and before ``trainer.train()``; adding
         the callback to ``callbacks=`` is optional (attach adds it). Raises at once on an
         unsupported TRL version, changed private methods, ``num_generations != num_rollouts``,
-        ``num_on_policy >= num_generations`` or missing language/theme columns.
+        ``num_on_policy >= num_generations`` or missing language/theme columns. The
+        trainer's ``reward_weights`` are read here.
         """
         if self.trainer is trainer:
             return trainer
@@ -164,7 +219,7 @@ class LanguageRouterCallback(TrainerCallback):
         check_trainer(
             trainer,
             self.router,
-            required=(self.language_column, self.theme_column),
+            required=(self.language_column, self.theme_embedding_column or self.theme_column),
             route_eval=self.route_eval,
         )
         funcs = list(trainer.reward_funcs)
@@ -175,7 +230,8 @@ class LanguageRouterCallback(TrainerCallback):
                 "are not among the trainer's reward_funcs"
             )
         marked = [i for i, f in enumerate(funcs) if any(f is g for g in self._marked)]
-        self._columns = marked or None
+        self._columns = marked or list(range(len(funcs)))
+        self._weights = trainer.reward_weights.detach().float().cpu().numpy()[self._columns]
         self._wrap(trainer)
         if self not in trainer.callback_handler.callbacks:
             trainer.add_callback(self)
@@ -231,25 +287,45 @@ class LanguageRouterCallback(TrainerCallback):
         generation.generate = generate_per_rollout
 
     # --------------------------------------------------------------- routing
-    def _context(self, row: dict) -> RoutingContext:
+    def _contexts(self, rows: list[dict]) -> list[RoutingContext]:
+        """One context per row; a row repeating the previous row's columns (the K rollouts of
+        a prompt come in a row) reuses its context instead of building it again."""
+        contexts: list[RoutingContext] = []
+        previous: tuple | None = None
+        for row in rows:
+            values = self._context_values(row)
+            if values != previous:
+                previous, context = values, self._context(values)
+            contexts.append(context)
+        return contexts
+
+    def _context_values(self, row: dict) -> tuple:
+        """The row's language, theme, region and theme embedding, as comparable values."""
         try:
             language = row[self.language_column]
         except KeyError:
             raise KeyError(
                 f"a training example has no {self.language_column!r} column (keys: {sorted(row)})"
             ) from None
+        embedding = row.get(self.theme_embedding_column) if self.theme_embedding_column else None
+        return (
+            language,
+            _comparable(row.get(self.theme_column)),
+            _comparable(row.get(self.region_column)),
+            _comparable(embedding),
+        )
+
+    @staticmethod
+    def _context(values: tuple) -> RoutingContext:
+        language, theme, region, embedding = values
         return RoutingContext.coerce(
-            {
-                "language": language,
-                "theme": row.get(self.theme_column),
-                "region": row.get(self.region_column),
-            }
+            {"language": language, "theme": theme, "region": region, "theme_embedding": embedding}
         )
 
     def _generate_and_score(self, original: Callable, inputs: list[dict]) -> Any:
         trainer = self.trainer
         training = trainer.model.training
-        contexts = [self._context(row) for row in inputs]
+        contexts = self._contexts(inputs)
         if not training and not self.route_eval:
             languages: Sequence[str] = [context.language for context in contexts]
         else:
@@ -313,49 +389,79 @@ class LanguageRouterCallback(TrainerCallback):
                 f"TRL returned {values.shape[0]} rewards for a plan of "
                 f"{plan.languages.size} rollouts"
             )
-        columns = self._columns if self._columns is not None else list(range(values.shape[1]))
-        weights = self.trainer.reward_weights.detach().float().cpu().numpy()[columns]
-        chosen = values[:, columns]
-        total = np.nansum(chosen * weights, axis=1)
+        chosen = values[:, self._columns]  # NaN: a reward function returned None
+        weighted = chosen * self._weights
+        total = np.where(np.isnan(weighted), 0.0, weighted).sum(axis=1)  # np.nansum, faster
         total[np.isnan(chosen).all(axis=1)] = np.nan
         rewards = total.reshape(plan.languages.shape)
         self.router.record(plan, rewards)
         self.last_plan, self.last_rewards = plan, rewards
-        codes, inverse = np.unique(plan.languages.astype(str).ravel(), return_inverse=True)
-        finite = np.isfinite(rewards.ravel())
-        counts = np.bincount(inverse, minlength=len(codes))
-        sums = np.bincount(inverse[finite], rewards.ravel()[finite], minlength=len(codes))
-        scored = np.bincount(inverse[finite], minlength=len(codes))
-        for code, n, s, m in zip(codes.tolist(), counts, sums, scored, strict=True):
-            window = self._window.setdefault(code, [0.0, 0.0, 0.0])
-            window[0] += n
-            window[1] += s
-            window[2] += m
+        self._add_to_window(plan, total)
+
+    def _add_to_window(self, plan: RoutingPlan, rewards: np.ndarray) -> None:
+        """Add rollouts, reward sums and scored rollouts per language (rows by arm index)."""
+        rows = plan.arms.ravel()
+        off_arm = rows < 0
+        if off_arm.any():  # prompt languages that are not arms: rare, looked up by name
+            rows = rows.copy()
+            rows[off_arm] = [self._window_row(code) for code in plan.languages.ravel()[off_arm]]
+        scored = np.isfinite(rewards)
+        size = len(self._window_codes)
+        self._window[:, 0] += np.bincount(rows, minlength=size)
+        self._window[:, 1] += np.bincount(rows, np.where(scored, rewards, 0.0), minlength=size)
+        self._window[:, 2] += np.bincount(rows, scored, minlength=size)
+
+    def _window_row(self, code: str) -> int:
+        if code not in self._window_codes:
+            self._window_codes.append(code)
+            self._window = np.vstack([self._window, np.zeros((1, 3))])
+        return self._window_codes.index(code)
 
     # --------------------------------------------------------------- metrics
-    def _reset_window(self) -> None:
-        self._window: dict[str, list[float]] = {}  # lang -> [rollouts, reward sum, scored]
-
     def metrics(self) -> dict[str, float]:
         """Router metrics, share and mean reward per language since the last call, entropy,
-        and the ``metrics()`` of reward functions that have one (reset at each call)."""
+        and the reward functions' own metrics (reset at each call; see the class notes).
+
+        Call it on every rank at once when there are several: it sums reward metrics over
+        the ranks (``trainer.log``, where the callback calls it, runs on every rank).
+        """
         out = dict(self.router.metrics())
-        total = sum(n for n, _, _ in self._window.values())
-        for code, (n, s, m) in sorted(self._window.items()):
-            out[f"router/share/{code}"] = float(n / total)
-            if m:
-                out[f"router/reward/{code}"] = float(s / m)
-        if self.last_plan is not None and self._window:
-            out["router/entropy"] = self._entropy(self.last_plan)
-        self._reset_window()
-        funcs = list(getattr(self.trainer, "reward_funcs", ()))
-        with_metrics = [f for f in funcs if callable(getattr(f, "metrics", None))]
-        for func in with_metrics:
-            try:
-                values = func.metrics(reset=True)
-            except TypeError:
-                values = func.metrics()
-            prefix = "" if len(with_metrics) == 1 else f"{getattr(func, '__name__', 'reward')}/"
+        rollouts, sums, scored = self._window.T.tolist()  # a few languages: plain floats
+        total = sum(rollouts)
+        if total:
+            codes = self._window_codes
+            for i in sorted(range(len(codes)), key=codes.__getitem__):
+                if rollouts[i]:
+                    out[f"router/share/{codes[i]}"] = rollouts[i] / total
+                if scored[i]:
+                    out[f"router/reward/{codes[i]}"] = sums[i] / scored[i]
+            if self.last_plan is not None:
+                out["router/entropy"] = self._entropy(self.last_plan)
+        self._window[:] = 0.0
+        out.update(self._reward_metrics())
+        return out
+
+    def _reward_metrics(self) -> dict[str, float]:
+        """Each reward function's metrics; additive sums are added over the ranks first."""
+        if self.trainer is None:
+            return {}
+        funcs = [f for f in self.trainer.reward_funcs if callable(getattr(f, "metrics", None))]
+        sums = [f.metric_sums(reset=True) if _has_sums(f) else None for f in funcs]
+        if self.trainer.accelerator.num_processes > 1 and any(s is not None for s in sums):
+            from accelerate.utils import gather_object
+
+            ranks = gather_object([sums])  # one list per rank, in rank order on every rank
+            sums = [None if s is None else _add([r[i] for r in ranks]) for i, s in enumerate(sums)]
+        out: dict[str, float] = {}
+        for func, total in zip(funcs, sums, strict=True):
+            if total is not None:
+                values = func.metrics_from_sums(total)
+            else:
+                try:
+                    values = func.metrics(reset=True)
+                except TypeError:
+                    values = func.metrics()
+            prefix = "" if len(funcs) == 1 else f"{getattr(func, '__name__', 'reward')}/"
             out.update({f"{prefix}{k}": float(v) for k, v in values.items()})
         return out
 
@@ -399,7 +505,43 @@ class LanguageRouterCallback(TrainerCallback):
         with open(path + ".tmp", "w", encoding="utf-8") as handle:
             json.dump({"router": self.router.state_dict()}, handle)
         os.replace(path + ".tmp", path)
+        if self.save_heatmaps:
+            self._save_heatmaps(folder, state.global_step)
         return control
+
+    def _save_heatmaps(self, folder: str, step: int) -> None:
+        """The router's theme and region logit tables as PNGs in the checkpoint ``folder``."""
+        from lrpo.sim.plots import plot_table
+
+        tables = {
+            "themes": (self.router.theme_table(), "A: theme x language"),
+            "regions": (self.router.region_table(), "B: region x language"),
+        }
+        for key, ((names, values), title) in tables.items():
+            if names:
+                path = os.path.join(folder, HEATMAP_NAMES[key])
+                plot_table(names, values, list(self.router.languages), path,
+                           title=f"{title}, step {step}")  # fmt: skip
+
+
+def _comparable(value: Any) -> Any:
+    """A column value that ``==`` compares as a whole: lists, arrays, tensors become tuples."""
+    return value if value is None or isinstance(value, str) else tuple(value)
+
+
+def _has_sums(func: Any) -> bool:
+    return callable(getattr(func, "metric_sums", None)) and callable(
+        getattr(func, "metrics_from_sums", None)
+    )
+
+
+def _add(parts: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Key-by-key sum of metric sums; a key missing from a part counts 0."""
+    total: dict[str, float] = {}
+    for part in parts:
+        for key, value in part.items():
+            total[key] = total.get(key, 0.0) + value
+    return total
 
 
 def _resolve_checkpoint(resume: str | bool | None, args: Any) -> str | None:
