@@ -21,9 +21,10 @@ cheap stand-in that needs no embedder.
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
+
+from lrpo.integrations.script_args import parse_dataclass_args
 
 #: ISO 639-3 codes of multilingual-gsm-symbolic for the router's (ISO 639-1) language codes.
 GSM_CODES = {
@@ -65,15 +66,7 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, default in vars(Args()).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true")
-        else:
-            kind = int if isinstance(default, int) else str
-            parser.add_argument(flag, type=kind, default=default)
-    return Args(**vars(parser.parse_args(argv)))
+    return parse_dataclass_args(Args, argv, __doc__.splitlines()[0])
 
 
 def gsm_prompts(languages: list[str], per_language: int) -> list[dict]:
