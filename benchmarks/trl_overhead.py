@@ -78,7 +78,10 @@ class Args:
     prompts: int = 96
     """rows of the prompt dataset (cycled over languages and themes)"""
     update_period: int = 1
-    """router update period M (1: an update every step, the most router work)"""
+    """router update period M (1: an update every step, the most router work; reference: 5)"""
+    logging_steps: int = 1
+    """trainer logging period (1: router metrics and entropy every step, the most work; TRL's
+    GRPOConfig default: 10); make warmup-steps + steps a multiple of it"""
     directive: str = "tag"
     """how a routed prompt asks for its language (tag | english | native | system)"""
     threads: int = 1
@@ -90,12 +93,15 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    args, _ = harness.parse_args(
+    args, parser = harness.parse_args(
         Args, argv, __doc__.splitlines()[0],
         choices={"directive": ("tag", "english", "native", "system")},
     )  # fmt: skip
     if args.quick:
         args.repeats, args.steps, args.warmup_steps, args.prompts = 1, 2, 1, 24
+    if (args.warmup_steps + args.steps) % args.logging_steps:
+        parser.error("warmup-steps + steps must be a multiple of logging-steps, so that the "
+                     "last timed step ends at a log")  # fmt: skip
     return args
 
 
@@ -186,6 +192,7 @@ def run_arm(args: Args, arm: str, model0: Any, tokenizer: Any, dataset: Any) -> 
 
     class StepClock(TrainerCallback):
         def on_step_begin(self, *_a, **_k):
+            probe.end()  # a step that did not log ends where the next begins
             probe.begin()
 
     def reward(prompts, completions, **kwargs):
@@ -200,7 +207,7 @@ def run_arm(args: Args, arm: str, model0: Any, tokenizer: Any, dataset: Any) -> 
             bf16=False,
             report_to="none",
             save_strategy="no",
-            logging_steps=1,
+            logging_steps=args.logging_steps,
             disable_tqdm=True,
             seed=args.seed,
             max_steps=args.warmup_steps + args.steps,
