@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 
 import numpy as np
 import pytest
 from test_service import CONTEXTS, K, make_router
 
 from lrpo import LanguageRouter
+from lrpo.integrations.labels import pack_label, unpack_label
+from lrpo.integrations.plugin import CONFIG_ENV, RoutedRollouts
 from lrpo.service import (
     GroupMismatchError,
     RouterServiceError,
@@ -87,3 +90,34 @@ def test_a_detached_owner_from_another_run_is_not_reused_blindly(cluster):
     other = functools.partial(LanguageRouter, make_router().config.model_copy(update={"seed": 9}))
     with pytest.raises(RouterServiceError, match=r"router.seed differ.*ray.kill"):
         connect(config("previous-run"), other)
+
+
+def test_engines_loading_the_plugin_alone_share_one_router(cluster, tmp_path):
+    """Two 'engines' (Ray actors) read the plugin config from $LRPO_CONFIG, start the owner
+    together, and route the halves of one group: one plan, slots 0..K-1, one router step."""
+    settings = {
+        "router": make_router().config.model_dump(mode="json"),
+        "service": config("plugin-engines").model_dump(mode="json"),
+    }
+    path = tmp_path / "lrpo.json"
+    path.write_text(json.dumps(settings))
+
+    @ray.remote(runtime_env={"env_vars": {CONFIG_ENV: str(path)}})
+    class Engine:
+        async def rollouts(self, count: int) -> list[tuple[str, int, str]]:
+            routed = RoutedRollouts.for_process()
+            label = unpack_label(pack_label(language="ja", theme="Regional Knowledge",
+                                            region="Japan", group="q"))  # fmt: skip
+            got = await asyncio.gather(*(routed.assign("q", label) for _ in range(count)))
+            for a in got:
+                await routed.report(a, 0.5)
+            return [(a.ticket, a.slot, a.language) for a in got]
+
+    engines = [Engine.remote() for _ in range(2)]
+    halves = ray.get([engine.rollouts.remote(K // 2) for engine in engines])
+    got = sorted(item for half in halves for item in half)
+    plan = make_router().route([CONTEXTS[1]], keys=["q@0#0"])
+    assert [(ticket, slot) for ticket, slot, _ in got] == [("q@0#0", k) for k in range(K)]
+    assert [language for *_, language in got] == plan.languages[0].tolist()
+    state = ray.get(ray.get_actor("plugin-engines", namespace="lrpo-tests").state_dict.remote())
+    assert state["router"]["step"] == 1
