@@ -195,19 +195,7 @@ def print_table(result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    random.seed(args.seed)
-    np.random.seed(args.seed)  # noqa: NPY002 (nothing should use it; seeded anyway)
-
-    result = run(args)
-    results = {
-        "settings": harness.settings(args),
-        "environment": harness.environment(),
-        "results": result,
-    }
-    print_table(result)
-    harness.write_results(args.output, results)
-    return results
+    return harness.run_and_record(parse_args(argv), run, print_table)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,9 @@ tokens; generating through ``SingleTurnAgentExecutor`` keeps OpenRLHF's single-t
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -55,7 +55,7 @@ from lrpo.service import Assignment
 
 from .labels import LabelError, PackedLabel, unpack_label
 from .plugin import RoutedRollouts, group_key
-from .scoring import response_from_query, score_labelled
+from .scoring import response_from_query
 
 __all__ = [
     "LanguageRoutedAgent",
@@ -72,8 +72,6 @@ _EXECUTE_PARAMS = (
     "prompt", "label", "sampling_params", "max_length", "hf_tokenizer", "llm_engine", "images",
 )  # fmt: skip
 _PROBE = "LRPO_TEMPLATE_PROBE"
-# OpenRLHF calls reward files from worker threads; SemanticReward keeps caches and running sums.
-_REWARD_LOCK = threading.Lock()
 
 Prompt = str | Sequence[Mapping[str, Any]]
 
@@ -89,8 +87,10 @@ def _unpack(label: Any) -> PackedLabel:
         ) from None
 
 
+@functools.lru_cache(maxsize=4)
 def _generation_prompt(tokenizer: Any) -> str | None:
-    """What the chat template puts after a user turn (the assistant header), if it has one."""
+    """What the chat template puts after a user turn (the assistant header), if it has one;
+    rendered once per tokenizer, not once per sample."""
     text = tokenizer.apply_chat_template(
         [{"role": "user", "content": _PROBE}], tokenize=False, add_generation_prompt=True
     )
@@ -288,9 +288,7 @@ def reward_func(
         logger.error("lrpo reward_func: %s", error)
         raise
     responses = [response_from_query(q, p) for q, p in zip(queries, prompts, strict=True)]
-    with _REWARD_LOCK:
-        reward = RoutedRollouts.for_process().reward
-        scored = score_labelled(reward, responses, unpacked, prompts=list(prompts))
+    scored = RoutedRollouts.for_process().score_many(responses, unpacked, prompts=list(prompts))
     rewards = torch.tensor(scored.rewards, dtype=torch.float32)
     logs = {key: torch.tensor(v, dtype=torch.float32) for key, v in scored.extra_logs.items()}
     return {"rewards": rewards, "scores": rewards.clone(), "extra_logs": logs}

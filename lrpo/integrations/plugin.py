@@ -34,7 +34,7 @@ from lrpo.service import Assignment, RouterClient, ServiceConfig, connect
 from lrpo.service.coalesce import Coalescer
 
 from .labels import PackedLabel
-from .scoring import score_labelled
+from .scoring import ScoredRollouts, score_labelled
 
 __all__ = [
     "CONFIG_ENV",
@@ -194,11 +194,22 @@ class RoutedRollouts:
     def _score_batch(self, items: list[tuple]) -> list[tuple[float, dict[str, float]]]:
         columns = zip(*items, strict=True)
         responses, labels, requested, prompts = (list(column) for column in columns)
+        scored = self.score_many(responses, labels, requested=requested, prompts=prompts)
+        return [scored.item(i) for i in range(len(items))]
+
+    def score_many(
+        self,
+        responses: list[str],
+        labels: list[PackedLabel],
+        *,
+        requested: list[str | None] | None = None,
+        prompts: list[Any] | None = None,
+    ) -> ScoredRollouts:
+        """:func:`score_labelled` with this process's reward, one thread at a time (the reward
+        keeps a cache and running sums; OpenRLHF calls reward files from worker threads)."""
         reward = self.reward
         with self._score_lock:
-            scored = score_labelled(reward, responses, labels, requested=requested,
-                                    prompts=prompts)  # fmt: skip
-        return [scored.item(i) for i in range(len(items))]
+            return score_labelled(reward, responses, labels, requested=requested, prompts=prompts)
 
     async def report(self, assignment: Assignment, reward: float) -> None:
         """Give the reward of a routed rollout back to the router (unrouted ones are skipped)."""
