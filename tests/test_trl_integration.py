@@ -93,7 +93,8 @@ class RecordingSemanticReward(SemanticReward):
         return super().__call__(prompts=prompts, completions=completions, **kwargs)
 
 
-def make_trainer(tmp_path, *, router=None, dataset=None, reward=None, callbacks=(), **args):
+def make_trainer(tmp_path, *, router=None, dataset=None, reward=None, callbacks=(),
+                 eval_dataset=None, **args):  # fmt: skip
     """A tiny GRPO trainer; ``reward`` is one reward function or a list (default Recorder())."""
     model, tokenizer = tiny_qwen2()
     config = {
@@ -115,6 +116,7 @@ def make_trainer(tmp_path, *, router=None, dataset=None, reward=None, callbacks=
         processing_class=tokenizer,
         reward_funcs=reward if isinstance(reward, list) else [reward or Recorder()],
         train_dataset=make_dataset() if dataset is None else dataset,
+        eval_dataset=eval_dataset,
         args=GRPOConfig(**config),
         callbacks=list(callbacks),
     )
@@ -202,6 +204,28 @@ def test_eval_keeps_the_prompt_language_unless_routed(tmp_path):
     trainer.evaluate(eval_dataset=make_dataset(8))
     call = reward2.calls[-1]
     assert call["language"] != call["prompt_language"] and router2.step == 0
+
+
+def test_reward_metrics_of_evaluation_are_logged_apart_from_training(tmp_path):
+    router, semantic = make_router(), RecordingSemanticReward()
+    eval_rollouts = 3 * K  # 3 prompts, K rollouts each
+    trainer = make_trainer(tmp_path, router=router, reward=semantic, max_steps=2,
+                           eval_strategy="steps", eval_steps=1, per_device_eval_batch_size=K,
+                           eval_dataset=make_dataset(3))  # fmt: skip
+    LanguageRouterCallback(router).attach(trainer)
+    trainer.train()
+    train_logs = [log for log in trainer.state.log_history if "router/step" in log]
+    eval_logs = [log for log in trainer.state.log_history if "eval_loss" in log or any(
+        k.startswith("eval_reward/") for k in log)]  # fmt: skip
+    assert len(train_logs) == 2 and len(eval_logs) == 2
+
+    def rollouts(log, prefix=""):
+        return sum(v for k, v in log.items()
+                   if k.startswith(f"{prefix}reward/") and k.endswith("/count"))  # fmt: skip
+
+    assert [rollouts(log) for log in train_logs] == [2 * K, 2 * K]  # one step's rollouts only
+    assert [rollouts(log, "eval_") for log in eval_logs] == [eval_rollouts] * 2
+    assert all("eval_gate/pass_rate" in log for log in eval_logs)
 
 
 def test_marked_reward_function_is_the_one_recorded(tmp_path):

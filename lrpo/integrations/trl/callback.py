@@ -101,7 +101,9 @@ class LanguageRouterCallback(TrainerCallback):
     ``metrics()``, prefixed by its name when several functions have metrics. A reward function
     with ``metric_sums(reset=...)`` and ``metrics_from_sums(sums)`` has its sums added over the
     data-parallel ranks first, so every rank logs the metrics of all rollouts; the
-    ``metrics()`` of other functions describe the local rank's rollouts only.
+    ``metrics()`` of other functions describe the local rank's rollouts only. The sums of
+    evaluation rollouts are kept apart: they are logged with the evaluation metrics
+    (``eval_reward/mean``, ``eval_gate/pass_rate``, ...), not in the next training log.
 
     Examples
     --------
@@ -164,6 +166,8 @@ class LanguageRouterCallback(TrainerCallback):
         self.last_plan: RoutingPlan | None = None
         self.last_rewards: np.ndarray | None = None
         self._marked: list[Callable] = []
+        # reward-function metric sums set aside around evaluation, by id of the function
+        self._held_sums: dict[str, dict[int, dict[str, float]]] = {"train": {}, "eval": {}}
         self._columns: list[int] | None = None
         self._weights: np.ndarray | None = None
         self._pending: RoutingPlan | None = None
@@ -252,7 +256,9 @@ class LanguageRouterCallback(TrainerCallback):
             return out
 
         def log_with_router(logs, *args, **kwargs):
-            if not any(k.startswith("eval_") for k in logs) and "train_runtime" not in logs:
+            if any(k.startswith("eval_") for k in logs):
+                logs.update({f"eval_{k}": v for k, v in self._reward_metrics("eval").items()})
+            elif "train_runtime" not in logs:
                 logs.update(self.metrics())
             return log(logs, *args, **kwargs)
 
@@ -338,11 +344,15 @@ class LanguageRouterCallback(TrainerCallback):
             for row, context, language in zip(inputs, contexts, languages, strict=True)
         ]
         self._per_rollout = True
+        if not training:
+            self._hold_reward_sums("train")  # the totals so far wait for the next training log
         try:
             return original(rows)
         finally:
             self._per_rollout = False
             self._pending = None
+            if not training:
+                self._hold_reward_sums("eval")
 
     def _plan(self, contexts: list[RoutingContext], training: bool) -> RoutingPlan:
         """The plan of the whole generation batch, identical on every rank."""
@@ -441,12 +451,29 @@ class LanguageRouterCallback(TrainerCallback):
         out.update(self._reward_metrics())
         return out
 
-    def _reward_metrics(self) -> dict[str, float]:
-        """Each reward function's metrics; additive sums are added over the ranks first."""
+    def _hold_reward_sums(self, kind: str) -> None:
+        """Move the reward functions' running sums into the ``kind`` ("train"/"eval") store."""
+        held = self._held_sums[kind]
+        for func in self.trainer.reward_funcs:
+            if _has_sums(func):
+                held[id(func)] = _add([held.get(id(func), {}), func.metric_sums(reset=True)])
+
+    def _reward_metrics(self, kind: str = "train") -> dict[str, float]:
+        """Each reward function's metrics; additive sums are added over the ranks first.
+
+        ``kind="eval"`` reports the sums held from evaluation, and only those."""
         if self.trainer is None:
             return {}
         funcs = [f for f in self.trainer.reward_funcs if callable(getattr(f, "metrics", None))]
-        sums = [f.metric_sums(reset=True) if _has_sums(f) else None for f in funcs]
+        held = self._held_sums[kind]
+        if kind == "eval":
+            funcs = [f for f in funcs if id(f) in held]
+            sums = [held.pop(id(f)) for f in funcs]
+        else:
+            sums = [
+                _add([held.pop(id(f), {}), f.metric_sums(reset=True)]) if _has_sums(f) else None
+                for f in funcs
+            ]
         if self.trainer.accelerator.num_processes > 1 and any(s is not None for s in sums):
             from accelerate.utils import gather_object
 
