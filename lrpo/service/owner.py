@@ -63,7 +63,6 @@ class _OpenGroup:
     rewards: np.ndarray  # (K,) NaN until reported
     reported: np.ndarray  # (K,) bool
     next_slot: int = 0
-    routed: bool = False
     step: int = 0
     key: int = 0
     languages: np.ndarray | None = None  # (K,) codes, once routed
@@ -141,13 +140,14 @@ class RouterService:
                     taken.append(self._take_slot(group, context, num_rollouts))
                 except (TypeError, ValueError) as error:
                     taken.append(error)
-            fresh = {id(t[0]): t[0] for t in taken if isinstance(t, tuple) and not t[0].routed}
+            slots = [t for t in taken if isinstance(t, tuple)]
+            fresh = {id(entry): entry for entry, _ in slots if entry.languages is None}
             if fresh:
                 entries = list(fresh.values())
                 plan = self.router.route([e.context for e in entries],
                                          keys=[e.ticket for e in entries])  # fmt: skip
                 for row, entry in enumerate(entries):
-                    entry.routed, entry.step, entry.key = True, plan.step, int(plan.keys[row])
+                    entry.step, entry.key = plan.step, int(plan.keys[row])
                     entry.languages, entry.arms = plan.languages[row], plan.arms[row]
             return [t if isinstance(t, Exception) else self._assignment(*t) for t in taken]
 
@@ -265,7 +265,9 @@ class RouterService:
 
     def _expire(self, before_step: int) -> None:
         """Drop the open groups routed before ``before_step`` (their rewards count as late)."""
-        stale = [t for t, e in self._open.items() if e.routed and e.step < before_step]
+        stale = [
+            t for t, e in self._open.items() if e.languages is not None and e.step < before_step
+        ]
         for ticket in stale:
             del self._open[ticket]
         self._filling = {g: t for g, t in self._filling.items() if t in self._open}
