@@ -51,6 +51,8 @@ class BaseRouter(ABC):
         self._regions = RowTable(self.row_fields, len(self.languages))
         self._buckets = BucketSums(len(self.languages))
         self._anchors = self._unit_anchors()
+        self._unrouted_themes = frozenset(self.config.unrouted_themes)
+        self._regional_themes = frozenset(self.config.regional_themes)
         anchor_names = tuple(self.config.theme_anchors) if self._anchors is not None else ()
         for name in dict.fromkeys(
             anchor_names + self.config.themes + tuple(self.config.theme_priors)
@@ -58,6 +60,9 @@ class BaseRouter(ABC):
             self._themes.add(name, self._row_values(self._prior(name, self.config.theme_priors)))
         for name in dict.fromkeys(self.config.regions + tuple(self.config.region_priors)):
             self._regions.add(name, self._row_values(self._prior(name, self.config.region_priors)))
+        # Stands for the current theme and region row ids; replaced whenever rows are added or
+        # loaded, so that a plan can tell whether the encoding it kept from `route` still holds.
+        self._layout = object()
 
     # ----------------------------------------------------------------- routing
     def route(
@@ -79,19 +84,35 @@ class BaseRouter(ABC):
             A stable key per prompt (its global index in the step, or an id); the default
             ``0..B-1`` suits one batch per step. Draws depend only on (seed, step, key).
         """
-        contexts = tuple(RoutingContext.coerce(context) for context in contexts)
+        contexts = tuple(map(RoutingContext.coerce, contexts))
         step = self.step if step is None else int(step)
         keys = self._keys(keys, len(contexts))
         encoded = self._encode(contexts)
         k_on, k, inverse = self.config.num_on_policy, self.config.num_rollouts, encoded.inverse
-        arms = np.repeat(encoded.home_arms[inverse, None], k, axis=1)
-        if self.config.num_routed and len(contexts):
-            chosen = self._choose(encoded, step, keys)
-            arms[:, k_on:] = np.where(encoded.routed[inverse, None], chosen, arms[:, k_on:])
-        languages = np.where(
-            arms >= 0, self._codes[np.maximum(arms, 0)], encoded.home_codes[inverse, None]
+        arms = encoded.home_arms[inverse, None].repeat(k, axis=1)
+        effective = None
+        if self.config.num_routed:
+            chosen, effective = self._choose(encoded, step, keys)
+            if encoded.all_routed:
+                arms[:, k_on:] = chosen
+            else:
+                arms[:, k_on:] = np.where(encoded.routed[inverse, None], chosen, arms[:, k_on:])
+        if encoded.all_homes_are_arms:  # then every arm is >= 0
+            languages = self._codes[arms]
+        else:
+            languages = np.where(
+                arms >= 0, self._codes[np.maximum(arms, 0)], encoded.home_codes[inverse, None]
+            )
+        plan = RoutingPlan(
+            contexts=contexts,
+            languages=languages,
+            arms=arms,
+            step=step,
+            keys=keys,
+            effective=effective,
         )
-        return RoutingPlan(contexts=contexts, languages=languages, arms=arms, step=step, keys=keys)
+        plan._keep_encoding(self._layout, encoded)
+        return plan
 
     def probabilities(
         self, context: ContextLike, *, step: int | None = None
@@ -112,7 +133,7 @@ class BaseRouter(ABC):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Policy and effective distributions ``(B, L)`` of a batch of prompts, in one pass."""
         step = self.step if step is None else int(step)
-        encoded = self._encode(tuple(RoutingContext.coerce(context) for context in contexts))
+        encoded = self._encode(tuple(map(RoutingContext.coerce, contexts)))
         policy, effective = self._distribution(encoded, step)
         return policy[encoded.inverse], effective[encoded.inverse]
 
@@ -182,6 +203,7 @@ class BaseRouter(ABC):
         self._themes.load_state_dict(state["themes"])
         self._regions.load_state_dict(state["regions"])
         self._buckets.load_state_dict(state["buckets"])
+        self._layout = object()
 
     # ----------------------------------------------------------------- reports
     def metrics(self, step: int | None = None) -> dict[str, float]:
@@ -207,8 +229,11 @@ class BaseRouter(ABC):
 
     # ------------------------------------------------------ slots for policies
     @abstractmethod
-    def _choose(self, encoded: EncodedBatch, step: int, keys: np.ndarray) -> np.ndarray:
-        """Arm ids ``(B, K - K_on)`` for the routed slots of every prompt (not unique context)."""
+    def _choose(
+        self, encoded: EncodedBatch, step: int, keys: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Arm ids ``(B, K - K_on)`` for the routed slots of every prompt (not unique context),
+        and the effective distribution ``(B, L)`` they were drawn from, if there is one."""
 
     @abstractmethod
     def _distribution(self, encoded: EncodedBatch, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -239,27 +264,39 @@ class BaseRouter(ABC):
         draws = uniforms(self.config.seed, step, keys, self.config.num_rollouts, stream, depth)
         return draws[:, self.config.num_on_policy :]
 
-    def _encode(self, contexts: Sequence[RoutingContext], create: bool = False) -> EncodedBatch:
-        """Encode contexts; with ``create``, give unseen themes and regions their rows."""
+    def _encode(self, contexts: Sequence[RoutingContext]) -> EncodedBatch:
+        """Encode contexts against the current theme and region rows."""
         config = self.config
-        encoded = encode_contexts(
+        return encode_contexts(
             contexts,
             arm_index=self._arm_index,
             theme_index=self._themes.index,
             region_index=self._regions.index,
-            unrouted_themes=frozenset(config.unrouted_themes),
-            regional_themes=frozenset(config.regional_themes),
+            unrouted_themes=self._unrouted_themes,
+            regional_themes=self._regional_themes,
             all_regions_apply=config.region_scope == "all",
             anchors=self._anchors,
             anchor_temperature=config.anchor_temperature,
         )
-        if create:
-            for name in encoded.new_themes:
-                self._themes.add(name, self._cold_start(self._themes, name, config.theme_priors))
-            for name in encoded.new_regions:
-                self._regions.add(name, self._cold_start(self._regions, name, config.region_priors))
-            self.counters["cold_start_themes"] += len(encoded.new_themes)
-            self.counters["cold_start_regions"] += len(encoded.new_regions)
+
+    def _encode_for_learning(self, plan: RoutingPlan) -> EncodedBatch:
+        """Encode a plan's contexts and give unseen themes and regions their rows.
+
+        The encoding ``route`` kept in the plan is reused while the rows it was made against
+        are unchanged (``_layout``): encoding again would give the same arrays.
+        """
+        encoded = plan._encoding_for(self._layout)
+        if encoded is None:
+            encoded = self._encode(plan.contexts)
+        config = self.config
+        for name in encoded.new_themes:
+            self._themes.add(name, self._cold_start(self._themes, name, config.theme_priors))
+        for name in encoded.new_regions:
+            self._regions.add(name, self._cold_start(self._regions, name, config.region_priors))
+        if encoded.new_themes or encoded.new_regions:
+            self._layout = object()
+        self.counters["cold_start_themes"] += len(encoded.new_themes)
+        self.counters["cold_start_regions"] += len(encoded.new_regions)
         return encoded
 
     def _table_rows(self, encoded: EncodedBatch, field: str) -> tuple[np.ndarray, np.ndarray]:
@@ -313,9 +350,9 @@ class BaseRouter(ABC):
         """Expand a step into flat (theme row, region row, arm, weight, reward) feedback."""
         finite = np.isfinite(rewards)
         on_arm = plan.arms >= 0
-        self.counters["nonfinite_rewards"] += int((~finite).sum())
-        self.counters["off_arm_rollouts"] += int((finite & ~on_arm).sum())
-        encoded = self._encode(plan.contexts, create=True)
+        self.counters["nonfinite_rewards"] += finite.size - int(np.count_nonzero(finite))
+        self.counters["off_arm_rollouts"] += int(np.count_nonzero(finite & ~on_arm))
+        encoded = self._encode_for_learning(plan)
         usable = finite & on_arm
         if self.config.feedback == "routed":
             usable[:, : self.config.num_on_policy] = False
@@ -337,7 +374,8 @@ class BaseRouter(ABC):
         if self.config.region_scope == "all":
             region_themes = np.ones(len(self._themes), dtype=bool)
         else:
-            region_themes = np.isin(self._themes.names, self.config.regional_themes)
+            regional = self._regional_themes
+            region_themes = np.array([name in regional for name in self._themes.names], dtype=bool)
         return aggregate_window(
             self._buckets, region_themes=region_themes, group_norm=self.config.group_norm
         )
@@ -345,6 +383,8 @@ class BaseRouter(ABC):
 
 def _theme_region_pairs(encoded: EncodedBatch) -> tuple[np.ndarray, ...]:
     """Every (prompt, theme row, weight, region row) combination; region -1 means none."""
+    if encoded.theme_weights.one_per_row and not encoded.region_weights.nnz:
+        return _one_pair_per_prompt(encoded)
     themes = encoded.theme_weights.take(encoded.inverse)
     regions = encoded.region_weights.take(encoded.inverse)
     per_prompt = np.bincount(regions.rows, minlength=len(encoded.inverse))
@@ -363,13 +403,28 @@ def _theme_region_pairs(encoded: EncodedBatch) -> tuple[np.ndarray, ...]:
     )
 
 
+def _one_pair_per_prompt(encoded: EncodedBatch) -> tuple[np.ndarray, ...]:
+    """:func:`_theme_region_pairs` when every context has one theme row and no region: the
+    usual batch, whose pairs are its prompts, without the general expansion's dozen steps."""
+    size = len(encoded.inverse)
+    themes = encoded.theme_weights
+    return (
+        np.arange(size),
+        themes.cols[encoded.inverse],
+        themes.weights[encoded.inverse],
+        np.full(size, -1),
+    )
+
+
 class DistributionRouter(BaseRouter):
     """A router that draws each routed rollout from an explicit distribution per prompt."""
 
-    def _choose(self, encoded: EncodedBatch, step: int, keys: np.ndarray) -> np.ndarray:
+    def _choose(
+        self, encoded: EncodedBatch, step: int, keys: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         _, effective = self._distribution(encoded, step)
         cdf = np.cumsum(effective, axis=1)[encoded.inverse]
         cdf /= cdf[:, -1:]
         draws = self._uniforms(step, keys, stream=0)
         arms = (draws[:, :, None] >= cdf[:, None, :]).sum(axis=-1)
-        return np.minimum(arms, len(self.languages) - 1)
+        return np.minimum(arms, len(self.languages) - 1), effective[encoded.inverse]

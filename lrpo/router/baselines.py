@@ -44,9 +44,11 @@ class MonolingualRouter(_FixedRouter):
     [['de', 'de', 'de']]
     """
 
-    def _choose(self, encoded: EncodedBatch, step: int, keys: np.ndarray) -> np.ndarray:
+    def _choose(
+        self, encoded: EncodedBatch, step: int, keys: np.ndarray
+    ) -> tuple[np.ndarray, None]:
         home = encoded.home_arms[encoded.inverse]
-        return np.repeat(home[:, None], self.config.num_routed, axis=1)
+        return np.repeat(home[:, None], self.config.num_routed, axis=1), None
 
     def _fixed(self, encoded: EncodedBatch) -> np.ndarray:
         uniform = np.full(len(self.languages), 1.0 / len(self.languages))

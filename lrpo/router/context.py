@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from itertools import count
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -72,14 +73,14 @@ def _names(raw: Any) -> tuple[str, ...]:
     return tuple(str(name) for name in raw if name not in (None, ""))
 
 
-@dataclass(frozen=True)
-class EncodedBatch:
+class EncodedBatch(NamedTuple):
     """A batch of contexts as arrays: row weights for the theme and region tables.
 
     Batches repeat contexts (a dataset has few (language, theme, region) combinations), so
     every array describes the *unique* contexts; ``inverse[b]`` is prompt ``b``'s unique row.
     Column ids beyond a table's current rows stand for names the table has not seen yet
     (``new_themes`` / ``new_regions``, in order); the router fills them by its cold-start rule.
+    A named tuple, because every routing call builds one and a frozen dataclass costs more.
     """
 
     inverse: np.ndarray  # (B,) unique context of each prompt
@@ -91,6 +92,10 @@ class EncodedBatch:
     region_weights: RowWeights  # (U, regions known + new)
     new_themes: tuple[str, ...]
     new_regions: tuple[str, ...]
+    # Whether ``routed`` is all True and ``home_arms`` all >= 0, as known while encoding: the
+    # usual batch, which routing then assembles with fewer array operations.
+    all_routed: bool
+    all_homes_are_arms: bool
 
 
 class _Columns:
@@ -134,51 +139,48 @@ def encode_contexts(
     theme embedding gets softmax(cosine / anchor_temperature) weights over them instead of
     its labels.
     """
-    positions: dict[RoutingContext, int] = {}
-    inverse = np.fromiter(
-        (positions.setdefault(context, len(positions)) for context in contexts),
-        dtype=np.int64,
-        count=len(contexts),
-    )
+    # Each new context gets the next row, in order of first appearance; the loop over the
+    # prompts runs in C and hashes each context once.
+    positions: defaultdict[RoutingContext, int] = defaultdict(count().__next__)
+    inverse = np.fromiter(map(positions.__getitem__, contexts), dtype=np.int64, count=len(contexts))
     contexts = list(positions)
     size = len(contexts)
     themes, regions = _Columns(theme_index), _Columns(region_index)
-    unrouted, regional = [], []
+    home_codes, home_arms, routed, regional = [], [], [], []
     embedded_rows: list[int] = []
     embeddings: list[tuple[float, ...]] = []
-    for row, (_, theme_names, region_names, embedding) in enumerate(contexts):
+    for row, (language, theme_names, region_names, embedding) in enumerate(contexts):
         if anchors is not None and embedding is not None:
             embedded_rows.append(row)
             embeddings.append(embedding)
         else:
             themes.add(row, theme_names)
-        if theme_names and not unrouted_themes.isdisjoint(theme_names):
-            unrouted.append(row)
         if region_names:
             regions.add(row, region_names)
-            if all_regions_apply or not regional_themes.isdisjoint(theme_names):
-                regional.append(row)
+        home_codes.append(language)
+        home_arms.append(arm_index.get(language, -1))
+        routed.append(unrouted_themes.isdisjoint(theme_names))
+        regional.append(
+            bool(region_names)
+            and (all_regions_apply or not regional_themes.isdisjoint(theme_names))
+        )
     theme_weights = themes.matrix(size)
     if embedded_rows:
         theme_weights = _add_anchor_weights(
             theme_weights, embedded_rows, embeddings, anchors, anchor_temperature
         )
-    home_codes = np.array([context[0] for context in contexts], dtype=object)
-    home_arms = np.array([arm_index.get(code, -1) for code in home_codes], dtype=np.int64)
-    routed_mask = np.ones(size, dtype=bool)
-    routed_mask[unrouted] = False
-    regional_mask = np.zeros(size, dtype=bool)
-    regional_mask[regional] = True
     return EncodedBatch(
         inverse=inverse,
-        home_codes=home_codes,
-        home_arms=home_arms,
-        routed=routed_mask,
-        regional=regional_mask,
+        home_codes=np.array(home_codes, dtype=object),
+        home_arms=np.array(home_arms, dtype=np.int64),
+        routed=np.array(routed, dtype=bool),
+        regional=np.array(regional, dtype=bool),
         theme_weights=theme_weights,
         region_weights=regions.matrix(size),
         new_themes=tuple(themes.new),
         new_regions=tuple(regions.new),
+        all_routed=all(routed),
+        all_homes_are_arms=-1 not in home_arms,
     )
 
 

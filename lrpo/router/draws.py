@@ -9,22 +9,46 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
 __all__ = ["keys_to_uint64", "uniforms"]
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
+_MASK = 0xFFFFFFFFFFFFFFFF
+_GOLDEN, _MIX1, _MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+# Array operands as numpy scalars, built once: converting them on every call costs more than
+# the arithmetic on a small batch.
+_GOLDEN64, _MIX1_64, _MIX2_64 = np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2)
+_SHIFT11, _SHIFT27, _SHIFT30, _SHIFT31 = (np.uint64(n) for n in (11, 27, 30, 31))
+_UNIT = 1.0 / (1 << 53)
+#: Up to this many draws, hashing in Python ints beats two dozen array operations.
+_FEW_DRAWS = 16
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
     """One SplitMix64 finalisation of each element (array uint64 arithmetic wraps silently)."""
-    z = x + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
+    z = x + _GOLDEN64
+    z = (z ^ (z >> _SHIFT30)) * _MIX1_64
+    z = (z ^ (z >> _SHIFT27)) * _MIX2_64
+    return z ^ (z >> _SHIFT31)
+
+
+def _splitmix64_int(x: int) -> int:
+    """:func:`_splitmix64` of one value in Python ints: same bits, without array overhead."""
+    z = (x + _GOLDEN) & _MASK
+    z = ((z ^ (z >> 30)) * _MIX1) & _MASK
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK
+    return z ^ (z >> 31)
+
+
+@lru_cache(maxsize=64)
+def _mixed_counters(num_slots: int, depth: int) -> np.ndarray:
+    """The hashed slot counters ``(1, num_slots, depth)``: the same for every call, so cached."""
+    counters = np.arange(num_slots * depth, dtype=np.uint64).reshape(1, num_slots, depth)
+    mixed = _splitmix64(counters)
+    mixed.flags.writeable = False
+    return mixed
 
 
 def keys_to_uint64(keys: Sequence[int | str] | np.ndarray) -> np.ndarray:
@@ -34,7 +58,7 @@ def keys_to_uint64(keys: Sequence[int | str] | np.ndarray) -> np.ndarray:
     """
     keys = list(keys) if not isinstance(keys, np.ndarray) else keys
     if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
-        return keys.astype(np.int64).astype(np.uint64)
+        return keys.astype(np.uint64)  # negative keys wrap modulo 2**64
     out = np.empty(len(keys), dtype=np.uint64)
     for i, key in enumerate(keys):
         if isinstance(key, str):
@@ -54,11 +78,24 @@ def uniforms(
 
     ``stream`` separates independent uses (an exploration coin, a language draw, ...).
     """
-    head = _splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
-    head = _splitmix64(head ^ np.uint64(stream))
-    head = _splitmix64(head ^ np.uint64(step & 0xFFFFFFFFFFFFFFFF))
-    per_key = _splitmix64(head ^ keys.astype(np.uint64))
-    counters = np.arange(num_slots * depth, dtype=np.uint64).reshape(1, num_slots, depth)
-    bits = _splitmix64(per_key[:, None, None] ^ _splitmix64(counters))
-    draws = (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+    head = _splitmix64_int(seed & _MASK)
+    head = _splitmix64_int(head ^ (stream & _MASK))
+    head = _splitmix64_int(head ^ (step & _MASK))
+    counters = _mixed_counters(num_slots, depth)
+    if len(keys) * counters.size <= _FEW_DRAWS:
+        draws = _few_uniforms(head, keys, counters)
+    else:
+        per_key = _splitmix64(np.uint64(head) ^ keys.astype(np.uint64, copy=False))
+        bits = _splitmix64(per_key[:, None, None] ^ counters)
+        draws = (bits >> _SHIFT11).astype(np.float64) * _UNIT
     return draws[..., 0] if depth == 1 else draws
+
+
+def _few_uniforms(head: int, keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
+    """:func:`uniforms`' hashing in Python ints, for a few draws: the same bits, less overhead."""
+    mixed = counters.ravel().tolist()
+    draws = []
+    for key in keys.astype(np.uint64, copy=False).tolist():
+        per_key = _splitmix64_int(head ^ key)
+        draws.extend([(_splitmix64_int(per_key ^ counter) >> 11) * _UNIT for counter in mixed])
+    return np.array(draws, dtype=np.float64).reshape(len(keys), *counters.shape[1:])

@@ -8,6 +8,7 @@ record time makes an update cost O(buckets), whatever the number of recorded rol
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,7 +39,7 @@ class BucketSums:
         """Add feedback entries; ``region`` is -1 for none; ``shape`` is (T, G + 1, L) now."""
         self._grow(shape)
         flat = np.ravel_multi_index((theme, region + 1, arm), shape)
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         self.weight += np.bincount(flat, weight, minlength=size).reshape(shape)
         self.total += np.bincount(flat, weight * reward, minlength=size).reshape(shape)
 
@@ -92,14 +93,20 @@ def aggregate_window(
     """
     weight = sums.weight
     seen = weight > 0
-    mean = np.divide(sums.total, weight, out=np.zeros_like(weight), where=seen)
+    mean = np.divide(sums.total, weight, out=np.zeros(weight.shape), where=seen)
     normalised = _normalise_across_languages(mean, seen, group_norm)
-    region_mass = weight[region_themes, 1:, :]
+    theme_reward, theme_weight = _weighted_mean(normalised, weight, axis=1)
+    if weight.shape[1] == 1:  # no region rows: their statistics are empty, skip the steps
+        region_reward = region_weight = np.zeros((0, weight.shape[2]))
+    else:
+        region_reward, region_weight = _weighted_mean(
+            normalised[region_themes, 1:, :], weight[region_themes, 1:, :], axis=0
+        )
     return WindowStats(
-        theme_reward=_weighted_mean(normalised, weight, axis=1),
-        theme_weight=weight.sum(axis=1),
-        region_reward=_weighted_mean(normalised[region_themes, 1:, :], region_mass, axis=0),
-        region_weight=region_mass.sum(axis=0),
+        theme_reward=theme_reward,
+        theme_weight=theme_weight,
+        region_reward=region_reward,
+        region_weight=region_weight,
     )
 
 
@@ -121,8 +128,13 @@ def _normalise_across_languages(mean: np.ndarray, seen: np.ndarray, group_norm: 
     return centred / (np.sqrt(variance) + 1e-6)
 
 
-def _weighted_mean(values: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
+def _weighted_mean(
+    values: np.ndarray, weights: np.ndarray, axis: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``values`` weighted by ``weights`` along ``axis`` (0 where no weight), and the
+    total weight behind it."""
     mass = weights.sum(axis=axis)
-    return np.divide(
-        (values * weights).sum(axis=axis), mass, out=np.zeros_like(mass), where=mass > 0
+    mean = np.divide(
+        (values * weights).sum(axis=axis), mass, out=np.zeros(mass.shape), where=mass > 0
     )
+    return mean, mass

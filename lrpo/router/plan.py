@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from .context import RoutingContext
+from .context import EncodedBatch, RoutingContext
 
 __all__ = ["RoutingPlan", "RoutingProbabilities"]
 
@@ -19,6 +20,13 @@ class RoutingPlan:
     The first ``K_on`` columns keep the prompt's own language. ``arms`` indexes the router's
     languages (-1 for a prompt language that is not an arm). Rows are in the trainer's order,
     so ``languages.ravel()`` lists rollouts as GRPO groups them.
+
+    ``effective`` is the ``(B, L)`` effective distribution (the router's ``languages``) that
+    each prompt's routed rollouts were drawn from, one row per prompt in plan order: row ``b``
+    equals ``router.distributions(contexts, step=plan.step)[1][b]``, also for prompts whose
+    theme keeps every rollout in their language. It is None for routers that do not draw from
+    an explicit distribution (Thompson sampling, monolingual) and when no rollout is routed
+    (``K_on == K``).
     """
 
     contexts: tuple[RoutingContext, ...]
@@ -26,6 +34,13 @@ class RoutingPlan:
     arms: np.ndarray  # (B, K) int
     step: int
     keys: np.ndarray  # (B,) uint64 routing keys
+    effective: np.ndarray | None = None  # (B, L) distribution of the routed draws
+    # The router's encoding of ``contexts`` at routing time, tagged with the layout of its
+    # tables then, so that ``record`` can skip encoding again. Private: not compared, shown,
+    # copied by ``dataclasses.replace``, joined by ``concat`` or pickled.
+    _encoding: tuple[object, EncodedBatch] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __len__(self) -> int:
         return len(self.contexts)
@@ -33,6 +48,20 @@ class RoutingPlan:
     @property
     def num_rollouts(self) -> int:
         return self.languages.shape[1]
+
+    def _keep_encoding(self, layout: object, encoded: EncodedBatch) -> None:
+        """Attach the router's encoding of ``contexts`` (the plan is frozen: set once, here)."""
+        object.__setattr__(self, "_encoding", (layout, encoded))
+
+    def _encoding_for(self, layout: object) -> EncodedBatch | None:
+        """The kept encoding if it was made against ``layout``, else None."""
+        if self._encoding is None or self._encoding[0] is not layout:
+            return None
+        return self._encoding[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the encoding: it is only valid with the router object that made it."""
+        return {**self.__dict__, "_encoding": None}
 
     def language_shares(self) -> dict[str, float]:
         """Share of rollouts per language in this plan."""
@@ -44,16 +73,21 @@ class RoutingPlan:
 
     @staticmethod
     def concat(plans: Sequence[RoutingPlan]) -> RoutingPlan:
-        """Join plans of one step (e.g. gathered from data-parallel ranks) in order."""
+        """Join plans of one step (e.g. gathered from data-parallel ranks) in order.
+
+        ``effective`` is joined when every plan has it, else None.
+        """
         steps = {plan.step for plan in plans}
         if len(steps) != 1:
             raise ValueError(f"plans to join must share one step, got steps {sorted(steps)}")
+        effective = [plan.effective for plan in plans]
         return RoutingPlan(
             contexts=tuple(c for plan in plans for c in plan.contexts),
             languages=np.concatenate([plan.languages for plan in plans]),
             arms=np.concatenate([plan.arms for plan in plans]),
             step=steps.pop(),
             keys=np.concatenate([plan.keys for plan in plans]),
+            effective=None if any(e is None for e in effective) else np.concatenate(effective),
         )
 
 

@@ -75,7 +75,9 @@ class ThompsonRouter(BaseRouter):
         std = np.sqrt(self._combine(encoded, *variances, squared=True))
         return mean, std
 
-    def _choose(self, encoded: EncodedBatch, step: int, keys: np.ndarray) -> np.ndarray:
+    def _choose(
+        self, encoded: EncodedBatch, step: int, keys: np.ndarray
+    ) -> tuple[np.ndarray, None]:
         size = len(self.languages)
         mean, std = self._posterior(encoded)
         mean, std = mean[encoded.inverse], std[encoded.inverse]
@@ -83,7 +85,7 @@ class ThompsonRouter(BaseRouter):
         arms = np.argmax(mean[:, None, :] + std[:, None, :] * normals, axis=-1)
         explore = self._uniforms(step, keys, stream=2) < self.config.epsilon.value(step)
         uniform = np.minimum((self._uniforms(step, keys, stream=3) * size).astype(int), size - 1)
-        return np.where(explore, uniform, arms)
+        return np.where(explore, uniform, arms), None
 
     def _distribution(self, encoded: EncodedBatch, step: int) -> tuple[np.ndarray, np.ndarray]:
         """Probability that each language is the argmax, by Monte Carlo (seeded, fixed)."""
