@@ -185,7 +185,14 @@ def test_prompts_and_reward_languages_follow_the_plan(tmp_path, conversational):
     assert logs["router/step"] == 1.0 and logs["router/updates"] == 1.0
     shares = {k: v for k, v in logs.items() if k.startswith("router/share/")}
     assert sum(shares.values()) == pytest.approx(1.0)
-    assert {"router/epsilon", "router/temperature", "router/entropy"} <= set(logs)
+    assert {"router/epsilon", "router/temperature"} <= set(logs)
+    # the entropy of the distribution the step was routed with: before any update the logits
+    # are all zero, so it is uniform over the 4 arms, ln 4 (after the update it no longer is)
+    assert logs["router/entropy"] == pytest.approx(np.log(4))
+    effective = records[1][0].effective
+    second = float(-(effective * np.log(effective)).sum(axis=1).mean())
+    assert trainer.state.log_history[1]["router/entropy"] == pytest.approx(second)
+    assert second < np.log(4)
 
 
 def test_eval_keeps_the_prompt_language_unless_routed(tmp_path):

@@ -97,7 +97,7 @@ class LanguageRouterCallback(TrainerCallback):
     Logged metrics: the router's own (``router/step``, ``router/epsilon``, cold starts, ...),
     the share and mean recorded reward of each language since the last log
     (``router/share/<lang>``, ``router/reward/<lang>``), ``router/entropy`` (mean entropy of
-    the routing distribution over the last plan's prompts), and each reward function's
+    the distribution the last plan's prompts were routed with), and each reward function's
     ``metrics()``, prefixed by its name when several functions have metrics. A reward function
     with ``metric_sums(reset=...)`` and ``metrics_from_sums(sums)`` has its sums added over the
     data-parallel ranks first, so every rank logs the metrics of all rollouts; the
@@ -493,8 +493,11 @@ class LanguageRouterCallback(TrainerCallback):
         return out
 
     def _entropy(self, plan: RoutingPlan) -> float:
-        """Mean entropy (nats) of the effective routing distribution over the plan's contexts."""
-        _, effective = self.router.distributions(tuple(dict.fromkeys(plan.contexts)))
+        """Mean entropy (nats) over the plan's prompts of the effective distribution they were
+        routed with (the plan carries it; routers without one are asked at the plan's step)."""
+        effective = plan.effective
+        if effective is None:
+            _, effective = self.router.distributions(plan.contexts, step=plan.step)
         logs = np.log(np.where(effective > 0, effective, 1.0))
         return float(-(effective * logs).sum(axis=1).mean())
 
