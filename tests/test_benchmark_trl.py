@@ -18,7 +18,7 @@ def test_quick_mode_writes_json_with_expected_keys(tmp_path, benchmark_module):
     }  # fmt: skip
     settings = saved["settings"]
     assert settings["quick"] is True and settings["repeats"] == 1 and settings["steps"] == 2
-    assert set(saved["arms"]) == {"plain", "callback"}
+    assert set(saved["arms"]) == {"plain", "directive", "callback"}
     for arm in saved["arms"].values():
         assert arm["runs"] == 1 and arm["timed_steps"] == 2
         assert arm["step_s_median"] > 0 and arm["step_s_mean"] > 0
@@ -27,12 +27,46 @@ def test_quick_mode_writes_json_with_expected_keys(tmp_path, benchmark_module):
         # min_new_tokens: both arms generate full-length completions
         assert arm["completion_tokens_mean"] == settings["max_completion_length"]
         assert arm["prompt_tokens_mean"] > 0
-    plain, routed = saved["arms"]["plain"], saved["arms"]["callback"]
+    plain, directive, routed = (saved["arms"][arm] for arm in ("plain", "directive", "callback"))
     assert routed["router_route_s_median"] > 0 and routed["router_record_s_median"] > 0
     assert routed["callback_s_median"] > 0 and plain["router_route_s_median"] == 0
     assert routed["router_steps"] == [1 + 2] and plain["router_steps"] == [None]
+    # the directive arm sends the longer prompts of routed rollouts, without a router
+    assert directive["router_steps"] == [None] and directive["router_route_s_median"] == 0
+    assert directive["prompt_tokens_mean"] > plain["prompt_tokens_mean"]
+    assert routed["prompt_tokens_mean"] > plain["prompt_tokens_mean"]
     comparison = saved["comparison"]
     assert comparison["ratio_median"] > 0 and len(comparison["paired_run_ratios"]) == 1
-    assert set(comparison) >= {"overhead_pct", "overhead_pct_beyond_reward", "prompt_tokens_added"}
-    assert set(saved["run_seconds_median"]) == {"plain", "callback"}
+    assert set(comparison) >= {
+        "overhead_pct", "overhead_pct_beyond_reward", "prompt_tokens_added",
+        "directive_overhead_pct", "machinery_overhead_pct",
+    }  # fmt: skip
+    assert set(saved["run_seconds_median"]) == {"plain", "directive", "callback"}
     assert set(saved["targets"]) == {"targets/overhead_pct", "targets/overhead_pct_met"}
+
+
+def test_directive_arm_rewrites_the_routed_slots_only(benchmark_module):
+    module = benchmark_module("trl_overhead")
+    args = module.parse_args(["--languages", "de", "ja", "--num-generations", "3"])
+    german = {"prompt": "Wie viel?", "language": "de"}
+    japanese = {"prompt": "何?", "language": "ja"}
+    inputs = [german] * 3 + [japanese] * 3
+    rows = module.with_directives(args, inputs)
+    # group 0 asks languages[(0 + j) % 2] = de, ja, de; group 1 ja, de, ja; K_on = 1 keeps slot 0
+    assert [row["prompt"] for row in rows] == [
+        "Wie viel?", "Wie viel?\n<|out_lang_ja|>", "Wie viel?",
+        "何?", "何?\n<|out_lang_de|>", "何?",
+    ]  # fmt: skip
+    assert inputs[1]["prompt"] == "Wie viel?"  # the input dicts are not mutated
+
+
+def test_tags_as_single_tokens_shorten_the_routed_prompts(tmp_path, benchmark_module):
+    output = tmp_path / "trl_overhead.json"
+    results = benchmark_module("trl_overhead").main(
+        ["--quick", "--tag-tokens", "--output", str(output)]
+    )
+    arms = results["arms"]
+    assert results["settings"]["tag_tokens"] is True
+    # a routed rollout adds "\n" and one tag token, and at most 3 of every 4 rollouts are routed
+    added = arms["callback"]["prompt_tokens_mean"] - arms["plain"]["prompt_tokens_mean"]
+    assert 0 < added <= 2 * 3 / 4
