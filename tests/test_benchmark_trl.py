@@ -39,10 +39,14 @@ def test_quick_mode_writes_json_with_expected_keys(tmp_path, benchmark_module):
     assert comparison["ratio_median"] > 0 and len(comparison["paired_run_ratios"]) == 1
     assert set(comparison) >= {
         "overhead_pct", "overhead_pct_beyond_reward", "prompt_tokens_added",
-        "directive_overhead_pct", "machinery_overhead_pct",
+        "directive_overhead_pct", "machinery_overhead_pct", "paired_directive_pct_median",
+        "paired_machinery_pct_median", "callback_work_pct_of_plain_step",
     }  # fmt: skip
+    assert comparison["paired_overhead_pct_quartiles"] == []  # one repeat: no spread
     assert set(saved["run_seconds_median"]) == {"plain", "directive", "callback"}
-    assert set(saved["targets"]) == {"targets/overhead_pct", "targets/overhead_pct_met"}
+    assert set(saved["targets"]) == {
+        "targets/overhead_pct", "targets/overhead_pct_met", "targets/callback_work_pct_met"
+    }  # fmt: skip
 
 
 def test_directive_arm_rewrites_the_routed_slots_only(benchmark_module):

@@ -15,7 +15,7 @@ datasets = pytest.importorskip("datasets")
 import trl  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
-from lrpo import LanguageRouter, RouterConfig  # noqa: E402
+from lrpo import LanguageRouter, RouterConfig, ThompsonRouter  # noqa: E402
 from lrpo.integrations.trl import (  # noqa: E402
     HEATMAP_NAMES,
     ROUTER_STATE_NAME,
@@ -193,6 +193,16 @@ def test_prompts_and_reward_languages_follow_the_plan(tmp_path, conversational):
     second = float(-(effective * np.log(effective)).sum(axis=1).mean())
     assert trainer.state.log_history[1]["router/entropy"] == pytest.approx(second)
     assert second < np.log(4)
+
+
+def test_entropy_of_a_router_without_plan_distributions_comes_from_the_router():
+    router = ThompsonRouter(make_router().config)
+    plan = router.route([{"language": "de", "theme": "Math"}, {"language": "ja", "theme": "Math"}])
+    assert plan.effective is None  # Thompson sampling draws without an explicit distribution
+    _, effective = router.distributions(plan.contexts, step=plan.step)
+    expected = -(effective * np.log(effective)).sum(axis=1).mean()
+    assert LanguageRouterCallback(router)._entropy(plan) == pytest.approx(expected)
+    assert 0 < expected <= np.log(len(router.languages))
 
 
 def test_eval_keeps_the_prompt_language_unless_routed(tmp_path):

@@ -9,4 +9,6 @@
 * :mod:`lrpo.integrations.labels`, :mod:`~lrpo.integrations.plugin`,
   :mod:`~lrpo.integrations.scoring`: what those file-based plugins share (packed labels, the
   plugin config read from ``$LRPO_CONFIG``, rewards from labels).
+* :mod:`lrpo.integrations.tags`: the ``tag`` directive's language tags as single tokens of a
+  ``transformers`` tokenizer, for the SFT warm-start that teaches a model to read them.
 """

@@ -494,7 +494,8 @@ class LanguageRouterCallback(TrainerCallback):
 
     def _entropy(self, plan: RoutingPlan) -> float:
         """Mean entropy (nats) over the plan's prompts of the effective distribution they were
-        routed with (the plan carries it; routers without one are asked at the plan's step)."""
+        routed with, which the plan carries; a router that draws without one (Thompson
+        sampling) gives its current distribution at the plan's step instead."""
         effective = plan.effective
         if effective is None:
             _, effective = self.router.distributions(plan.contexts, step=plan.step)
