@@ -4,8 +4,9 @@ All arms train one model (by default the tiny random Qwen2 of ``lrpo.integration
 with ``GRPOTrainer``, on the GPU if there is one, from the same initial weights, data, seed and
 one cheap deterministic reward (a length score, so the reward itself costs microseconds and is
 the same function in every arm). The
-runs alternate plain, directive, callback, callback, directive, plain, ...
-(``harness.interleaved``); each run's first steps are warm-up and not timed.
+three arms train at once, one thread each, and take their steps in turn (:class:`TakeTurns`):
+step ``i`` of every arm runs within moments of the others', on the same machine. Who steps
+first alternates between repeats; each run's first steps are warm-up and not timed.
 
 * ``plain``: GRPO as it is.
 * ``directive``: GRPO without the callback, but each rollout's prompt is rewritten as a routed
@@ -16,11 +17,11 @@ runs alternate plain, directive, callback, callback, directive, plain, ...
 
 ``callback`` against ``plain`` is the overhead a user sees; ``directive`` splits it into the
 cost of the longer prompts and the callback's machinery. Each comparison is given twice: from
-the medians over all timed steps, and as the median over repeats of the ratio of run means
-within a repeat (runs of one repeat follow each other, so they see the same machine; on a
-shared machine whose speed drifts by a third from minute to minute the paired figure is the
-steadier one, and the target is judged on it). The callback's own work (below) is measured
-directly, step by step, and does not depend on that drift.
+the medians over all timed steps, and as the median of the step-by-step ratios (step ``i`` of
+one arm against step ``i`` of the other in the same repeat). A shared machine's speed drifts
+by a third from minute to minute; the paired figure, whose steps ran moments apart, is the
+steadier one, and the target is judged on it. The callback's own work (below) is measured
+directly, step by step.
 
 One step is timed from ``on_step_begin`` to the return of that step's ``trainer.log`` (which is
 where the callback adds its metrics), so it holds generation, the rewards, the routing and
@@ -50,12 +51,15 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import random
 import statistics
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +96,7 @@ class Args:
     questions: str = "short"
     """short (one line per language) or gsm (multilingual GSM-symbolic problems)"""
     repeats: int = 12
-    """training runs per arm (arms alternate A B C C B A ...); medians over steps are reported"""
+    """training runs per arm; the arms of one repeat train at once, stepping in turn"""
     steps: int = 8
     """timed GRPO optimisation steps per run"""
     warmup_steps: int = 1
@@ -284,8 +288,54 @@ def with_directives(args: Args, inputs: list[dict]) -> list[dict]:
 ARMS = ("plain", "directive", "callback")
 
 
-def run_arm(args: Args, arm: str, model0: Any, tokenizer: Any, dataset: Any) -> dict:
-    """One training run of ``arm`` (one of :data:`ARMS`); per-step timings of its steps."""
+class TakeTurns:
+    """The arms' training runs, one thread each, take turns: one builds its trainer or takes a
+    step while the others wait, in a fixed rotation.
+
+    Step ``i`` of every arm then runs within moments of the others', on the same machine: a
+    shared machine's speed drifts by a third from minute to minute, which whole runs one after
+    the other cannot tell from the overhead. Setting up in turn also keeps the trainers off
+    each other's process-wide state (accelerate's), which ``train()`` resets as it starts.
+    """
+
+    def __init__(self, arms: Sequence[str]) -> None:
+        self._order = list(arms)
+        self._active = set(arms)
+        self._turn = 0  # index in ``_order`` of the arm that may run
+        self._changed = threading.Condition()
+
+    def take(self, arm: str) -> None:
+        """Wait until it is ``arm``'s turn."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._order[self._turn] == arm)
+
+    def step(self, arm: str) -> None:
+        """``arm`` (holding the turn) begins a step: hand the turn on, wait for the next."""
+        with self._changed:
+            self._hand_on()
+        self.take(arm)
+
+    def leave(self, arm: str) -> None:
+        """``arm``'s run has ended (or failed): the rotation goes on without it."""
+        with self._changed:
+            self._active.discard(arm)
+            if self._order[self._turn] == arm and self._active:
+                self._hand_on()
+
+    def _hand_on(self) -> None:
+        size = len(self._order)
+        following = [self._order[(self._turn + k) % size] for k in range(1, size + 1)]
+        self._turn = self._order.index(next(a for a in following if a in self._active))
+        self._changed.notify_all()
+
+
+def build_trainer(
+    args: Args, arm: str, run: tuple[Any, Any, Any], probe: Probe, turns: TakeTurns, output_dir: str
+) -> tuple[Any, Any]:
+    """``arm``'s ``GRPOTrainer`` wearing the timing wrappers, and its router (or None).
+
+    ``run`` is the (initial model, tokenizer, dataset) every arm starts from.
+    """
     import torch
     from transformers import PrinterCallback, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -293,11 +343,12 @@ def run_arm(args: Args, arm: str, model0: Any, tokenizer: Any, dataset: Any) -> 
     from lrpo import LanguageRouter, RouterConfig
     from lrpo.integrations.trl import LanguageRouterCallback
 
-    probe = Probe(args.warmup_steps)
+    model0, tokenizer, dataset = run
 
     class StepClock(TrainerCallback):
         def on_step_begin(self, *_a, **_k):
             probe.end()  # a step that did not log ends where the next begins
+            turns.step(arm)
             probe.begin()
 
     def reward(prompts, completions, **kwargs):
@@ -305,81 +356,95 @@ def run_arm(args: Args, arm: str, model0: Any, tokenizer: Any, dataset: Any) -> 
 
     reward.__name__ = "length_reward"
     reward = _timed(probe, "reward", reward)
-    with tempfile.TemporaryDirectory() as output_dir:
-        config = GRPOConfig(
-            output_dir=output_dir,
-            use_cpu=not torch.cuda.is_available(),
-            bf16=False,
-            report_to="none",
-            save_strategy="no",
-            logging_steps=args.logging_steps,
-            disable_tqdm=True,
-            seed=args.seed,
-            max_steps=args.warmup_steps + args.steps,
-            per_device_train_batch_size=args.batch_size,
-            num_generations=args.num_generations,
-            max_completion_length=args.max_completion_length,
-            generation_kwargs={"min_new_tokens": args.max_completion_length},
-        )
-        trainer = GRPOTrainer(
-            model=copy.deepcopy(model0),
-            processing_class=tokenizer,
-            reward_funcs=[reward],
-            train_dataset=dataset,
-            args=config,
-            callbacks=[StepClock()],
-        )
-        trainer.remove_callback(PrinterCallback)  # no log dict on stdout every step
-        generate = trainer._generate
+    config = GRPOConfig(
+        output_dir=output_dir,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=False,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=args.logging_steps,
+        disable_tqdm=True,
+        seed=args.seed,
+        max_steps=args.warmup_steps + args.steps,
+        per_device_train_batch_size=args.batch_size,
+        num_generations=args.num_generations,
+        max_completion_length=args.max_completion_length,
+        generation_kwargs={"min_new_tokens": args.max_completion_length},
+    )
+    trainer = GRPOTrainer(
+        model=copy.deepcopy(model0),
+        processing_class=tokenizer,
+        reward_funcs=[reward],
+        train_dataset=dataset,
+        args=config,
+        callbacks=[StepClock()],
+    )
+    trainer.remove_callback(PrinterCallback)  # no log dict on stdout every step
+    generate = trainer._generate
 
-        @functools.wraps(generate)
-        def count_tokens(prompts):
-            start = time.perf_counter()
-            out = generate(prompts)
-            probe.add("generate", time.perf_counter() - start)
-            probe.add("prompt_tokens", sum(len(ids) for ids in out[0]))
-            probe.add("completion_tokens", sum(len(ids) for ids in out[1]))
-            probe.add("rollouts", len(out[0]))
-            return out
+    @functools.wraps(generate)
+    def count_tokens(prompts):
+        start = time.perf_counter()
+        out = generate(prompts)
+        probe.add("generate", time.perf_counter() - start)
+        probe.add("prompt_tokens", sum(len(ids) for ids in out[0]))
+        probe.add("completion_tokens", sum(len(ids) for ids in out[1]))
+        probe.add("rollouts", len(out[0]))
+        return out
 
-        trainer._generate = count_tokens
-        trainer.compute_loss = _timed(probe, "compute_loss", trainer.compute_loss)
-        _wrap_layer(trainer, probe, "inner")
-        router = None
-        if arm == "callback":
-            router = LanguageRouter(
-                RouterConfig(
-                    languages=list(args.languages),
-                    num_rollouts=args.num_generations,
-                    num_on_policy=args.num_on_policy,
-                    update_period=args.update_period,
-                    seed=args.seed,
-                )
+    trainer._generate = count_tokens
+    trainer.compute_loss = _timed(probe, "compute_loss", trainer.compute_loss)
+    _wrap_layer(trainer, probe, "inner")
+    router = None
+    if arm == "callback":
+        router = LanguageRouter(
+            RouterConfig(
+                languages=list(args.languages),
+                num_rollouts=args.num_generations,
+                num_on_policy=args.num_on_policy,
+                update_period=args.update_period,
+                seed=args.seed,
             )
-            for name in _ROUTER_METHODS:
-                setattr(router, name, _timed(probe, f"router.{name}", getattr(router, name)))
-            LanguageRouterCallback(router, directive=args.directive).attach(trainer)
-        elif arm == "directive":
-            generate_and_score = trainer._generate_and_score_completions
+        )
+        for name in _ROUTER_METHODS:
+            setattr(router, name, _timed(probe, f"router.{name}", getattr(router, name)))
+        LanguageRouterCallback(router, directive=args.directive).attach(trainer)
+    elif arm == "directive":
+        generate_and_score = trainer._generate_and_score_completions
 
-            @functools.wraps(generate_and_score)
-            def generate_and_score_directives(inputs):
-                return generate_and_score(with_directives(args, inputs))
+        @functools.wraps(generate_and_score)
+        def generate_and_score_directives(inputs):
+            return generate_and_score(with_directives(args, inputs))
 
-            trainer._generate_and_score_completions = generate_and_score_directives
-        _wrap_layer(trainer, probe, "outer")
-        log = trainer.log
+        trainer._generate_and_score_completions = generate_and_score_directives
+    _wrap_layer(trainer, probe, "outer")
+    log = trainer.log
 
-        @functools.wraps(log)
-        def log_and_stop_clock(logs, *a, **k):
-            out = log(logs, *a, **k)
-            if "train_runtime" not in logs:
-                probe.end()
-            return out
+    @functools.wraps(log)
+    def log_and_stop_clock(logs, *a, **k):
+        out = log(logs, *a, **k)
+        if "train_runtime" not in logs:
+            probe.end()
+        return out
 
-        trainer.log = log_and_stop_clock
-        torch.manual_seed(args.seed)
-        trainer.train()
+    trainer.log = log_and_stop_clock
+    return trainer, router
+
+
+def run_arm(
+    args: Args, arm: str, model0: Any, tokenizer: Any, dataset: Any, turns: TakeTurns
+) -> dict:
+    """One training run of ``arm`` (one of :data:`ARMS`), taking turns with the other arms'
+    runs (each in its own thread); per-step timings of its steps."""
+    probe = Probe(args.warmup_steps)
+    turns.take(arm)
+    try:
+        with tempfile.TemporaryDirectory() as output_dir:
+            run = (model0, tokenizer, dataset)
+            trainer, router = build_trainer(args, arm, run, probe, turns, output_dir)
+            trainer.train()  # sampling draws from torch's global generator, shared by the arms
+    finally:
+        turns.leave(arm)
     steps = probe.timed()
     if len(steps) != args.steps:
         raise RuntimeError(f"{arm}: timed {len(steps)} steps, expected {args.steps}")
@@ -420,6 +485,7 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
             "step_s_median": _median(steps, "step_s"),
             "step_s_mean": _mean(steps, "step_s"),
             "run_step_s_means": [_mean(run["steps"], "step_s") for run in arm_runs],
+            "run_step_s": [[step["step_s"] for step in run["steps"]] for run in arm_runs],
             "reward_s_median": _median(steps, "reward"),
             "callback_s_median": _median(steps, "callback_s"),
             "callback_s_mean": _mean(steps, "callback_s"),
@@ -445,10 +511,10 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
         return arm["step_s_median"] - arm["reward_s_median"]
 
     def paired(arm: dict, baseline: dict) -> list[float]:
-        """Run-mean ratios of the runs of one repeat (run back to back, so in the same
-        machine state): steadier than pooled medians when the machine's speed drifts."""
-        runs = zip(arm["run_step_s_means"], baseline["run_step_s_means"], strict=True)
-        return [a / b for a, b in runs]
+        """Step-by-step ratios: step ``i`` of one repeat ran in turn with the other arms' step
+        ``i`` (:class:`TakeTurns`), so each ratio compares steps on the same machine."""
+        runs = zip(arm["run_step_s"], baseline["run_step_s"], strict=True)
+        return [a / b for steps, base in runs for a, b in zip(steps, base, strict=True)]
 
     def paired_pct(arm: dict, baseline: dict) -> float:
         return 100.0 * (statistics.median(paired(arm, baseline)) - 1.0)
@@ -459,7 +525,7 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
         "overhead_pct_beyond_reward": 100.0 * (net(routed) / net(plain) - 1.0),
         "directive_overhead_pct": 100.0 * (net(directive) / net(plain) - 1.0),
         "machinery_overhead_pct": 100.0 * (net(routed) / net(directive) - 1.0),
-        "paired_run_ratios": paired(routed, plain),
+        "paired_step_ratios": paired(routed, plain),
         "paired_overhead_pct_median": paired_pct(routed, plain),
         "paired_overhead_pct_quartiles": _quartiles_pct(paired(routed, plain)),
         "paired_directive_pct_median": paired_pct(directive, plain),
@@ -503,9 +569,11 @@ def print_table(summary: dict) -> None:
     )
     print(
         f"ratio (median step) {comp['ratio_median']:.4f}: overhead {comp['overhead_pct']:+.2f}%"
-        f" ({comp['overhead_pct_beyond_reward']:+.2f}% beyond the reward); paired runs "
+        f" ({comp['overhead_pct_beyond_reward']:+.2f}% beyond the reward); paired steps "
         f"{comp['paired_overhead_pct_median']:+.2f}% (median of "
-        f"{len(comp['paired_run_ratios'])}); callback's own work "
+        f"{len(comp['paired_step_ratios'])}, quartiles "
+        f"{', '.join(f'{q:+.1f}' for q in comp['paired_overhead_pct_quartiles'])}); callback's "
+        f"own work "
         f"{comp['callback_work_pct_of_plain_step']:.2f}% of a plain step; routed prompts "
         f"{comp['prompt_tokens_added']:+.1f} tokens"
     )
@@ -536,13 +604,22 @@ def main(argv: list[str] | None = None) -> dict:
         add_language_tags(tokenizer, args.languages, model=model)
 
     runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
-    fns = {
-        arm: lambda arm=arm: runs[arm].append(run_arm(args, arm, model, tokenizer, dataset))
-        for arm in runs
-    }
+    repeat_seconds = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # transformers' deprecation notes
-        run_seconds = harness.interleaved(fns, args.repeats)
+        for repeat in range(args.repeats):
+            gc.collect()
+            gc.freeze()  # the long-lived objects so far: collections no longer walk them
+            order = ARMS if repeat % 2 == 0 else ARMS[::-1]  # who steps first alternates
+            turns, start = TakeTurns(order), time.perf_counter()
+            with ThreadPoolExecutor(len(order)) as pool:
+                futures = {
+                    arm: pool.submit(run_arm, args, arm, model, tokenizer, dataset, turns)
+                    for arm in order
+                }
+            for arm, future in futures.items():
+                runs[arm].append(future.result())
+            repeat_seconds.append(time.perf_counter() - start)
     summary = summarise(runs)
     comparison = summary["comparison"]
     results = {
@@ -560,7 +637,7 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "arms": summary["arms"],
         "comparison": comparison,
-        "run_seconds_median": run_seconds,
+        "repeat_seconds_median": statistics.median(repeat_seconds),
         "targets": {
             "targets/overhead_pct": TARGET_OVERHEAD_PCT,
             "targets/overhead_pct_met": comparison["paired_overhead_pct_median"]
