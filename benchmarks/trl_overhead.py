@@ -431,16 +431,14 @@ def build_trainer(
     return trainer, router
 
 
-def run_arm(
-    args: Args, arm: str, model0: Any, tokenizer: Any, dataset: Any, turns: TakeTurns
-) -> dict:
+def run_arm(args: Args, arm: str, run: tuple[Any, Any, Any], turns: TakeTurns) -> dict:
     """One training run of ``arm`` (one of :data:`ARMS`), taking turns with the other arms'
-    runs (each in its own thread); per-step timings of its steps."""
+    runs (each in its own thread); ``run`` is the (initial model, tokenizer, dataset) every
+    arm starts from. Per-step timings of its steps."""
     probe = Probe(args.warmup_steps)
     turns.take(arm)
     try:
         with tempfile.TemporaryDirectory() as output_dir:
-            run = (model0, tokenizer, dataset)
             trainer, router = build_trainer(args, arm, run, probe, turns, output_dir)
             trainer.train()  # sampling draws from torch's global generator, shared by the arms
     finally:
@@ -484,7 +482,6 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
             "timed_steps": len(steps),
             "step_s_median": _median(steps, "step_s"),
             "step_s_mean": _mean(steps, "step_s"),
-            "run_step_s_means": [_mean(run["steps"], "step_s") for run in arm_runs],
             "run_step_s": [[step["step_s"] for step in run["steps"]] for run in arm_runs],
             "reward_s_median": _median(steps, "reward"),
             "callback_s_median": _median(steps, "callback_s"),
@@ -614,7 +611,7 @@ def main(argv: list[str] | None = None) -> dict:
             turns, start = TakeTurns(order), time.perf_counter()
             with ThreadPoolExecutor(len(order)) as pool:
                 futures = {
-                    arm: pool.submit(run_arm, args, arm, model, tokenizer, dataset, turns)
+                    arm: pool.submit(run_arm, args, arm, (model, tokenizer, dataset), turns)
                     for arm in order
                 }
             for arm, future in futures.items():
