@@ -3,10 +3,12 @@
 All arms train one model (by default the tiny random Qwen2 of ``lrpo.integrations.trl.tiny``)
 with ``GRPOTrainer``, on the GPU if there is one, from the same initial weights, data, seed and
 one cheap deterministic reward (a length score, so the reward itself costs microseconds and is
-the same function in every arm). The
-three arms train at once, one thread each, and take their steps in turn (:class:`TakeTurns`):
-step ``i`` of every arm runs within moments of the others', on the same machine. Who steps
-first alternates between repeats; each run's first steps are warm-up and not timed.
+the same function in every arm). The defaults are a run as a user would start it: TRL's
+completion length (256 tokens) and logging period (10), the reference's K = 8, K_on = 2 and
+update period M = 5, two prompts a step. The three arms train at once, one thread each, and
+take their steps in turn (:class:`TakeTurns`): step ``i`` of every arm runs within moments of
+the others', on the same machine. Who steps first alternates between repeats; each run's first
+steps are warm-up and not timed.
 
 * ``plain``: GRPO as it is.
 * ``directive``: GRPO without the callback, but each rollout's prompt is rewritten as a routed
@@ -18,10 +20,13 @@ first alternates between repeats; each run's first steps are warm-up and not tim
 ``callback`` against ``plain`` is the overhead a user sees; ``directive`` splits it into the
 cost of the longer prompts and the callback's machinery. Each comparison is given twice: from
 the medians over all timed steps, and as the median of the step-by-step ratios (step ``i`` of
-one arm against step ``i`` of the other in the same repeat). A shared machine's speed drifts
-by a third from minute to minute; the paired figure, whose steps ran moments apart, is the
-steadier one, and the target is judged on it. The callback's own work (below) is measured
-directly, step by step.
+one arm against step ``i`` of the other in the same repeat), with its 95% interval from a
+bootstrap over repeats (the steps of one repeat share the machine's moment, so they are not
+independent draws). A shared machine's speed drifts by a third from minute to minute; the
+paired figure, whose steps ran moments apart, is the steadier one, and the target is judged
+on it. Whole runs half an hour apart can still disagree by more than that interval (slower
+drift than a repeat), so compare several runs before reading a point either way. The
+callback's own work (below) is measured directly, step by step.
 
 One step is timed from ``on_step_begin`` to the return of that step's ``trainer.log`` (which is
 where the callback adds its metrics), so it holds generation, the rewards, the routing and
@@ -43,8 +48,11 @@ one short line. On 2 CPU cores one of its steps takes about two minutes: run it 
 
     python benchmarks/trl_overhead.py            # full run, writes benchmarks/results/
     python benchmarks/trl_overhead.py --quick    # seconds; what the tests run
+    # stress: 8-token completions make a step ~85 ms, so the callback's fixed work shows
+    python benchmarks/trl_overhead.py --max-completion-length 8 --num-generations 4 \
+        --num-on-policy 1 --batch-size 8 --repeats 12
     python benchmarks/trl_overhead.py --model gemma3-270m --questions gsm --repeats 4 \
-        --steps 4 --max-completion-length 64
+        --steps 9 --max-completion-length 64
 """
 
 from __future__ import annotations
@@ -95,29 +103,29 @@ class Args:
     """tiny (a random 2-layer Qwen2, milliseconds a step) or gemma3-270m (the packaged GGUF)"""
     questions: str = "short"
     """short (one line per language) or gsm (multilingual GSM-symbolic problems)"""
-    repeats: int = 12
+    repeats: int = 10
     """training runs per arm; the arms of one repeat train at once, stepping in turn"""
-    steps: int = 8
+    steps: int = 19
     """timed GRPO optimisation steps per run"""
     warmup_steps: int = 1
     """leading steps of each run that are not timed"""
-    batch_size: int = 8
+    batch_size: int = 16
     """per_device_train_batch_size: rollouts per step (batch_size / num_generations prompts)"""
-    num_generations: int = 4
-    """K: rollouts per prompt (the router's num_rollouts)"""
-    num_on_policy: int = 1
-    """K_on: leading rollouts kept in the prompt's language"""
-    max_completion_length: int = 8
-    """tokens per completion (forced: min_new_tokens is the same)"""
+    num_generations: int = 8
+    """K: rollouts per prompt (the router's num_rollouts; the reference's 8)"""
+    num_on_policy: int = 2
+    """K_on: leading rollouts kept in the prompt's language (the reference's 2)"""
+    max_completion_length: int = 256
+    """tokens per completion (TRL's default; forced: min_new_tokens is the same)"""
     languages: tuple[str, ...] = ("de", "ja", "sw", "fr", "es", "en")
     """prompt languages and router arms"""
     prompts: int = 96
     """rows of the prompt dataset (cycled over languages and themes)"""
-    update_period: int = 1
-    """router update period M (1: an update every step, the most router work; reference: 5)"""
-    logging_steps: int = 1
-    """trainer logging period (1: router metrics and entropy every step, the most work; TRL's
-    GRPOConfig default: 10); make warmup-steps + steps a multiple of it"""
+    update_period: int = 5
+    """router update period M (the reference's 5; 1: an update every step, the most work)"""
+    logging_steps: int = 10
+    """trainer logging period (TRL's default 10; 1: router metrics and entropy every step, the
+    most work); make warmup-steps + steps a multiple of it"""
     directive: str = "tag"
     """how a routed prompt asks for its language (tag | english | native | system)"""
     tag_tokens: bool = False
@@ -126,7 +134,7 @@ class Args:
     threads: int = 1
     """torch CPU threads (1 keeps the tiny model's step times steady)"""
     quick: bool = False
-    """one repeat of two steps (seconds): what the tests run"""
+    """one repeat of two 8-token steps, logged (seconds): what the tests run"""
     output: Path = field(default_factory=lambda: _HERE / "results" / "trl_overhead.json")
     """where the JSON results go"""
 
@@ -142,6 +150,7 @@ def parse_args(argv: list[str] | None = None) -> Args:
     )  # fmt: skip
     if args.quick:
         args.repeats, args.steps, args.warmup_steps, args.prompts = 1, 2, 1, 24
+        args.max_completion_length, args.logging_steps = 8, 1
     if (args.warmup_steps + args.steps) % args.logging_steps:
         parser.error("warmup-steps + steps must be a multiple of logging-steps, so that the "
                      "last timed step ends at a log")  # fmt: skip
@@ -472,6 +481,24 @@ def _quartiles_pct(ratios: list[float]) -> list[float]:
     return [100.0 * (q - 1.0) for q in statistics.quantiles(ratios, n=4)]
 
 
+def _interval_pct(runs: list[list[float]], resamples: int = 2000) -> list[float]:
+    """95% interval of the median ratio, as % overhead, from a bootstrap over whole repeats
+    (``runs``: the ratios of each repeat); none from fewer than two repeats."""
+    if len(runs) < 2:
+        return []
+    from scipy.stats import bootstrap
+
+    def pooled_median(picked: np.ndarray) -> float:
+        return statistics.median(ratio for i in picked for ratio in runs[i])
+
+    result = bootstrap(
+        (np.arange(len(runs)),), pooled_median, vectorized=False, n_resamples=resamples,
+        method="percentile", rng=np.random.default_rng(0),
+    )  # fmt: skip
+    low, high = result.confidence_interval
+    return [100.0 * (float(low) - 1.0), 100.0 * (float(high) - 1.0)]
+
+
 def summarise(runs: dict[str, list[dict]]) -> dict:
     arms = {}
     for arm, arm_runs in runs.items():
@@ -507,11 +534,14 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
     def net(arm: dict) -> float:
         return arm["step_s_median"] - arm["reward_s_median"]
 
-    def paired(arm: dict, baseline: dict) -> list[float]:
-        """Step-by-step ratios: step ``i`` of one repeat ran in turn with the other arms' step
-        ``i`` (:class:`TakeTurns`), so each ratio compares steps on the same machine."""
+    def paired_runs(arm: dict, baseline: dict) -> list[list[float]]:
+        """Step-by-step ratios per repeat: step ``i`` of one repeat ran in turn with the other
+        arms' step ``i`` (:class:`TakeTurns`), so each ratio compares steps on the same machine."""
         runs = zip(arm["run_step_s"], baseline["run_step_s"], strict=True)
-        return [a / b for steps, base in runs for a, b in zip(steps, base, strict=True)]
+        return [[a / b for a, b in zip(steps, base, strict=True)] for steps, base in runs]
+
+    def paired(arm: dict, baseline: dict) -> list[float]:
+        return [ratio for run in paired_runs(arm, baseline) for ratio in run]
 
     def paired_pct(arm: dict, baseline: dict) -> float:
         return 100.0 * (statistics.median(paired(arm, baseline)) - 1.0)
@@ -525,6 +555,7 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
         "paired_step_ratios": paired(routed, plain),
         "paired_overhead_pct_median": paired_pct(routed, plain),
         "paired_overhead_pct_quartiles": _quartiles_pct(paired(routed, plain)),
+        "paired_overhead_pct_interval95": _interval_pct(paired_runs(routed, plain)),
         "paired_directive_pct_median": paired_pct(directive, plain),
         "paired_machinery_pct_median": paired_pct(routed, directive),
         "callback_work_pct_of_plain_step": 100.0
@@ -569,7 +600,9 @@ def print_table(summary: dict) -> None:
         f" ({comp['overhead_pct_beyond_reward']:+.2f}% beyond the reward); paired steps "
         f"{comp['paired_overhead_pct_median']:+.2f}% (median of "
         f"{len(comp['paired_step_ratios'])}, quartiles "
-        f"{', '.join(f'{q:+.1f}' for q in comp['paired_overhead_pct_quartiles'])}); callback's "
+        f"{', '.join(f'{q:+.1f}' for q in comp['paired_overhead_pct_quartiles'])}; 95% interval "
+        f"{', '.join(f'{q:+.1f}' for q in comp['paired_overhead_pct_interval95']) or 'n/a'});"
+        f" callback's "
         f"own work "
         f"{comp['callback_work_pct_of_plain_step']:.2f}% of a plain step; routed prompts "
         f"{comp['prompt_tokens_added']:+.1f} tokens"

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -327,6 +328,7 @@ def _format_tag(template: str, code: str) -> str:
     return template.format(code=code)
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function, called for every routed rollout
 def directive_text(
     code: str,
     style: DirectiveStyle | str = DirectiveStyle.TAG,

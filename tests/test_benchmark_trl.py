@@ -47,6 +47,7 @@ def test_quick_mode_writes_json_with_expected_keys(tmp_path, benchmark_module):
         "paired_machinery_pct_median", "callback_work_pct_of_plain_step",
     }  # fmt: skip
     assert len(comparison["paired_overhead_pct_quartiles"]) == 3
+    assert comparison["paired_overhead_pct_interval95"] == []  # one repeat: no interval
     assert saved["repeat_seconds_median"] > 0
     assert set(saved["targets"]) == {
         "targets/overhead_pct", "targets/overhead_pct_met", "targets/callback_work_pct_met"
@@ -55,7 +56,9 @@ def test_quick_mode_writes_json_with_expected_keys(tmp_path, benchmark_module):
 
 def test_directive_arm_rewrites_the_routed_slots_only(benchmark_module):
     module = benchmark_module("trl_overhead")
-    args = module.parse_args(["--languages", "de", "ja", "--num-generations", "3"])
+    args = module.parse_args(
+        ["--languages", "de", "ja", "--num-generations", "3", "--num-on-policy", "1"]
+    )
     german = {"prompt": "Wie viel?", "language": "de"}
     japanese = {"prompt": "何?", "language": "ja"}
     inputs = [german] * 3 + [japanese] * 3
@@ -75,9 +78,11 @@ def test_tags_as_single_tokens_shorten_the_routed_prompts(tmp_path, benchmark_mo
     )
     arms = results["arms"]
     assert results["settings"]["tag_tokens"] is True
-    # a routed rollout adds "\n" and one tag token, and at most 3 of every 4 rollouts are routed
+    # a routed rollout adds "\n" and one tag token, and K_on of every K rollouts are not routed
+    settings = results["settings"]
+    routed = 1 - settings["num_on_policy"] / settings["num_generations"]
     added = arms["callback"]["prompt_tokens_mean"] - arms["plain"]["prompt_tokens_mean"]
-    assert 0 < added <= 2 * 3 / 4
+    assert 0 < added <= 2 * routed
 
 
 def test_take_turns_rotates_one_step_at_a_time_and_survives_a_failed_arm(benchmark_module):
@@ -106,3 +111,13 @@ def test_take_turns_rotates_one_step_at_a_time_and_survives_a_failed_arm(benchma
         thread.join(timeout=10)
     assert not any(thread.is_alive() for thread in threads)
     assert log == [("a", 0), ("b", 0), ("c", 0), ("a", 1), ("c", 1), ("a", 2), ("c", 2)]
+
+
+def test_interval_of_the_paired_median_resamples_whole_repeats(benchmark_module):
+    interval = benchmark_module("trl_overhead")._interval_pct
+    assert interval([[1.01, 1.03, 1.02]]) == []  # one repeat: nothing to resample
+    assert interval([[1.02, 1.02], [1.02, 1.02]]) == pytest.approx([2.0, 2.0])
+    # repeats at +1% and +5%: the pooled median of a resample lies between them, and both
+    # ends are reached (a resample of one repeat twice)
+    low, high = interval([[1.01] * 4, [1.05] * 4], resamples=500)
+    assert low == pytest.approx(1.0) and high == pytest.approx(5.0)

@@ -277,6 +277,39 @@ def test_marked_reward_function_is_the_one_recorded(tmp_path):
     np.testing.assert_allclose(rewards, [[LANG_REWARD[c] for c in row] for row in plan.languages])
 
 
+def test_router_learns_the_weighted_sum_leaving_out_none(tmp_path):
+    """GRPO sums reward_weights x rewards and skips a function's None: the router records the
+    same, NaN where every function returned None; the logged means count scored rollouts."""
+    router = make_router()
+    records = capture_records(router)
+
+    def german_only(prompts, completions, language, **kwargs):
+        return [1.0 if code == "de" else None for code in language]
+
+    def not_japanese(prompts, completions, language, **kwargs):
+        return [None if code == "ja" else LANG_REWARD[code] for code in language]
+
+    trainer = make_trainer(
+        tmp_path, router=router, reward=[german_only, not_japanese], max_steps=1,
+        reward_weights=[2.0, 0.5],
+    )  # fmt: skip
+    LanguageRouterCallback(router).attach(trainer)
+    trainer.train()
+
+    plan, rewards = records[0]
+    expected = {"de": 2.0 + 0.5 * LANG_REWARD["de"], "ja": np.nan}
+    expected.update({code: 0.5 * LANG_REWARD[code] for code in ("sw", "en")})
+    np.testing.assert_allclose(rewards, [[expected[c] for c in row] for row in plan.languages])
+    logs = trainer.state.log_history[0]
+    for code in set(plan.languages.ravel()):
+        share = np.mean(plan.languages == code)
+        assert logs[f"router/share/{code}"] == pytest.approx(share)
+        assert logs.get(f"router/reward/{code}") == (
+            None if code == "ja" else pytest.approx(expected[code])
+        )
+    assert {"de", "ja"} <= set(plan.languages.ravel())  # both special cases were seen
+
+
 # ----------------------------------------------------------------------------- (c) resume
 def test_resume_routes_as_an_uninterrupted_run(tmp_path):
     settings = {"max_steps": 4, "save_strategy": "steps", "save_steps": 2}

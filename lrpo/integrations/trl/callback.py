@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -168,16 +169,14 @@ class LanguageRouterCallback(TrainerCallback):
         self._marked: list[Callable] = []
         # reward-function metric sums set aside around evaluation, by id of the function
         self._held_sums: dict[str, dict[int, dict[str, float]]] = {"train": {}, "eval": {}}
-        self._columns: list[int] | None = None
-        self._weights: np.ndarray | None = None
+        # (column, weight) of each reward function the router learns from
+        self._learned_columns: list[tuple[int, float]] = []
         self._pending: RoutingPlan | None = None
         self._per_rollout = False
         self._resume_dir: str | None = None
         self._last_saved_step = -1
-        # Rollouts, reward sum and scored rollouts per language since the last log; rows
-        # follow ``_window_codes``: the router's arms, then prompt languages that are not arms.
-        self._window_codes = list(router.languages)
-        self._window = np.zeros((len(self._window_codes), 3))
+        # Per language since the last log: [rollouts, reward sum, scored rollouts].
+        self._window: dict[str, list[float]] = {}
 
     # ------------------------------------------------------------------ setup
     def reward_func(self, func: Callable) -> Callable:
@@ -234,8 +233,8 @@ class LanguageRouterCallback(TrainerCallback):
                 "are not among the trainer's reward_funcs"
             )
         marked = [i for i, f in enumerate(funcs) if any(f is g for g in self._marked)]
-        self._columns = marked or list(range(len(funcs)))
-        self._weights = trainer.reward_weights.detach().float().cpu().numpy()[self._columns]
+        weights = trainer.reward_weights.tolist()
+        self._learned_columns = [(i, weights[i]) for i in marked or range(len(funcs))]
         self._wrap(trainer)
         if self not in trainer.callback_handler.callbacks:
             trainer.add_callback(self)
@@ -393,39 +392,32 @@ class LanguageRouterCallback(TrainerCallback):
         plan, self._pending = self._pending, None
         if plan is None:
             return
-        values = rewards_per_func.detach().float().cpu().numpy()
-        if values.shape[0] != plan.languages.size:
+        rows = rewards_per_func.tolist()  # a step's rollouts are few: plain floats will do
+        if len(rows) != plan.languages.size:
             raise RuntimeError(
-                f"TRL returned {values.shape[0]} rewards for a plan of "
-                f"{plan.languages.size} rollouts"
+                f"TRL returned {len(rows)} rewards for a plan of {plan.languages.size} rollouts"
             )
-        chosen = values[:, self._columns]  # NaN: a reward function returned None
-        weighted = chosen * self._weights
-        total = np.where(np.isnan(weighted), 0.0, weighted).sum(axis=1)  # np.nansum, faster
-        total[np.isnan(chosen).all(axis=1)] = np.nan
-        rewards = total.reshape(plan.languages.shape)
+        totals = [self._learned_reward(row) for row in rows]
+        rewards = np.array(totals).reshape(plan.languages.shape)
         self.router.record(plan, rewards)
         self.last_plan, self.last_rewards = plan, rewards
-        self._add_to_window(plan, total)
+        self._add_to_window(plan.languages.ravel().tolist(), totals)
 
-    def _add_to_window(self, plan: RoutingPlan, rewards: np.ndarray) -> None:
-        """Add rollouts, reward sums and scored rollouts per language (rows by arm index)."""
-        rows = plan.arms.ravel()
-        off_arm = rows < 0
-        if off_arm.any():  # prompt languages that are not arms: rare, looked up by name
-            rows = rows.copy()
-            rows[off_arm] = [self._window_row(code) for code in plan.languages.ravel()[off_arm]]
-        scored = np.isfinite(rewards)
-        size = len(self._window_codes)
-        self._window[:, 0] += np.bincount(rows, minlength=size)
-        self._window[:, 1] += np.bincount(rows, np.where(scored, rewards, 0.0), minlength=size)
-        self._window[:, 2] += np.bincount(rows, scored, minlength=size)
+    def _learned_reward(self, row: list[float]) -> float:
+        """The weighted sum of one rollout's learned rewards, as GRPO sums them: a function
+        that returned None (NaN) is left out, and NaN if every one did."""
+        terms = [row[i] * weight for i, weight in self._learned_columns if not math.isnan(row[i])]
+        return sum(terms) if terms else math.nan
 
-    def _window_row(self, code: str) -> int:
-        if code not in self._window_codes:
-            self._window_codes.append(code)
-            self._window = np.vstack([self._window, np.zeros((1, 3))])
-        return self._window_codes.index(code)
+    def _add_to_window(self, languages: list[str], rewards: list[float]) -> None:
+        """Count each rollout, and its reward if finite, for its language."""
+        window = self._window
+        for code, reward in zip(languages, rewards, strict=True):
+            counts = window.setdefault(code, [0, 0.0, 0])
+            counts[0] += 1
+            if math.isfinite(reward):
+                counts[1] += reward
+                counts[2] += 1
 
     # --------------------------------------------------------------- metrics
     def metrics(self) -> dict[str, float]:
@@ -436,18 +428,15 @@ class LanguageRouterCallback(TrainerCallback):
         the ranks (``trainer.log``, where the callback calls it, runs on every rank).
         """
         out = dict(self.router.metrics())
-        rollouts, sums, scored = self._window.T.tolist()  # a few languages: plain floats
-        total = sum(rollouts)
-        if total:
-            codes = self._window_codes
-            for i in sorted(range(len(codes)), key=codes.__getitem__):
-                if rollouts[i]:
-                    out[f"router/share/{codes[i]}"] = rollouts[i] / total
-                if scored[i]:
-                    out[f"router/reward/{codes[i]}"] = sums[i] / scored[i]
-            if self.last_plan is not None:
-                out["router/entropy"] = self._entropy(self.last_plan)
-        self._window[:] = 0.0
+        total = sum(rollouts for rollouts, _, _ in self._window.values())
+        for code in sorted(self._window):
+            rollouts, sums, scored = self._window[code]
+            out[f"router/share/{code}"] = rollouts / total
+            if scored:
+                out[f"router/reward/{code}"] = sums / scored
+        if total and self.last_plan is not None:
+            out["router/entropy"] = self._entropy(self.last_plan)
+        self._window.clear()
         out.update(self._reward_metrics())
         return out
 
