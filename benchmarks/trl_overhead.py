@@ -540,11 +540,14 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
         runs = zip(arm["run_step_s"], baseline["run_step_s"], strict=True)
         return [[a / b for a, b in zip(steps, base, strict=True)] for steps, base in runs]
 
-    def paired(arm: dict, baseline: dict) -> list[float]:
-        return [ratio for run in paired_runs(arm, baseline) for ratio in run]
+    def flat(runs: list[list[float]]) -> list[float]:
+        return [ratio for run in runs for ratio in run]
 
     def paired_pct(arm: dict, baseline: dict) -> float:
-        return 100.0 * (statistics.median(paired(arm, baseline)) - 1.0)
+        return 100.0 * (statistics.median(flat(paired_runs(arm, baseline))) - 1.0)
+
+    total_runs = paired_runs(routed, plain)
+    total = flat(total_runs)
 
     comparison = {
         "ratio_median": routed["step_s_median"] / plain["step_s_median"],
@@ -552,10 +555,10 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
         "overhead_pct_beyond_reward": 100.0 * (net(routed) / net(plain) - 1.0),
         "directive_overhead_pct": 100.0 * (net(directive) / net(plain) - 1.0),
         "machinery_overhead_pct": 100.0 * (net(routed) / net(directive) - 1.0),
-        "paired_step_ratios": paired(routed, plain),
-        "paired_overhead_pct_median": paired_pct(routed, plain),
-        "paired_overhead_pct_quartiles": _quartiles_pct(paired(routed, plain)),
-        "paired_overhead_pct_interval95": _interval_pct(paired_runs(routed, plain)),
+        "paired_step_ratios": total,
+        "paired_overhead_pct_median": 100.0 * (statistics.median(total) - 1.0),
+        "paired_overhead_pct_quartiles": _quartiles_pct(total),
+        "paired_overhead_pct_interval95": _interval_pct(total_runs),
         "paired_directive_pct_median": paired_pct(directive, plain),
         "paired_machinery_pct_median": paired_pct(routed, directive),
         "callback_work_pct_of_plain_step": 100.0
