@@ -93,7 +93,7 @@ def make_bodies(args: Args) -> list[dict[str, list[str]]]:
     items = [items[i % len(items)] for i in range(needed)]
     bodies = []
     for start in range(0, needed, args.items_per_request):
-        chunk = items[start:start + args.items_per_request]
+        chunk = items[start : start + args.items_per_request]
         bodies.append({"query": [query for query, _ in chunk], "prompts": [PROMPT] * len(chunk),
                        "labels": [label for _, label in chunk]})  # fmt: skip
     return bodies
@@ -101,8 +101,11 @@ def make_bodies(args: Args) -> list[dict[str, list[str]]]:
 
 def server_config(args: Args) -> dict:
     """The ``lrpo serve`` config file the server process reads."""
-    reward = {"embedder": args.embedder, "calibration": args.calibration,
-              "gate_candidates": list(reward_throughput.LANGUAGES)}  # hard gate: the default
+    reward = {
+        "embedder": args.embedder,
+        "calibration": args.calibration,
+        "gate_candidates": list(reward_throughput.LANGUAGES),
+    }  # hard gate: the default
     return {"host": "127.0.0.1", "log_level": "warning", "reward": reward,
             "max_items_per_request": args.items_per_request,
             "max_batch_items": max(args.max_batch_items, args.items_per_request),
@@ -192,7 +195,7 @@ def run(args: Args) -> dict:
             bodies = make_bodies(args)  # while the server loads its reward
             wait_until_ready(process, url, args, Path(folder))
             ready_s = time.perf_counter() - start
-            warmup, timed = bodies[:args.warmup_requests], bodies[args.warmup_requests:]
+            warmup, timed = bodies[: args.warmup_requests], bodies[args.warmup_requests :]
             asyncio.run(send_all(url, warmup, args.concurrency))
             before = httpx.get(url + "/health").json()
             latencies, rewards, errors, wall = asyncio.run(send_all(url, timed, args.concurrency))

@@ -12,8 +12,10 @@ import json
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 __all__ = ["build_parser", "main"]
 
@@ -261,9 +263,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int,
+    file: TextIO | None = None, line: str | None = None,
+) -> None:  # fmt: skip
+    """A warning as one line, ``warning: ...``: a command's user has no use for the source
+    line that raised it (the signature is :func:`warnings.showwarning`'s)."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``lrpo`` command; returns the exit status (argparse exits 2 on bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.command_line = shlex.join(["lrpo", *argv])
-    return args.handler(args)
+    with warnings.catch_warnings():  # restores the usual display when the command ends
+        warnings.showwarning = _show_warning
+        return args.handler(args)

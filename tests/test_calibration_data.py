@@ -141,11 +141,19 @@ def test_draws_are_seeded_per_pair_so_a_subset_of_languages_agrees():
             np.testing.assert_array_equal(values, full[pair][kind])
 
 
-def test_language_pairs_with_too_few_items_are_left_out_with_a_warning():
-    corpus, vectors = corpus_and_embeddings(("en", "de"), items=4)
-    with pytest.warns(UserWarning, match="fewer than 5 shared items"):
+def test_language_pairs_with_too_few_items_are_left_out_with_one_warning():
+    corpus, vectors = corpus_and_embeddings(("en", "de", "fr", "ja"), items=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         scores = pair_scores(corpus, vectors, PairSettings(min_items=5))
     assert scores == {}
+    assert len(caught) == 1  # one line for the 10 pairs, not one each
+    message = str(caught[0].message)
+    assert message.startswith("10 language pairs have fewer than 5 shared items")
+    assert "(de, en)" in message and "(ja, ja)" in message and "more" not in message
+    with pytest.warns(UserWarning, match=r"15 language pairs .* and 5 more"):
+        pair_scores(*corpus_and_embeddings(("en", "de", "fr", "ja", "sw"), items=4),
+                    PairSettings(min_items=5))  # fmt: skip
     with pytest.raises(ValueError, match="embeddings"):
         pair_scores(corpus, vectors[:3], PairSettings())
     with warnings.catch_warnings():

@@ -1,11 +1,13 @@
-"""Tests of the ``lrpo`` command and the learning benchmark's tiny budget."""
+"""Tests of the ``lrpo`` command, the benchmarks' command lines and the learning benchmark."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
+from conftest import BENCHMARKS
 
 from lrpo.cli import main
 
@@ -72,3 +74,17 @@ def test_learning_benchmark_tiny_budget(tmp_path: Path, benchmark_module) -> Non
         "router/quality",
         "router/collapse",
     }
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in BENCHMARKS.glob("[!_]*.py")))
+def test_benchmark_help_shows_the_doc_of_every_field(name, benchmark_module, capsys) -> None:
+    module = benchmark_module(name)
+    harness = benchmark_module("_harness")
+    with pytest.raises(SystemExit) as exit_info:
+        harness.parse_args(module.Args, ["--help"], module.__doc__.splitlines()[0])
+    assert exit_info.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+    docs = harness.field_docs(module.Args)
+    assert set(docs) == {field.name for field in dataclasses.fields(module.Args)}
+    for field, doc in docs.items():
+        assert doc in shown, (field, doc)

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import logging
 import re
+import socket
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,10 @@ from test_semantic_reward import RAW, AngleEmbedder, FakeGate
 
 from lrpo.integrations.labels import LabelError, pack_label, unpack_label
 from lrpo.integrations.openrlhf import (
+    REWARD_URL_ENV,
     LanguageRoutedExecutor,
+    RemoteRewardError,
+    RemoteRewardExecutor,
     render_prompt,
     reward_func,
 )
@@ -263,9 +267,12 @@ def test_render_prompt_styles_and_templates(tokenizer):
 @pytest.mark.parametrize(
     ("label", "message"),
     [
+        ("", r"label is empty.*--data\.label_key label"),  # OpenRLHF without --data.label_key
         ("Paris", r"must be the packed JSON.*prepare_data\.py"),
         ('{"language": "xx"}', r"language.*prepare_data\.py"),
         ('{"language": "de", "requested": "klingon"}', "requested"),
+        ("[" * 5000 + "]" * 5000, r"must be the packed JSON"),  # nested too deep for json
+        ('{"language": "de", "n": ' + "9" * 5000 + "}", r"must be the packed JSON"),
     ],
 )
 def test_bad_labels_fail_before_generation_naming_the_prep_script(label, message, tokenizer):
@@ -447,3 +454,89 @@ def test_prepare_data_tiny_is_offline_and_parallel(prepare_data, tmp_path):
     # The same problems in every language (aligned by the GSM-symbolic item id).
     items = [label.group.split("-")[1] for label in labels]
     assert items[:4] == items[4:8] == items[8:]
+
+
+# ------------------------------------------ rewards from lrpo serve, failing fast
+@pytest.fixture(scope="module")
+def reward_server():
+    """``lrpo serve`` on loopback with the fake reward; yields its base URL."""
+    from lrpo.serve import ServeConfig, background_server, create_app
+
+    settings = {**RAW, "gate_mode": "hard", "pair_key": "requested"}
+    app = create_app(ServeConfig(reward=settings, batch_wait_ms=0.0), reward=fake_reward())
+    with background_server(app) as url:
+        yield url
+
+
+def remote_group(executor, label, tokenizer, engine) -> list[dict]:
+    prompt = chatml(QUESTION, "de")  # HTTP mode: OpenRLHF may template the prompt itself
+    return asyncio.run(asyncio.wait_for(generate_group(executor, prompt, label, tokenizer, engine),
+                                        timeout=60))  # fmt: skip
+
+
+def test_the_remote_agent_scores_at_the_server(reward_server, tokenizer, openrlhf_rollout):
+    executor = RemoteRewardExecutor(reward_server + "/get_reward")
+    labels = [pack_label(language="de", reference="ref"),
+              pack_label(language="de", reference="ref", requested="sw")]  # fmt: skip
+
+    async def score():
+        return await asyncio.gather(*(
+            executor.execute(prompt=chatml(QUESTION, "de"), label=label,
+                             sampling_params=sampling(), max_length=256, hf_tokenizer=tokenizer,
+                             llm_engine=FakeEngine(tokenizer), images=None)
+            for label in labels
+        ))  # fmt: skip
+
+    outputs = asyncio.run(score())
+    # The engine answers in German: right for the German request, gated for the Swahili one.
+    experience = openrlhf_rollout.experiences(outputs)
+    assert experience.rewards.tolist() == experience.scores.tolist() == [1.0, 0.0]
+    assert experience.info["lrpo/gate"].tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ("", r"label is empty.*--data\.label_key label"),
+        ("Paris", r"must be the packed JSON.*prepare_data\.py"),
+        ('{"language": "xx"}', "language"),
+    ],
+)
+def test_the_remote_agent_stops_at_a_bad_label_before_generating(label, message, tokenizer):
+    engine = FakeEngine(tokenizer)
+    executor = RemoteRewardExecutor("http://127.0.0.1:9/get_reward")  # never reached
+    with pytest.raises(LabelError, match=message):
+        remote_group(executor, label, tokenizer, engine)
+    assert engine.prompts == []
+
+
+def test_a_refused_request_stops_the_run_at_once(reward_server, tokenizer):
+    """A 4xx will not succeed on retry: raised at the first answer (a wait of 10 minutes
+    between attempts would trip the 60 s bound of remote_group)."""
+    executor = RemoteRewardExecutor(reward_server + "/reward", retry_wait_s=600)  # wrong path
+    with pytest.raises(RemoteRewardError, match=r"/reward refused a request \(404\).*get_reward"):
+        remote_group(executor, pack_label(language="de", reference="ref"), tokenizer,
+                     FakeEngine(tokenizer))  # fmt: skip
+
+
+def test_an_unreachable_server_fails_after_its_retries(tokenizer):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/get_reward"
+    executor = RemoteRewardExecutor(url, retries=2, retry_wait_s=0.0)
+    with pytest.raises(RemoteRewardError, match=r"failed 3 times.*ClientConnectorError"):
+        remote_group(executor, pack_label(language="de", reference="ref"), tokenizer,
+                     FakeEngine(tokenizer))  # fmt: skip
+
+
+def test_the_remote_agent_file_loads_as_openrlhf_loads_it(openrlhf_rollout, reward_server,
+                                                          monkeypatch, tokenizer):  # fmt: skip
+    monkeypatch.delenv(REWARD_URL_ENV, raising=False)
+    with pytest.raises(ValueError, match=f"set {REWARD_URL_ENV}=http://HOST:PORT/get_reward"):
+        openrlhf_rollout.load_agent(str(FILES / "lrpo_remote_agent.py"))
+    monkeypatch.setenv(REWARD_URL_ENV, reward_server + "/get_reward")
+    executor = openrlhf_rollout.load_agent(str(FILES / "lrpo_remote_agent.py"))
+    assert isinstance(executor, RemoteRewardExecutor)
+    outputs = remote_group(executor, pack_label(language="de", reference="ref"), tokenizer,
+                           FakeEngine(tokenizer))  # fmt: skip
+    assert [o["reward"] for o in outputs] == [1.0] * K

@@ -154,8 +154,9 @@ def test_routed_rollouts_route_rewrite_score_and_report():
 
 
 def test_unrouted_labels_keep_their_language_and_report_nothing():
-    config = PluginConfig.model_validate({**SETTINGS, "service": {"name": "test-unrouted",
-                                                                  "groups_per_step": 1}})
+    config = PluginConfig.model_validate(
+        {**SETTINGS, "service": {"name": "test-unrouted", "groups_per_step": 1}}
+    )
     rollouts = RoutedRollouts(config, reward=angle_reward())
     label = unpack_label(pack_label(language="sw", route=False))
     assignment = asyncio.run(rollouts.assign("q", label))

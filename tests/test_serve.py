@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -82,22 +80,6 @@ def test_the_readme_config_example_is_a_valid_config(tmp_path):
     assert (config.host, config.port, config.reward) == ("0.0.0.0", 5000, ServeConfig().reward)
 
 
-@pytest.mark.parametrize(("name", "text", "message"), [
-    ("serve.toml", "port = 1", "must end in .yaml, .yml or .json"),
-    ("serve.yaml", "port: [1", "not valid YAML"),
-    ("serve.json", "{port: 1}", "not valid JSON"),
-    ("serve.yaml", "- port\n", "must hold a mapping of settings, got list"),
-    ("serve.yaml", "prot: 1\n", "prot"),
-    ("serve.yaml", "reward:\n  gate_mode: sometimes\n", "gate_mode"),
-    ("serve.yaml", "max_items_per_request: 9000\n", "exceeds max_batch_items=4096"),
-])  # fmt: skip
-def test_bad_config_files_are_refused_with_the_problem(tmp_path, name, text, message):
-    path = tmp_path / name
-    path.write_text(text)
-    with pytest.raises(ValueError, match=message):
-        ServeConfig.from_file(path)
-
-
 def test_cli_serves_the_config_file_with_host_and_port_overridden(tmp_path, monkeypatch):
     served_configs = []
     monkeypatch.setattr(lrpo.serve, "serve", served_configs.append)
@@ -110,16 +92,6 @@ def test_cli_serves_the_config_file_with_host_and_port_overridden(tmp_path, monk
     assert (second.host, second.port) == ("127.0.0.1", 6001)
 
 
-def test_cli_reports_a_bad_config_and_exits_2(tmp_path, capsys):
-    path = tmp_path / "serve.yaml"
-    path.write_text("port: 70000\n")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["serve", "--config", str(path)])
-    assert exit_info.value.code == 2
-    assert "port" in capsys.readouterr().err
-
-
-# ------------------------------------------------------------------ protocol
 def test_get_reward_scores_each_response_without_its_prompt(served):
     client, scorer = served
     responses = ["Die Antwort ist 42.", "42"]
@@ -138,70 +110,6 @@ def test_a_query_that_does_not_start_with_its_prompt_is_scored_whole(served):
     body = {"query": ["<s>Q? A: 42"], "prompts": ["Q? A: "], "labels": [LABEL]}
     assert client.post("/get_reward", json=body).status_code == 200
     assert scorer.calls[-1] == ["<s>Q? A: 42"]
-
-
-GOOD = _body(["Zweiundvierzig."])
-UNKNOWN = json.dumps({"language": "xx", "reference": "42"})
-
-
-@pytest.mark.parametrize(("body", "status", "message"), [
-    (b'{"query": ["a"', 400, "not valid JSON"),
-    (b"", 400, "not valid JSON"),
-    (b"[1, 2]", 422, "body: Input should be an object"),
-    ({"query": ["a"], "prompts": [""]}, 422, "labels: Field required"),
-    ({**GOOD, "query": [42]}, 422, "query[0]: Input should be a valid string"),
-    ({**GOOD, "prompts": "Q: "}, 422, "prompts: Input should be a valid array"),
-    ({**GOOD, "labels": [{"language": "de"}]}, 422, "labels[0]: Input should be a valid string"),
-    ({**GOOD, "query": [None] * 7}, 422, "(and 2 more)"),
-    ({**GOOD, "prompts": ["Q", "Q"]}, 422, "lengths {'query': 1, 'prompts': 2, 'labels': 1}"),
-    ({**GOOD, "labels": ["Paris"]}, 422, "labels[0]: a label must be the packed JSON"),
-    ({**_body(["a", "b"]), "labels": [LABEL, UNKNOWN]}, 422, "labels[1]: invalid packed label"),
-    (_body(["x"] * 9), 413, "9 items exceed max_items_per_request=8"),
-    (_body(["x" * 5000]), 413, "over max_body_bytes=4096"),
-])  # fmt: skip
-def test_bad_requests_get_4xx_naming_the_problem_and_the_server_goes_on(
-    served, body, status, message
-):
-    client, _ = served
-    content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    answer = client.post("/get_reward", content=content)
-    assert answer.status_code == status, answer.text
-    assert message in answer.json()["detail"]
-    assert client.post("/get_reward", json=GOOD).status_code == 200
-
-
-def test_an_unknown_language_is_named(served):
-    client, _ = served
-    detail = client.post("/get_reward", json={**GOOD, "labels": [UNKNOWN]}).json()["detail"]
-    assert "'xx'" in detail
-
-
-def test_an_oversize_body_is_refused_before_it_is_sent(served):
-    client, _ = served
-    url = urlsplit(str(client.base_url))
-    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
-        sock.sendall(b"POST /get_reward HTTP/1.1\r\nHost: test\r\nConnection: close"
-                     b"\r\nContent-Length: 1000000000\r\n\r\n")  # and not one byte of the body
-        answer = b"".join(iter(lambda: sock.recv(65536), b""))  # until the server hangs up
-    assert answer.startswith(b"HTTP/1.1 413"), answer
-    assert b"max_body_bytes=4096" in answer
-
-
-def test_an_oversize_chunked_body_is_cut_off(served):
-    client, _ = served
-    chunks = (b"x" * 1024 for _ in range(100))  # no Content-Length: chunked transfer encoding
-    answer = client.post("/get_reward", content=chunks)
-    assert answer.status_code == 413
-    assert "passed max_body_bytes=4096" in answer.json()["detail"]
-    assert client.post("/get_reward", json=GOOD).status_code == 200
-
-
-def test_a_failing_reward_gives_500_and_the_server_goes_on(served):
-    client, _ = served
-    answer = client.post("/get_reward", json=_body(["boom"]))
-    assert answer.status_code == 500
-    assert "scoring failed: RuntimeError: the embedder fell over" in answer.json()["detail"]
-    assert client.post("/get_reward", json=GOOD).status_code == 200
 
 
 def test_health_counts_requests_items_errors_and_batches(served):

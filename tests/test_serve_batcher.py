@@ -90,7 +90,7 @@ def test_the_first_request_waits_for_others_to_join():
     assert [r.rewards.tolist() for r in results] == [[1.0], [2.0]]
 
 
-def test_a_failed_call_fails_its_requests_only_and_the_batcher_goes_on():
+def test_a_failed_merged_call_fails_only_the_request_that_fails_alone():
     scorer = SpyScorer(hold=True)
 
     async def main():
@@ -106,9 +106,11 @@ def test_a_failed_call_fails_its_requests_only_and_the_batcher_goes_on():
 
     (first, bad, merged), after, batcher = asyncio.run(main())
     assert first.rewards.tolist() == [1.0]
-    assert isinstance(bad, RuntimeError) and isinstance(merged, RuntimeError)  # one batch
+    assert isinstance(bad, RuntimeError) and "fell over" in str(bad)
+    assert merged.rewards.tolist() == [2.0]  # batched with the bad one, retried alone
+    assert scorer.calls == [["1"], ["boom", "2"], ["boom"], ["2"], ["3"]]
     assert after.rewards.tolist() == [3.0]
-    assert (batcher.batches, batcher.items) == (3, 4)
+    assert (batcher.batches, batcher.items) == (5, 6)
 
 
 def test_a_reward_of_the_wrong_length_is_an_error():

@@ -55,14 +55,14 @@ def test_workers_share_one_owner(cluster):
     ])  # fmt: skip
     slots = sorted([mine.slot] + [slot for _, slot, _ in theirs])
     assert slots == list(range(K))
-    plan = make_router().route([CONTEXTS[1]], keys=["q@0#0"])
+    twin = make_router()
+    plan = twin.route([CONTEXTS[1]], keys=["q@0#0"])
     languages = {mine.slot: mine.language, **{slot: lang for _, slot, lang in theirs}}
     assert [languages[k] for k in range(K)] == plan.languages[0].tolist()
 
     rewards = [0.3, 0.6, 0.1, 0.9]
     recorded = [asyncio.run(driver.report("q@0#0", k, rewards[k])) for k in range(K)]
     assert recorded == [False] * (K - 1) + [True]
-    twin = make_router()
     twin.record(plan, np.array([rewards]))
     metrics = asyncio.run(driver.metrics())
     assert metrics["router/step"] == 1.0
@@ -121,3 +121,16 @@ def test_engines_loading_the_plugin_alone_share_one_router(cluster, tmp_path):
     assert [language for *_, language in got] == plan.languages[0].tolist()
     state = ray.get(ray.get_actor("plugin-engines", namespace="lrpo-tests").state_dict.remote())
     assert state["router"]["step"] == 1
+
+
+def test_a_corrupt_state_file_is_named_and_its_owner_removed(cluster, tmp_path):
+    path = tmp_path / "router.json"
+    path.write_text("{not json")
+    service = config("corrupt-state", state_path=str(path))
+    with pytest.raises(RouterServiceError, match=rf"could not start.*{path}.*move the file away"):
+        connect(service, FACTORY)
+    with pytest.raises(ValueError):  # the broken detached actor does not linger
+        ray.get_actor("corrupt-state", namespace="lrpo-tests")
+    path.unlink()
+    client = connect(service, FACTORY)  # a fresh owner starts once the file is gone
+    assert asyncio.run(client.assign("q", CONTEXTS[0], K)).slot == 0

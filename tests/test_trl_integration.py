@@ -552,6 +552,7 @@ def test_two_ranks_route_and_learn_identically(tmp_path):
     # SemanticReward's metrics are summed over the ranks: both log those of all 12 rollouts,
     # as one process scoring both slices would.
     whole = SemanticReward(SEMANTIC, scorer=length_score)
+    whole.use_languages(make_router().config.languages)  # as the callback did (+ dataset's)
     for step in range(2):
         calls = [rank["semantic_calls"][step] for rank in ranks]
         whole(**{key: calls[0][key] + calls[1][key] for key in calls[0]})
@@ -578,3 +579,14 @@ def test_example_script_tiny_run(tmp_path, monkeypatch):
     last = summary["last_log"]
     assert sum(v for k, v in last.items() if k.startswith("router/share/")) == pytest.approx(1.0)
     assert "gate/pass_rate" in last  # SemanticReward's own metrics reach the trainer's logs
+
+
+def test_attach_restricts_a_default_gate_to_the_languages_of_the_run(tmp_path):
+    router = make_router(languages=["de", "ja", "en"])  # the dataset also holds sw prompts
+    callback = LanguageRouterCallback(router)
+    default = SemanticReward(SEMANTIC, scorer=length_score)
+    named = SemanticReward({**SEMANTIC, "gate_candidates": ["de", "en"]}, scorer=length_score)
+    trainer = make_trainer(tmp_path, router=router, reward=[callback.reward_func(default), named])
+    callback.attach(trainer)
+    assert default.gate.candidates == ("de", "ja", "en", "sw")
+    assert named.gate.candidates == ("de", "en")  # the user's choice stands

@@ -9,9 +9,10 @@ import importlib
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
 from lrpo.languages import get_language
 
@@ -19,6 +20,7 @@ __all__ = [
     "DEFAULT_QUANTILE_LEVELS",
     "FORMAT_VERSION",
     "KINDS",
+    "MAX_COUNT",
     "SCORE_TOLERANCE",
     "KindStats",
     "PairStats",
@@ -34,6 +36,13 @@ KINDS = ("equivalent", "mismatch", "hard_negative")
 DEFAULT_QUANTILE_LEVELS: tuple[float, ...] = tuple(i / 100 for i in range(101))
 #: Scores this far outside [-1, 1] are clipped (float32 rounding); further ones are errors.
 SCORE_TOLERANCE = 1e-5
+#: Largest count or size a table may hold: the calibrators weigh with counts as float64, exact
+#: up to 2**53 (a count of 10**400 would load, then overflow at fit).
+MAX_COUNT = 2**53
+
+# A table's numbers are strict (StrictInt, StrictFloat): JSON ``true`` is no count of 1 and
+# "0.5" no mean (an int is a valid float).
+_Size = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
 
 
 def check_knots(knots: Sequence[float], where: str) -> None:
@@ -62,10 +71,12 @@ class KindStats(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    count: int = Field(description="Number of scores; a kind without scores is null instead.")
-    mean: float = Field(description="Mean raw cosine similarity.")
-    std: float = Field(description="Population standard deviation (ddof=0).")
-    knots: tuple[float, ...] = Field(description="Quantiles at the table's quantile_levels.")
+    count: StrictInt = Field(
+        le=MAX_COUNT, description="Number of scores; a kind without scores is null instead."
+    )
+    mean: StrictFloat = Field(description="Mean raw cosine similarity.")
+    std: StrictFloat = Field(description="Population standard deviation (ddof=0).")
+    knots: tuple[StrictFloat, ...] = Field(description="Quantiles at the table's quantile_levels.")
 
     def _check(self, where: str) -> None:
         if self.count < 1:
@@ -95,10 +106,10 @@ class PairStats(BaseModel):
     equivalent: KindStats | None = Field(None, description="Same item in both languages.")
     mismatch: KindStats | None = Field(None, description="A random other item.")
     hard_negative: KindStats | None = Field(None, description="The most similar other items.")
-    mixture_knots: tuple[float, ...] = Field(
+    mixture_knots: tuple[StrictFloat, ...] = Field(
         description="Quantiles of all kinds pooled, at the table's quantile_levels."
     )
-    upper_anchor: float = Field(
+    upper_anchor: StrictFloat = Field(
         description="U: a high quantile of the equivalents (see the module notes); in (0, 1]."
     )
 
@@ -136,8 +147,10 @@ class Provenance(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: str = Field(description="Data the pairs were built from (dataset, split, path).")
-    sizes: dict[str, int] = Field({}, description="Sizes, e.g. items, references, pairs per kind.")
-    seed: int | None = Field(None, description="Seed of the pair sampling.")
+    sizes: dict[str, _Size] = Field(
+        {}, description="Sizes, e.g. items, references, pairs per kind."
+    )
+    seed: StrictInt | None = Field(None, description="Seed of the pair sampling.")
     date: str = Field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"),
         description="When the table was built (ISO 8601, UTC).",

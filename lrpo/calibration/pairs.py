@@ -25,6 +25,8 @@ from .data import ParallelCorpus
 
 __all__ = ["PairSettings", "pair_scores"]
 
+_NAMED = 10  # left-out pairs named in the warning (a table of 17 languages can leave out 60)
+
 
 class PairSettings(BaseModel):
     """How many pairs of each kind to draw per reference item, and how."""
@@ -52,30 +54,34 @@ def pair_scores(
     """Scores per kind for every language pair; ``embeddings`` has one unit row per corpus row.
 
     Unordered entries are keyed ``(a, b)`` with ``a <= b`` and pool both directions.
-    A pair with fewer than ``min_items`` shared items is left out, with a warning.
+    A pair with fewer than ``min_items`` shared items is left out; one warning names them all.
     """
     if embeddings.shape[0] != len(corpus):
         raise ValueError(f"{embeddings.shape[0]} embeddings for {len(corpus)} corpus rows")
     languages = languages or corpus.languages
     items = {lang: _items(corpus, embeddings, lang) for lang in languages}
     scores: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    left_out: list[str] = []
     for a, b in product(languages, repeat=2):
         key = (a, b) if settings.ordered or a <= b else (b, a)
         found = _direction(items[a], items[b], a == b, settings, _pair_seed(settings.seed, a, b))
         if found is None:
-            if key != (a, b):
-                continue  # warned for the other direction already
-            warnings.warn(
-                f"language pair ({a}, {b}) has fewer than {settings.min_items} shared items; "
-                "it is left out of the table and calibrators back off for it",
-                stacklevel=2,
-            )
+            if key == (a, b):  # an unordered pair is named once
+                left_out.append(f"({a}, {b})")
             continue
         merged = scores.setdefault(key, {})
         for kind, values in found.items():
             if a != b and not settings.ordered and kind == "equivalent" and a > b:
                 continue  # cosine is symmetric: the equivalents of (b, a) are already in
             merged[kind] = np.concatenate([merged.get(kind, np.zeros(0)), values])
+    if left_out:
+        named = ", ".join(left_out[:_NAMED]) + (f" and {len(left_out) - _NAMED} more"
+                                                if len(left_out) > _NAMED else "")  # fmt: skip
+        warnings.warn(
+            f"{len(left_out)} language pairs have fewer than {settings.min_items} shared items "
+            f"and are left out (calibrators back off for them): {named}",
+            stacklevel=2,
+        )
     return scores
 
 

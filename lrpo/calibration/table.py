@@ -31,7 +31,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from lrpo.languages import validate_languages
 
@@ -74,17 +84,17 @@ class CalibrationTable(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format_version: int = Field(FORMAT_VERSION, description="Version of the JSON layout.")
+    format_version: StrictInt = Field(FORMAT_VERSION, description="Version of the JSON layout.")
     embedder: str = Field(description="Fingerprint of the embedder that produced the scores.")
     languages: tuple[str, ...] = Field(description="Language codes the table knows.")
-    ordered: bool = Field(
+    ordered: StrictBool = Field(
         description="Whether (a, b) and (b, a) are distinct entries (else one serves both)."
     )
-    quantile_levels: tuple[float, ...] = Field(
+    quantile_levels: tuple[StrictFloat, ...] = Field(
         DEFAULT_QUANTILE_LEVELS,
         description="Increasing levels in [0, 1], starting at 0 and ending at 1.",
     )
-    upper_anchor_level: float = Field(
+    upper_anchor_level: StrictFloat = Field(
         0.95, description="Quantile of the equivalents that sets each pair's upper_anchor."
     )
     pairs: tuple[PairStats, ...] = Field(description="One entry per (ordered or not) pair.")
@@ -199,10 +209,14 @@ class CalibrationTable(BaseModel):
             raise ValueError(
                 f"calibration table {path} is not valid JSON (truncated or corrupt?): {error}"
             ) from None
+        except (RecursionError, ValueError) as error:  # nested too deep, an int too long
+            raise ValueError(
+                f"calibration table {path} cannot be read as a table: {error}"
+            ) from None
         if not isinstance(data, dict):
             raise ValueError(f"calibration table {path} must hold a JSON object")
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        if type(version) is not int or version != FORMAT_VERSION:  # true == 1 in Python
             raise ValueError(
                 f"calibration table {path} has format_version {version!r}; this lrpo reads "
                 f"version {FORMAT_VERSION}: rebuild the table"

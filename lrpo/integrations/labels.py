@@ -94,12 +94,12 @@ def unpack_label(text: Any) -> PackedLabel:
         raise LabelError(f"a label must be a string of packed JSON, got {type(text).__name__}")
     try:
         fields = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError, ValueError):  # nested too deep, huge integers
         fields = None
     if not isinstance(fields, dict) or "language" not in fields:
         raise LabelError(
             "a label must be the packed JSON of lrpo.integrations.labels.pack_label (an object "
-            f"with at least \"language\"), got {_preview(text)}"
+            f'with at least "language"), got {_preview(text)}'
         )
     return _validated(fields)
 

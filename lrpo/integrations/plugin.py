@@ -153,8 +153,9 @@ class RoutedRollouts:
     @property
     def reward(self) -> SemanticReward:
         with self._setup_lock:
-            if self._reward is None:
-                self._reward = SemanticReward(self.config.reward)
+            if self._reward is None:  # the gate chooses among the router's languages and English
+                reward = self.config.reward.for_languages(self.config.router.languages)
+                self._reward = SemanticReward(reward)
             return self._reward
 
     @property

@@ -1,10 +1,11 @@
-"""Rewards for multilingual GRPO: the language gate (and, later, semantic rewards)."""
+"""Rewards for multilingual GRPO: the language gate, the semantic reward, score calibration."""
 
+from .cleaning import clean_texts
 from .gate import REASONS, GateConfig, GateResult, LanguageGate
 from .guards import GUARDS
-from .lid import BACKENDS, LidBackend, backend_languages, make_backend
+from .lid import BACKENDS, LidBackend, backend_languages, make_backend, shipped_fasttext_model
 from .scalar import ScoreCalibrator
-from .scripts import clean_texts, letter_stats, script_table
+from .scripts import script_table
 from .semantic import RewardBreakdown, SemanticReward, SemanticRewardConfig
 
 __all__ = [
@@ -21,7 +22,7 @@ __all__ = [
     "SemanticRewardConfig",
     "backend_languages",
     "clean_texts",
-    "letter_stats",
     "make_backend",
     "script_table",
+    "shipped_fasttext_model",
 ]

@@ -8,15 +8,17 @@ negative number for a penalty) and is counted under its name in
 ``invalid_completion``
     the completion is None, not a string, or a message list without assistant text.
 ``missing_reference``
-    no reference for the item (None or not a string) on the similarity path.
+    no reference for the item on the similarity path: None, not a string, or only white space
+    (an empty text embeds close to everything: it would score about 0.9, above a real but
+    unrelated reference).
 ``unknown_language``
     the requested (or reference) language code is not a valid code (see
     :func:`lrpo.languages.get_language`).
 ``empty``
     the completion holds only white space.
 ``too_long``
-    more than ``max_length`` characters (``length_unit="chars"``) or white-space-separated
-    words (``"words"``).
+    more than ``max_length`` characters (``length_unit="chars"``, 4096 by default) or
+    white-space-separated words (``"words"``).
 ``copy``
     a near-copy of the reference or of the prompt: after normalisation (NFKC, case folding,
     every run of non-letters -> one space) the texts are equal, or the completion has at least
@@ -26,7 +28,8 @@ negative number for a penalty) and is counted under its name in
     (the default) it fires only when the requested language differs from the reference's: a
     copy is then in the wrong language, which a soft or weighted gate would not zero.
 ``nan_score``
-    the scorer (or the embedder) gave NaN.
+    the score (given as ``scores=``, from the scorer or from the embedder) is NaN or infinite;
+    the breakdown's ``raw`` holds NaN for it.
 """
 
 from __future__ import annotations

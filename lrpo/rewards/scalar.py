@@ -18,7 +18,8 @@ It reuses the cosine calibrators: each language is a (lang, lang) entry of a
 ``equivalent`` kind, fitted with :class:`~lrpo.calibration.MeanCalibrator` or
 :class:`~lrpo.calibration.QuantileCalibrator` (``knots="equivalent"``). A language absent from
 the sample falls back to the pooled statistics (the calibrators' ``global`` back-off, counted
-in ``calibrator_.unknown_languages_``). NaN scores give NaN (the reward layer counts them).
+in ``calibrator_.unknown_languages_``). NaN and infinite scores give NaN (the reward layer
+counts them): an infinite score is no measurement, and clipped it would get the top reward.
 """
 
 from __future__ import annotations
@@ -161,8 +162,9 @@ class ScoreCalibrator:
             pairs=tuple(pairs),
             provenance=Provenance(
                 source="ScoreCalibrator.fit",
-                sizes={f"items_{c}": int(n)
-                       for c, n in zip(codes, np.bincount(inverse), strict=True)},
+                sizes={
+                    f"items_{c}": int(n) for c, n in zip(codes, np.bincount(inverse), strict=True)
+                },
             ),
         )
         calibrator: BaseCalibrator
@@ -181,7 +183,7 @@ class ScoreCalibrator:
     def __call__(
         self, scores: Sequence[float] | np.ndarray, languages: Sequence[str] | np.ndarray
     ) -> np.ndarray:
-        """Rewards in [0, 1] for scores of answers in ``languages`` (NaN stays NaN).
+        """Rewards in [0, 1] for scores of answers in ``languages`` (NaN where not finite).
 
         Returns
         -------
@@ -195,6 +197,7 @@ class ScoreCalibrator:
         if x.ndim != 1 or x.shape != langs.shape:
             raise ValueError(f"scores and languages must be 1-D of the same length, got shapes "
                              f"{x.shape} and {langs.shape}")  # fmt: skip
+        x = np.where(np.isfinite(x), x, np.nan)
         return self.calibrator_(self._rescale(x), langs, langs)
 
     # ------------------------------------------------------------ checkpoints

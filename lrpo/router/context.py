@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import count
 from typing import Any, NamedTuple
 
@@ -52,9 +52,9 @@ class RoutingContext(NamedTuple):
         embedding = get("theme_embedding")
         return cls(
             language,
-            _names(get("theme") if themes is _ABSENT else themes),
-            _names(get("region") if regions is _ABSENT else regions),
-            None if embedding is None else tuple(float(x) for x in embedding),
+            _names("theme", get("theme")) if themes is _ABSENT else _names("themes", themes),
+            _names("region", get("region")) if regions is _ABSENT else _names("regions", regions),
+            None if embedding is None else _embedding(embedding),
         )
 
 
@@ -64,13 +64,39 @@ _ABSENT = object()
 ContextLike = RoutingContext | Mapping[str, Any]
 
 
-def _names(raw: Any) -> tuple[str, ...]:
+def _names(field: str, raw: Any) -> tuple[str, ...]:
     """One name, several names, or none (None and "" mean none)."""
-    if not raw:
-        return ()
-    if raw.__class__ is str:
-        return (raw,)
-    return tuple(str(name) for name in raw if name not in (None, ""))
+    if raw is None or raw.__class__ is str:
+        return (raw,) if raw else ()
+    if isinstance(raw, bytes | Mapping) or not isinstance(raw, Iterable):
+        raise TypeError(
+            f"a routing context's {field!r} must be a string or a list of strings, got "
+            f"{type(raw).__name__}: {raw!r}"
+        )
+    names = tuple(name for name in raw if name is not None and name != "")
+    for name in names:
+        if name.__class__ is not str:
+            raise TypeError(
+                f"a routing context's {field!r} must hold strings, got {name!r} "
+                f"({type(name).__name__}) in {raw!r}"
+            )
+    return names
+
+
+def _embedding(raw: Any) -> tuple[float, ...]:
+    """A flat tuple of floats (its finiteness is checked per batch, when it is encoded)."""
+    try:
+        return tuple(float(x) for x in raw)
+    except (TypeError, ValueError):
+        raise TypeError(
+            "a routing context's 'theme_embedding' must be a flat sequence of numbers, got "
+            f"{_preview(raw)}"
+        ) from None
+
+
+def _preview(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class EncodedBatch(NamedTuple):
@@ -142,15 +168,31 @@ def encode_contexts(
     # Each new context gets the next row, in order of first appearance; the loop over the
     # prompts runs in C and hashes each context once.
     positions: defaultdict[RoutingContext, int] = defaultdict(count().__next__)
-    inverse = np.fromiter(map(positions.__getitem__, contexts), dtype=np.int64, count=len(contexts))
+    try:
+        inverse = np.fromiter(
+            map(positions.__getitem__, contexts), dtype=np.int64, count=len(contexts)
+        )
+    except TypeError:  # an unhashable field: a list where a string or tuple belongs
+        for context in contexts:
+            _check_context(context)
+        raise
     contexts = list(positions)
     size = len(contexts)
     themes, regions = _Columns(theme_index), _Columns(region_index)
     home_codes, home_arms, routed, regional = [], [], [], []
     embedded_rows: list[int] = []
     embeddings: list[tuple[float, ...]] = []
-    for row, (language, theme_names, region_names, embedding) in enumerate(contexts):
+    for row, context in enumerate(contexts):
+        language, theme_names, region_names, embedding = context
+        if (
+            language.__class__ is not str
+            or theme_names.__class__ is not tuple
+            or region_names.__class__ is not tuple
+        ):
+            _check_context(context)  # raises for a context built directly with wrong types
         if anchors is not None and embedding is not None:
+            if embedding.__class__ is not tuple:
+                _check_context(context)
             embedded_rows.append(row)
             embeddings.append(embedding)
         else:
@@ -164,6 +206,10 @@ def encode_contexts(
             bool(region_names)
             and (all_regions_apply or not regional_themes.isdisjoint(theme_names))
         )
+    # Names already in the tables are strings; only new names can be anything else.
+    if any(name.__class__ is not str for name in (*themes.new, *regions.new)):
+        for context in contexts:
+            _check_context(context)
     theme_weights = themes.matrix(size)
     if embedded_rows:
         theme_weights = _add_anchor_weights(
@@ -184,6 +230,31 @@ def encode_contexts(
     )
 
 
+def _check_context(context: RoutingContext) -> None:
+    """Refuse a context whose fields are not what routing reads (built directly, not coerced);
+    called only once a cheaper check has failed."""
+    if not isinstance(context, RoutingContext):
+        raise TypeError(
+            f"a routing context is a RoutingContext or a mapping, got {type(context).__name__}"
+        )
+    language, themes, regions, embedding = context
+    if language.__class__ is not str:
+        raise TypeError(f"a routing context's 'language' must be a code string, got {language!r}")
+    for field, names in (("themes", themes), ("regions", regions)):
+        if names.__class__ is not tuple or any(name.__class__ is not str for name in names):
+            raise TypeError(
+                f"a RoutingContext's {field!r} must be a tuple of strings, got {_preview(names)}; "
+                "RoutingContext.coerce({...}) builds one from a mapping"
+            )
+    if embedding is not None and (
+        embedding.__class__ is not tuple or any(x.__class__ is not float for x in embedding)
+    ):
+        raise TypeError(
+            "a RoutingContext's 'theme_embedding' must be a tuple of floats or None, got "
+            f"{_preview(embedding)}; RoutingContext.coerce({{...}}) builds one from a mapping"
+        )
+
+
 def _add_anchor_weights(
     weights: RowWeights,
     rows: list[int],
@@ -192,12 +263,25 @@ def _add_anchor_weights(
     temperature: float,
 ) -> RowWeights:
     """Soft-assign embedded contexts to the anchor rows (the first ``len(anchors)`` columns)."""
-    vectors = np.asarray(embeddings, dtype=np.float64)
-    if vectors.ndim != 2 or vectors.shape[1] != anchors.shape[1]:
+    sizes = sorted({len(vector) for vector in embeddings})
+    if sizes != [anchors.shape[1]]:
         raise ValueError(
             f"theme_embedding must have {anchors.shape[1]} dimensions like the anchors, "
-            f"got shape {vectors.shape[1:]}"
+            f"got embeddings of {sizes} dimensions"
         )
+    try:
+        vectors = np.array(embeddings, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"theme_embedding must hold numbers, got {_preview(embeddings)}") from None
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        raise ValueError(
+            f"theme_embedding must be finite, got NaN or infinite values in "
+            f"{np.count_nonzero(~finite)} context(s), e.g. "
+            f"{_preview(embeddings[int(np.argmin(finite))])}"
+        )
+    # Scaled by the largest entry first, so that the norm of huge values does not overflow.
+    vectors /= np.maximum(np.abs(vectors).max(axis=1, keepdims=True), np.finfo(float).tiny)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     scores = (vectors / np.where(norms > 0, norms, 1.0)) @ anchors.T / temperature
     soft = np.exp(scores - scores.max(axis=1, keepdims=True))

@@ -9,10 +9,13 @@ record time makes an update cost O(buckets), whatever the number of recorded rol
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+from .state import check_numbers, entry, refuse
 
 __all__ = ["BucketSums", "WindowStats", "aggregate_window"]
 
@@ -64,11 +67,37 @@ class BucketSums:
             "total": self.total.ravel()[index].tolist(),
         }
 
-    def load_state_dict(self, state: dict[str, list]) -> None:
-        shape = tuple(state["shape"])
-        self.weight, self.total = np.zeros(shape), np.zeros(shape)
-        self.weight.ravel()[state["index"]] = state["weight"]
-        self.total.ravel()[state["index"]] = state["total"]
+    @classmethod
+    def from_state(cls, state: Mapping, tables: tuple[int, int, int]) -> BucketSums:
+        """Sums saved by :meth:`state_dict`, checked against the tables' shape (T, G + 1, L).
+
+        The sums grow when feedback arrives, so they may be smaller than the tables.
+        """
+        saved = entry(state, "shape", "buckets")
+        counts = isinstance(saved, list) and len(saved) == 3 and all(type(n) is int for n in saved)
+        within = counts and all(0 <= n <= most for n, most in zip(saved, tables, strict=True))
+        if not (within and saved[2] == tables[2]):
+            raise refuse(
+                "buckets.shape", f"must be [T, G + 1, {tables[2]}] within {list(tables)} (the "
+                f"tables' rows), got {saved!r}",
+            )  # fmt: skip
+        shape = tuple(saved)
+        index = entry(state, "index", "buckets")
+        if not isinstance(index, list | tuple):
+            raise refuse("buckets.index", f"must be a list of bucket ids, got {index!r:.80}")
+        size = len(index)
+        index = check_numbers(index, (size,), "buckets.index", integers=True, nonnegative=True)
+        if index.size and (index.max() >= math.prod(shape) or len(np.unique(index)) < size):
+            raise refuse("buckets.index", f"must hold distinct ids below {math.prod(shape)}")
+        sums = cls(shape[-1])
+        sums.weight, sums.total = np.zeros(shape), np.zeros(shape)
+        sums.weight.ravel()[index] = check_numbers(
+            entry(state, "weight", "buckets"), (size,), "buckets.weight", nonnegative=True
+        )
+        sums.total.ravel()[index] = check_numbers(
+            entry(state, "total", "buckets"), (size,), "buckets.total", limit=np.inf
+        )
+        return sums
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,16 @@ class RoutingPlan:
     step: int
     keys: np.ndarray  # (B,) uint64 routing keys
     effective: np.ndarray | None = None  # (B, L) distribution of the routed draws
-    # The router's encoding of ``contexts`` at routing time, tagged with the layout of its
-    # tables then, so that ``record`` can skip encoding again. Private: not compared, shown,
-    # copied by ``dataclasses.replace``, joined by ``concat`` or pickled.
+    # Set by the router object, private (not compared, shown, copied by ``dataclasses.replace``,
+    # joined by ``concat`` or pickled): the router that routed the plan; its encoding of
+    # ``contexts`` then, tagged with the layout of its tables, so that ``record`` can skip
+    # encoding again; and the history (see ``BaseRouter.load_state_dict``) and step it was
+    # recorded at, so that it is recorded once.
+    _origin: object | None = field(default=None, init=False, repr=False, compare=False)
     _encoding: tuple[object, EncodedBatch] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _recorded: tuple[object, int] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -49,9 +55,19 @@ class RoutingPlan:
     def num_rollouts(self) -> int:
         return self.languages.shape[1]
 
-    def _keep_encoding(self, layout: object, encoded: EncodedBatch) -> None:
-        """Attach the router's encoding of ``contexts`` (the plan is frozen: set once, here)."""
+    def _stamp(self, origin: object, layout: object, encoded: EncodedBatch) -> None:
+        """Attach the routing router and its encoding (the plan is frozen: set once, here)."""
+        object.__setattr__(self, "_origin", origin)
         object.__setattr__(self, "_encoding", (layout, encoded))
+
+    def _mark_recorded(self, history: object, step: int) -> None:
+        object.__setattr__(self, "_recorded", (history, step))
+
+    def _recorded_at(self, history: object) -> int | None:
+        """The step this plan was recorded at in ``history``, or None."""
+        if self._recorded is None or self._recorded[0] is not history:
+            return None
+        return self._recorded[1]
 
     def _encoding_for(self, layout: object) -> EncodedBatch | None:
         """The kept encoding if it was made against ``layout``, else None."""
@@ -60,8 +76,8 @@ class RoutingPlan:
         return self._encoding[1]
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the encoding: it is only valid with the router object that made it."""
-        return {**self.__dict__, "_encoding": None}
+        """Pickle without what belongs to the router object that routed or recorded it."""
+        return {**self.__dict__, "_origin": None, "_encoding": None, "_recorded": None}
 
     def language_shares(self) -> dict[str, float]:
         """Share of rollouts per language in this plan."""

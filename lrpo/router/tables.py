@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .state import check_names, check_numbers, entry
+
 __all__ = ["RowTable"]
 
 
@@ -38,11 +40,24 @@ class RowTable:
         """Plain lists, for JSON and checkpoints."""
         return {"names": list(self.names), **{f: m.tolist() for f, m in self.data.items()}}
 
-    def load_state_dict(self, state: Mapping) -> None:
-        """Restore rows saved by :meth:`state_dict`."""
-        self.names = list(state["names"])
-        self.index = {name: i for i, name in enumerate(self.names)}
-        width = next(iter(self.data.values())).shape[1]
-        for field in self.data:
-            matrix = np.asarray(state[field], dtype=np.float64).reshape(len(self.names), width)
-            self.data[field] = matrix
+    @classmethod
+    def from_state(
+        cls,
+        state: Mapping,
+        fields: tuple[str, ...],
+        num_languages: int,
+        *,
+        where: str,
+        nonnegative: tuple[str, ...] = (),
+    ) -> RowTable:
+        """Rows saved by :meth:`state_dict`, checked (``where`` names them in errors)."""
+        table = cls(fields, num_languages)
+        table.names = check_names(entry(state, "names", where), f"{where}.names")
+        table.index = {name: i for i, name in enumerate(table.names)}
+        shape = (len(table.names), num_languages)
+        for field in fields:
+            table.data[field] = check_numbers(
+                entry(state, field, where), shape, f"{where}.{field}",
+                nonnegative=field in nonnegative,
+            )  # fmt: skip
+        return table

@@ -46,6 +46,7 @@ class ThompsonRouter(BaseRouter):
     """
 
     row_fields = ("mean", "count")
+    nonnegative_fields = ("count",)
 
     def __init__(
         self,

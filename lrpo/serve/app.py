@@ -7,11 +7,15 @@ is the decoded prompt and response as OpenRLHF sends it, ``prompts[i]`` its prom
 :func:`~lrpo.integrations.scoring.score_labelled`, scored together with the other requests in
 flight (:class:`~lrpo.serve.batcher.RewardBatcher`). A request is checked whole before it is
 queued, so a bad one gets a 4xx naming its problem and never fails the batch it would have
-joined. ``GET /health`` reports the counters.
+joined. A body that has not arrived ``body_timeout_s`` after the headers gets 408 and its
+connection is closed; a client that hangs up mid-body is one line of the log (no traceback).
+``GET /health`` reports the counters.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,13 +32,16 @@ from .config import ServeConfig
 
 try:
     from fastapi import FastAPI, HTTPException, Request
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, Response
+    from starlette.requests import ClientDisconnect
 except ImportError as error:  # pragma: no cover - the serve extra is part of every CI install
     raise ImportError("lrpo serve needs fastapi and uvicorn: pip install 'lrpo[serve]'") from error
 
 __all__ = ["RewardRequest", "create_app"]
 
 _MAX_PROBLEMS = 5  # validation errors named in one answer (a bad list can have thousands)
+_CLOSE = {"Connection": "close"}  # uvicorn (h11 and httptools) then closes the connection
+_log = logging.getLogger("uvicorn.error")  # the server's own log, at its configured level
 
 
 class RewardRequest(BaseModel):
@@ -56,6 +63,7 @@ class RewardRequest(BaseModel):
 class _Counters:
     requests: int = 0
     errors: int = 0
+    disconnects: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -88,10 +96,10 @@ def create_app(
     app = FastAPI(title="lrpo reward server", lifespan=lifespan)
 
     @app.post("/get_reward")
-    async def get_reward(request: Request) -> JSONResponse:
+    async def get_reward(request: Request) -> Response:
         counters.requests += 1
         try:
-            body = _parse(await _read_body(request, config.max_body_bytes))
+            body = _parse(await _read_body(request, config.max_body_bytes, config.body_timeout_s))
             if len(body.query) > config.max_items_per_request:
                 raise HTTPException(413, f"{len(body.query)} items exceed max_items_per_request="
                                          f"{config.max_items_per_request}")  # fmt: skip
@@ -101,21 +109,27 @@ def create_app(
             except Exception as error:
                 problem = f"{type(error).__name__}: {error}"
                 raise HTTPException(500, f"scoring failed: {problem}") from error
-        except HTTPException:
+        except ClientDisconnect:  # nothing to answer, and nothing wrong with the server
+            counters.disconnects += 1
+            _log.info("%s hung up before sending its whole request body", _client(request))
+            return Response(status_code=499)  # nginx's "client closed request"; never sent
+        except Exception:  # HTTPException (4xx, 5xx) or a bug (500): counted either way
             counters.errors += 1
             raise
         return JSONResponse(scored.response())
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        """Requests received, items scored, requests refused or failed (4xx and 5xx), and
-        batches (calls of the reward); 503 once the batcher has stopped."""
+        """Requests received, items scored, requests refused or failed (4xx and 5xx), clients
+        that hung up mid-body, and batches (calls of the reward); 503 once the batcher has
+        stopped."""
         return JSONResponse(
             {
                 "status": "ok" if batcher.running else "stopped",
                 "requests": counters.requests,
                 "items": batcher.items,
                 "errors": counters.errors,
+                "disconnects": counters.disconnects,
                 "batches": batcher.batches,
                 "uptime_s": time.monotonic() - counters.started,
             },
@@ -125,17 +139,26 @@ def create_app(
     return app
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to pass ``limit`` bytes."""
+async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The body, refused with 413 as soon as it is known to pass ``limit`` bytes, and with 408
+    when it has not all arrived within ``timeout_s`` (a stalled client must not hold a
+    connection: the answer closes it)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"the body has {declared} bytes, over max_body_bytes={limit}")
     chunks, size = [], 0
-    async for chunk in request.stream():  # a chunked body has no length up front
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"the body passed max_body_bytes={limit}")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():  # a chunked body has no length up front
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(413, f"the body passed max_body_bytes={limit}")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise HTTPException(
+            408, f"the body did not arrive within body_timeout_s={timeout_s} ({size} bytes "
+            "received)", headers=_CLOSE,
+        ) from None  # fmt: skip
     return b"".join(chunks)
 
 
@@ -166,9 +189,14 @@ def _unpack_labels(labels: list[str]) -> list[PackedLabel]:
         if text not in parsed:
             try:
                 parsed[text] = unpack_label(text)
-            except LabelError as error:
+            except LabelError as error:  # JSON nested too deep or not lrpo's included
                 raise HTTPException(422, f"labels[{i}]: {error}") from None
     return [parsed[text] for text in labels]
+
+
+def _client(request: Request) -> str:
+    """``host:port`` of the client, for the log."""
+    return f"{request.client.host}:{request.client.port}" if request.client else "a client"
 
 
 def _where(loc: tuple[int | str, ...]) -> str:

@@ -7,6 +7,8 @@ requests queued on the event loop, merges them up to ``max_batch_items`` (waitin
 loop keeps accepting requests, and hands each request its own slice of the result. Requests
 that arrive while a batch is scored are already queued when it ends and form the next batch.
 One batch is scored at a time, so the reward object is never used by two threads at once.
+When a merged call fails, each of its requests is scored again alone, so only the request that
+caused the failure gets it, not the strangers it was batched with.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ class RewardBatcher:
     Attributes
     ----------
     batches, items : int
-        Calls of ``scorer`` made and items scored by them (failed calls included).
+        Calls of ``scorer`` made and items scored by them (failed calls and the calls that
+        retry the requests of a failed merged call alone included).
 
     Examples
     --------
@@ -139,27 +142,36 @@ class RewardBatcher:
     # ----------------------------------------------------------------- worker
     async def _work(self) -> None:
         while True:
-            batch = await self._collect()
-            responses = [text for request in batch for text in request.responses]
-            labels = [label for request in batch for label in request.labels]
-            prompts = [text for request in batch for text in request.prompts]
-            self.batches += 1
-            self.items += len(responses)
-            try:
-                scored = await asyncio.to_thread(self.scorer, responses, labels, prompts)
-                if len(scored.rewards) != len(responses):
-                    raise RuntimeError(f"the reward returned {len(scored.rewards)} values for "
-                                       f"{len(responses)} items")  # fmt: skip
-            except Exception as error:  # every request of the batch gets it; the worker goes on
-                _fail(batch, error)
-            else:
-                start = 0
-                for request in batch:
-                    stop = start + len(request)
-                    if not request.answer.done():  # its client may have gone away
-                        request.answer.set_result(_slice(scored, start, stop))
-                    start = stop
+            await self._settle(await self._collect())
             self._batch = []
+
+    async def _settle(self, requests: list[_Request]) -> None:
+        """Score ``requests`` in one call and answer each; when a merged call fails, retry
+        each request alone, so that only the one that fails alone gets an error."""
+        responses = [text for request in requests for text in request.responses]
+        labels = [label for request in requests for label in request.labels]
+        prompts = [text for request in requests for text in request.prompts]
+        self.batches += 1
+        self.items += len(responses)
+        try:
+            scored = await asyncio.to_thread(self.scorer, responses, labels, prompts)
+            if len(scored.rewards) != len(responses):
+                raise RuntimeError(f"the reward returned {len(scored.rewards)} values for "
+                                   f"{len(responses)} items")  # fmt: skip
+        except Exception as error:  # the worker goes on
+            if len(requests) == 1:
+                _fail(requests, error)
+                return
+            for request in requests:
+                if not request.answer.done():  # its client may have gone away
+                    await self._settle([request])
+            return
+        start = 0
+        for request in requests:
+            stop = start + len(request)
+            if not request.answer.done():
+                request.answer.set_result(_slice(scored, start, stop))
+            start = stop
 
     async def _collect(self) -> list[_Request]:
         """The next batch: what is queued now, plus what arrives within ``max_wait_s``."""

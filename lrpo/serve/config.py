@@ -1,8 +1,9 @@
 """`ServeConfig`: what ``lrpo serve`` listens on, how it scores, and what it refuses.
 
 The limits exist because the server faces a trainer's workers over the network: a body or an
-item count past them is refused before any work (413), so one bad client cannot stall the
-embedder that every other worker waits on.
+item count past them is refused before any work (413), and a body that does not arrive in time
+is refused (408) and its connection closed, so one bad or stalled client can neither stall the
+embedder that every other worker waits on nor hold connections open.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class ServeConfig(BaseModel):
     ...
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # ---------------------------------------------------------------- network
     host: str = Field(
@@ -60,6 +61,12 @@ class ServeConfig(BaseModel):
     )
     max_items_per_request: int = Field(
         4096, ge=1, description="Most rollouts in one request; more get 413."
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0.0,
+        description="Most seconds a request's body may take to arrive once its headers have; "
+        "a slower one gets 408 and its connection is closed.",
     )
     # --------------------------------------------------------- micro-batching
     max_batch_items: int = Field(

@@ -55,14 +55,18 @@ class RouterClient(ABC):
 
 
 class LocalRouterClient(RouterClient):
-    """A client of a :class:`RouterService` in this process (tests, one-machine runs)."""
+    """A client of a :class:`RouterService` in this process (tests, one-machine runs).
+
+    Calls run in a worker thread, so that a busy owner never blocks the event loop; the
+    owner waits for its lock at most its ``timeout_s`` (``ServiceConfig.timeout_s``).
+    """
 
     def __init__(self, service: RouterService) -> None:
         super().__init__()
         self.service = service
 
     async def _call(self, method: str, *args: Any) -> Any:
-        return getattr(self.service, method)(*args)
+        return await asyncio.to_thread(getattr(self.service, method), *args)
 
 
 class RayRouterClient(RouterClient):
@@ -123,6 +127,11 @@ class RayRouterClient(RouterClient):
                 raise RouterServiceUnavailable(
                     f"router service {config.name!r} did not start within {config.timeout_s} s"
                 ) from None
+            if "startup_error" in found:
+                ray.kill(handle)  # detached: a broken owner must not be found by the next start
+                raise RouterServiceError(
+                    f"router service {config.name!r} could not start: {found['startup_error']}"
+                )
             _check_same_owner(config, found, describe(router_factory(), config.groups_per_step))
         return cls(handle, config)
 
@@ -143,12 +152,27 @@ class RayRouterClient(RouterClient):
                 f"router service {self.config.name!r} is gone: {error}"
             ) from None
 
+
 class _FactoryBuiltService(RouterService):
     """The Ray actor: builds its router inside the actor (Ray would hand a shipped router's
-    arrays over read-only, zero-copy)."""
+    arrays over read-only, zero-copy).
+
+    An actor whose constructor raises reaches its client only as an opaque ``ActorDiedError``,
+    so a failed start (a corrupt state file, a failing factory) is kept and reported by
+    :meth:`describe`, which the client calls first.
+    """
 
     def __init__(self, router_factory: RouterFactory, **settings: Any) -> None:
-        super().__init__(router_factory(), **settings)
+        self.startup_error: str | None = None
+        try:
+            super().__init__(router_factory(), **settings)
+        except Exception as error:
+            self.startup_error = f"{type(error).__name__}: {error}"
+
+    def describe(self) -> dict[str, Any]:
+        if self.startup_error is not None:
+            return {"startup_error": self.startup_error}
+        return super().describe()
 
 
 _LOCAL_SERVICES: dict[str, RouterService] = {}

@@ -25,7 +25,10 @@ class ServiceConfig(BaseModel):
     name: str = Field("lrpo-router", min_length=1, description="Name of the Ray actor.")
     namespace: str = Field("lrpo", min_length=1, description="Ray namespace of the actor.")
     timeout_s: float = Field(
-        30.0, gt=0, description="Longest wait for the owner's answer before a clear error."
+        30.0,
+        gt=0,
+        description="Longest wait for the owner's answer (Ray) or for its lock (local) before a "
+        "clear error.",
     )
     groups_per_step: int = Field(
         ..., ge=1, description="Prompts (groups) per training step: one router step per that many."
@@ -55,4 +58,5 @@ class ServiceConfig(BaseModel):
             "expire_after_steps": self.expire_after_steps,
             "state_path": self.state_path,
             "metrics_path": self.metrics_path,
+            "timeout_s": self.timeout_s,
         }

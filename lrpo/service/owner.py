@@ -14,9 +14,12 @@ per-prompt history.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import threading
 from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +27,21 @@ import numpy as np
 
 from lrpo.router import BaseRouter, RoutingContext, RoutingPlan
 from lrpo.router.context import ContextLike
+from lrpo.router.state import check_count
 
-from .errors import GroupMismatchError
+from .errors import GroupMismatchError, RouterServiceError, RouterServiceUnavailable
 
 __all__ = ["Assignment", "RouterService", "describe"]
 
 STATE_FORMAT = 1
+_COUNTERS = (
+    "groups",
+    "rewards",
+    "late_rewards",
+    "duplicate_rewards",
+    "expired_groups",
+    "recorded_steps",
+)
 
 
 @dataclass(frozen=True)
@@ -58,12 +70,13 @@ class Assignment:
 class _OpenGroup:
     """A group handing out its slots and waiting for their rewards; routed once per batch."""
 
+    group: str
     ticket: str
     context: RoutingContext
+    step: int  # the router step it was opened (and routed) in
     rewards: np.ndarray  # (K,) NaN until reported
     reported: np.ndarray  # (K,) bool
     next_slot: int = 0
-    step: int = 0
     key: int = 0
     languages: np.ndarray | None = None  # (K,) codes, once routed
     arms: np.ndarray | None = None  # (K,) arm ids, once routed
@@ -76,7 +89,13 @@ Report = tuple[str, int, float]
 class RouterService:
     """Own a router; route groups for many clients and learn from their rewards.
 
-    Thread-safe (one lock): OpenRLHF calls reward files from worker threads.
+    Thread-safe (one lock): OpenRLHF calls reward files from worker threads. A call waits
+    at most ``timeout_s`` for the lock, then raises :class:`RouterServiceUnavailable` having
+    changed nothing.
+
+    Each bad request or report of a batch fails alone, with its own error; the others proceed.
+    A reward is taken once per slot: a second report for a slot is dropped and counted
+    (``duplicate_rewards``), so the first reward counts.
 
     Parameters
     ----------
@@ -90,6 +109,8 @@ class RouterService:
         Where to save the state after each router step, and to resume from if it exists.
     metrics_path : str, optional
         JSON-lines file that gets the metrics after each router step.
+    timeout_s : float, optional
+        Longest wait for the lock held by another call; None: no limit.
     """
 
     def __init__(
@@ -100,6 +121,7 @@ class RouterService:
         expire_after_steps: int = 8,
         state_path: str | None = None,
         metrics_path: str | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         if groups_per_step < 1:
             raise ValueError(f"groups_per_step must be >= 1, got {groups_per_step}")
@@ -108,17 +130,15 @@ class RouterService:
         self.expire_after_steps = expire_after_steps
         self.state_path = state_path
         self.metrics_path = metrics_path
+        self.timeout_s = timeout_s
         self._lock = threading.Lock()
         self._open: dict[str, _OpenGroup] = {}  # ticket -> group
         self._filling: dict[str, str] = {}  # group key -> ticket still handing out slots
         self._opened: dict[str, int] = {}  # group key -> groups opened in this router step
         self._complete: deque[_OpenGroup] = deque()
-        self.counters = dict.fromkeys(
-            ("groups", "rewards", "late_rewards", "expired_groups", "recorded_steps"), 0
-        )
+        self.counters = dict.fromkeys(_COUNTERS, 0)
         if state_path and os.path.isfile(state_path):
-            with open(state_path, encoding="utf-8") as handle:
-                self.load_state_dict(json.load(handle))
+            self._resume(state_path)
 
     @property
     def num_rollouts(self) -> int:
@@ -133,25 +153,60 @@ class RouterService:
         """:meth:`assign` for a batch of ``(group, context, K)``, in order; the new groups are
         routed in one call. A bad request gets its exception in its place; the others proceed.
         """
-        with self._lock:
+        with self._locked():
             taken: list[tuple[_OpenGroup, int] | Exception] = []
-            for group, context, num_rollouts in requests:
+            for request in requests:
                 try:
-                    taken.append(self._take_slot(group, context, num_rollouts))
+                    taken.append(self._take_slot(*request))
                 except (TypeError, ValueError) as error:
                     taken.append(error)
-            slots = [t for t in taken if isinstance(t, tuple)]
-            fresh = {id(entry): entry for entry, _ in slots if entry.languages is None}
-            if fresh:
-                entries = list(fresh.values())
-                plan = self.router.route([e.context for e in entries],
-                                         keys=[e.ticket for e in entries])  # fmt: skip
-                for row, entry in enumerate(entries):
-                    entry.step, entry.key = plan.step, int(plan.keys[row])
-                    entry.languages, entry.arms = plan.languages[row], plan.arms[row]
-            return [t if isinstance(t, Exception) else self._assignment(*t) for t in taken]
+            failed = self._route_new([t[0] for t in taken if isinstance(t, tuple)])
+            out: list[Assignment | Exception] = []
+            for result in taken:
+                if isinstance(result, tuple):
+                    entry, slot = result
+                    error = failed.get(id(entry))
+                    result = self._assignment(entry, slot) if error is None else error
+                out.append(result)
+            return out
 
-    def _take_slot(self, group: str, context: ContextLike, num_rollouts: int) -> tuple:
+    def _route_new(self, entries: list[_OpenGroup]) -> dict[int, Exception]:
+        """Route the groups among ``entries`` not routed yet; the error of each that fails.
+
+        A group whose context cannot be routed (a theme embedding of the wrong size, ...) is
+        closed, so that it neither holds a slot nor stays open, and only its requests fail.
+        """
+        fresh = list({id(e): e for e in entries if e.languages is None}.values())
+        try:
+            self._route(fresh)
+            return {}
+        except (TypeError, ValueError):
+            pass
+        # Draws depend on each group's key alone, so routing the groups one by one gives the
+        # plans that routing them together would have given.
+        failed: dict[int, Exception] = {}
+        for entry in fresh:
+            try:
+                self._route([entry])
+            except (TypeError, ValueError) as error:
+                failed[id(entry)] = error
+                del self._open[entry.ticket]
+                if self._filling.get(entry.group) == entry.ticket:
+                    del self._filling[entry.group]
+        return failed
+
+    def _route(self, entries: list[_OpenGroup]) -> None:
+        if not entries:
+            return
+        plan = self.router.route([e.context for e in entries], keys=[e.ticket for e in entries])
+        for row, entry in enumerate(entries):
+            entry.key = int(plan.keys[row])
+            entry.languages, entry.arms = plan.languages[row], plan.arms[row]
+        self.counters["groups"] += len(entries)
+
+    def _take_slot(
+        self, group: str, context: ContextLike, num_rollouts: int
+    ) -> tuple[_OpenGroup, int]:
         if not isinstance(group, str) or not group:
             raise TypeError(f"a group key is a non-empty string, got {group!r}")
         context = RoutingContext.coerce(context)
@@ -180,11 +235,13 @@ class RouterService:
     def _open_group(self, group: str, context: RoutingContext) -> str:
         count = self._opened.get(group, 0)
         self._opened[group] = count + 1
-        ticket = f"{group}@{self.router.step}#{count}"
+        step = self.router.step
+        ticket = f"{group}@{step}#{count}"
         k = self.num_rollouts
-        self._open[ticket] = _OpenGroup(ticket, context, np.full(k, np.nan), np.zeros(k, bool))
+        self._open[ticket] = _OpenGroup(
+            group, ticket, context, step, np.full(k, np.nan), np.zeros(k, bool)
+        )
         self._filling[group] = ticket
-        self.counters["groups"] += 1
         return ticket
 
     @staticmethod
@@ -201,22 +258,33 @@ class RouterService:
         """Take one rollout's reward; returns whether a router step was recorded.
 
         A reward for a group that is no longer open (already recorded, or from before a
-        restart) is counted in ``late_rewards`` and dropped. NaN is kept: the router counts it.
+        restart) is counted in ``late_rewards`` and dropped; so is a second reward for a slot
+        (``duplicate_rewards``): the first one counts. A slot that was never handed out is
+        refused. NaN is kept: the router counts it.
         """
         return _raised(self.report_many([(ticket, slot, reward)])[0])
 
     def report_many(self, reports: list[Report]) -> list[bool | Exception]:
-        """:meth:`report` for a batch of ``(ticket, slot, reward)``, in order."""
-        with self._lock:
+        """:meth:`report` for a batch of ``(ticket, slot, reward)``, in order; a bad report
+        gets its exception in its place, before it changes anything."""
+        with self._locked():
             out: list[bool | Exception] = []
-            for ticket, slot, reward in reports:
+            for report in reports:
                 try:
-                    out.append(self._take_reward(ticket, slot, reward))
+                    out.append(self._take_reward(*report))
                 except (TypeError, ValueError) as error:
                     out.append(error)
             return out
 
     def _take_reward(self, ticket: str, slot: int, reward: float) -> bool:
+        if not isinstance(ticket, str):
+            raise TypeError(f"a ticket is an Assignment's ticket string, got {ticket!r}")
+        if isinstance(slot, bool) or not isinstance(slot, int | np.integer):
+            raise TypeError(
+                f"slot must be an Assignment's int slot, got {slot!r} ({type(slot).__name__})"
+            )
+        if isinstance(reward, bool) or not isinstance(reward, numbers.Real):
+            raise TypeError(f"reward must be a number, got {reward!r} ({type(reward).__name__})")
         entry = self._open.get(ticket)
         if entry is None:
             self.counters["late_rewards"] += 1
@@ -224,6 +292,14 @@ class RouterService:
         k = len(entry.rewards)
         if not 0 <= slot < k:
             raise ValueError(f"slot {slot} is outside 0..{k - 1} of group {ticket!r}")
+        if slot >= entry.next_slot:
+            raise ValueError(
+                f"slot {slot} of group {ticket!r} was never handed out (slots "
+                f"0..{entry.next_slot - 1} were): report the slot of an Assignment"
+            )
+        if entry.reported[slot]:
+            self.counters["duplicate_rewards"] += 1
+            return False
         entry.rewards[slot] = float(reward)
         entry.reported[slot] = True
         self.counters["rewards"] += 1
@@ -238,7 +314,7 @@ class RouterService:
 
     def flush(self) -> bool:
         """Record the completed groups now, however few (end of training)."""
-        with self._lock:
+        with self._locked():
             if not self._complete:
                 return False
             self._record(len(self._complete))
@@ -265,9 +341,7 @@ class RouterService:
 
     def _expire(self, before_step: int) -> None:
         """Drop the open groups routed before ``before_step`` (their rewards count as late)."""
-        stale = [
-            t for t, e in self._open.items() if e.languages is not None and e.step < before_step
-        ]
+        stale = [ticket for ticket, entry in self._open.items() if entry.step < before_step]
         for ticket in stale:
             del self._open[ticket]
         self._filling = {g: t for g, t in self._filling.items() if t in self._open}
@@ -276,7 +350,7 @@ class RouterService:
     # ---------------------------------------------------------------- reports
     def metrics(self) -> dict[str, float]:
         """Router metrics plus the service's own counters, prefixed ``router/service/``."""
-        with self._lock:
+        with self._locked():
             return self._metrics()
 
     def _metrics(self) -> dict[str, float]:
@@ -294,7 +368,7 @@ class RouterService:
     def state_dict(self) -> dict[str, Any]:
         """The router, the groups opened this step and the counters (open groups are in
         flight and not saved)."""
-        with self._lock:
+        with self._locked():
             return self._state()
 
     def _state(self) -> dict[str, Any]:
@@ -305,17 +379,65 @@ class RouterService:
             "counters": dict(self.counters),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("format") != STATE_FORMAT:
-            raise ValueError(f"router service state format {state.get('format')!r} unknown")
-        self.router.load_state_dict(state["router"])
-        self._opened = {str(k): int(v) for k, v in state["opened"].items()}
-        self.counters.update({k: int(v) for k, v in state["counters"].items()})
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the whole state is checked first, so that a bad one is
+        refused with the field that is wrong and changes nothing."""
+        fmt = state.get("format") if isinstance(state, Mapping) else None
+        if type(fmt) is not int or fmt != STATE_FORMAT:
+            raise ValueError(
+                f"router service state 'format' is {fmt!r}, not {STATE_FORMAT}: load a state "
+                "saved by RouterService.state_dict()"
+            )
+        opened = _counts(state.get("opened"), "opened")
+        counters = _counts(state.get("counters"), "counters", known=_COUNTERS)
+        if "router" not in state:
+            raise ValueError("router service state lacks its 'router' state")
+        with self._locked():
+            self.router.load_state_dict(state["router"])  # checked whole, before it changes
+            self._opened = opened
+            self.counters.update(counters)
+
+    def _resume(self, path: str) -> None:
+        """Load the state file, or say which file cannot be resumed from and what to do."""
+        try:
+            with open(path, encoding="utf-8") as handle:
+                self.load_state_dict(json.load(handle))
+        except (TypeError, ValueError) as error:  # a JSONDecodeError is a ValueError
+            raise RouterServiceError(
+                f"cannot resume the router from its state file {path} ({type(error).__name__}: "
+                f"{error}). If the file is damaged, restore it from a backup; to start the "
+                "router afresh, move the file away or set service.state_path to a new file"
+            ) from error
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The lock, waited for at most ``timeout_s``."""
+        timeout = -1 if self.timeout_s is None else self.timeout_s
+        if not self._lock.acquire(timeout=timeout):
+            raise RouterServiceUnavailable(
+                f"the router service did not answer within timeout_s={self.timeout_s} s: "
+                "another call held it that long (nothing was changed)"
+            )
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _save(self, path: str) -> None:
         with open(path + ".tmp", "w", encoding="utf-8") as handle:
             json.dump(self._state(), handle)
         os.replace(path + ".tmp", path)
+
+
+def _counts(saved: Any, field: str, known: tuple[str, ...] | None = None) -> dict[str, int]:
+    """A checked ``{name: count}`` field of a service state."""
+    if not isinstance(saved, Mapping) or not all(isinstance(k, str) for k in saved):
+        raise ValueError(f"router service state {field!r} must map names to counts, got {saved!r}")
+    unknown = sorted(set(saved) - set(known)) if known is not None else []
+    if unknown:
+        raise ValueError(f"router service state {field!r} has unknown names {unknown}; "
+                         f"they are {list(known)}")  # fmt: skip
+    return {name: check_count(value, f"{field}.{name}") for name, value in saved.items()}
 
 
 def _raised(result: Any) -> Any:

@@ -40,6 +40,7 @@ import numpy as np
 from transformers import TrainerCallback
 
 from lrpo.languages import DEFAULT_TAG_TEMPLATE, DirectiveStyle, apply_directive
+from lrpo.rewards import SemanticReward
 from lrpo.router import BaseRouter, RoutingContext, RoutingPlan
 
 from ._checks import check_trainer
@@ -235,11 +236,29 @@ class LanguageRouterCallback(TrainerCallback):
         marked = [i for i, f in enumerate(funcs) if any(f is g for g in self._marked)]
         weights = trainer.reward_weights.tolist()
         self._learned_columns = [(i, weights[i]) for i in marked or range(len(funcs))]
+        self._restrict_gates(trainer, funcs)
         self._wrap(trainer)
         if self not in trainer.callback_handler.callbacks:
             trainer.add_callback(self)
         self.trainer = trainer
         return trainer
+
+    def _restrict_gates(self, trainer: Any, funcs: list) -> None:
+        """Default language gates of SemanticRewards choose among the languages the run asks
+        for: the router's, the datasets' prompt languages (K_on rollouts) and English."""
+        languages = list(self.router.config.languages)
+        evaluation = getattr(trainer, "eval_dataset", None)
+        datasets = [
+            trainer.train_dataset,
+            *(evaluation.values() if isinstance(evaluation, dict) else [evaluation]),
+        ]
+        for dataset in datasets:
+            if self.language_column in (getattr(dataset, "column_names", None) or ()):
+                languages += [c for c in dataset.unique(self.language_column) if isinstance(c, str)]
+        for func in funcs:
+            inner = getattr(func, "__wrapped__", func)
+            if isinstance(inner, SemanticReward):
+                inner.use_languages(languages)
 
     def _wrap(self, trainer: Any) -> None:
         generate_and_score = trainer._generate_and_score_completions

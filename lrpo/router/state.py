@@ -1,0 +1,83 @@
+"""Checks of a saved router state, made before any of it is loaded.
+
+A damaged or hand-edited state must be refused with the field that is wrong: not half loaded
+(the router keeps its own state) and not loaded with values that routing cannot use (a NaN
+logit routes every rollout to the first language; a float step breaks the schedules).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .config import MAX_ABS_VALUE
+
+__all__ = ["check_count", "check_names", "check_numbers", "entry", "refuse"]
+
+_FIX = "load a state saved by state_dict(), as it was saved"
+
+
+def refuse(where: str, problem: str) -> ValueError:
+    """The error for a bad field ``where`` of a router state (raise it)."""
+    return ValueError(f"router state field {where!r} {problem}; {_FIX}")
+
+
+def entry(state: Any, key: str, where: str = "") -> Any:
+    """``state[key]``, refused when ``state`` is not a mapping or lacks ``key``."""
+    path = f"{where}.{key}" if where else key
+    if not isinstance(state, Mapping):
+        raise refuse(where or "state", f"must be a mapping, got {type(state).__name__}")
+    if key not in state:
+        raise refuse(path, "is missing")
+    return state[key]
+
+
+def check_count(value: Any, where: str) -> int:
+    """A non-negative integer (not a bool, not a float)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise refuse(where, f"must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def check_names(value: Any, where: str) -> list[str]:
+    """A list of distinct strings."""
+    if not isinstance(value, list | tuple) or any(not isinstance(v, str) for v in value):
+        raise refuse(where, f"must be a list of strings, got {value!r:.80}")
+    duplicated = sorted({name for name in value if value.count(name) > 1})
+    if duplicated:
+        raise refuse(where, f"must name each row once, duplicated: {duplicated}")
+    return list(value)
+
+
+def check_numbers(
+    value: Any,
+    shape: tuple[int, ...],
+    where: str,
+    *,
+    integers: bool = False,
+    nonnegative: bool = False,
+    limit: float = MAX_ABS_VALUE,
+) -> np.ndarray:
+    """An array of ``shape`` of finite numbers within ``±limit`` (integers, >= 0 if asked)."""
+    try:
+        array = np.asarray(value, dtype=None if integers else np.float64)
+    except (TypeError, ValueError):
+        array = None
+    if array is not None and array.size == 0 == math.prod(shape):
+        array = array.reshape(shape)  # an empty table is saved as []
+    if array is None or array.shape != shape:
+        got = "ragged or non-numeric values" if array is None else f"shape {array.shape}"
+        raise refuse(where, f"must hold numbers of shape {shape}, got {got}")
+    if integers:
+        if array.size and array.dtype.kind not in "iu":
+            raise refuse(where, f"must hold integers, got {array.dtype} values")
+        array = array.astype(np.int64)
+    if not np.isfinite(array).all() or (np.abs(array) > limit).any():
+        bound = "" if limit == np.inf else f" within ±{limit:g}"
+        raise refuse(where, f"must hold finite numbers{bound}, got NaN, infinite or huge values")
+    if nonnegative and (array < 0).any():
+        raise refuse(where, f"must hold numbers >= 0, got {array.min()}")
+    return array
