@@ -363,14 +363,14 @@ class LanguageGate:
         shares = self._shares(spans, rows, size)
         empty = np.array([not text for text in prose], dtype=bool)
         has_language = (spans.letters > 0) & (spans.letter_share >= config.min_letter_share)
-        own_share = shares[np.arange(size), rows]
-        best = shares.argmax(axis=1)
-        best[own_share >= shares.max(axis=1)] = rows[own_share >= shares.max(axis=1)]  # ties
-        has_language &= shares.max(axis=1) > 0
+        own_share, top = shares[np.arange(size), rows], shares.max(axis=1)
+        language_ok = own_share >= top  # a tie goes to the requested language
+        best = np.where(language_ok, rows, shares.argmax(axis=1))
+        has_language &= top > 0
+        language_ok &= has_language
         detected = np.full(size, None, dtype=object)
         detected[has_language] = np.array(self.languages, dtype=object)[best[has_language]]
-        confidence = np.where(has_language, shares.max(axis=1), math.nan)
-        language_ok = has_language & (best == rows)
+        confidence = np.where(has_language, top, math.nan)
 
         reason = np.full(size, "pass", dtype=object)
         reason[own_share < config.min_language_share] = "code_mixed"

@@ -18,7 +18,7 @@ from .context import ContextLike, EncodedBatch, RoutingContext, encode_contexts
 from .draws import keys_to_uint64, uniforms
 from .feedback import BucketSums, WindowStats, aggregate_window
 from .plan import RoutingPlan, RoutingProbabilities
-from .state import check_count, entry, refuse
+from .state import check_count, check_counts, entry, refuse
 from .tables import RowTable
 from .weights import concat_ranges
 
@@ -515,10 +515,8 @@ def _shape(value: Any) -> str:
 
 def _counters_from(saved: Any) -> dict[str, int]:
     """Checked counters of a state; a counter newer than the state starts at 0."""
-    unknown = sorted(set(saved) - set(_COUNTERS)) if isinstance(saved, Mapping) else None
-    if unknown is None or unknown:
-        raise refuse("counters", f"must map some of {list(_COUNTERS)} to counts, got {saved!r}")
-    return {name: check_count(saved.get(name, 0), f"counters.{name}") for name in _COUNTERS}
+    counts = check_counts(saved, "counters", known=_COUNTERS)
+    return {name: counts.get(name, 0) for name in _COUNTERS}
 
 
 def _theme_region_pairs(encoded: EncodedBatch) -> tuple[np.ndarray, ...]:

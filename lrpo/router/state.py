@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import MAX_ABS_VALUE
 
-__all__ = ["check_count", "check_names", "check_numbers", "entry", "refuse"]
+__all__ = ["check_count", "check_counts", "check_names", "check_numbers", "entry", "refuse"]
 
 _FIX = "load a state saved by state_dict(), as it was saved"
 
@@ -40,6 +40,17 @@ def check_count(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
         raise refuse(where, f"must be an integer >= 0, got {value!r}")
     return int(value)
+
+
+def check_counts(value: Any, where: str, known: tuple[str, ...] | None = None) -> dict[str, int]:
+    """A ``{name: count}`` mapping; with ``known``, of some of those names only."""
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        names = "names" if known is None else f"some of {list(known)}"
+        raise refuse(where, f"must map {names} to counts, got {value!r:.80}")
+    unknown = sorted(set(value) - set(known)) if known is not None else []
+    if unknown:
+        raise refuse(where, f"must map some of {list(known)} to counts; unknown names {unknown}")
+    return {name: check_count(count, f"{where}.{name}") for name, count in value.items()}
 
 
 def check_names(value: Any, where: str) -> list[str]:

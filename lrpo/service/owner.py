@@ -27,7 +27,7 @@ import numpy as np
 
 from lrpo.router import BaseRouter, RoutingContext, RoutingPlan
 from lrpo.router.context import ContextLike
-from lrpo.router.state import check_count
+from lrpo.router.state import check_counts
 
 from .errors import GroupMismatchError, RouterServiceError, RouterServiceUnavailable
 
@@ -388,8 +388,8 @@ class RouterService:
                 f"router service state 'format' is {fmt!r}, not {STATE_FORMAT}: load a state "
                 "saved by RouterService.state_dict()"
             )
-        opened = _counts(state.get("opened"), "opened")
-        counters = _counts(state.get("counters"), "counters", known=_COUNTERS)
+        opened = check_counts(state.get("opened"), "opened")
+        counters = check_counts(state.get("counters"), "counters", known=_COUNTERS)
         if "router" not in state:
             raise ValueError("router service state lacks its 'router' state")
         with self._locked():
@@ -427,17 +427,6 @@ class RouterService:
         with open(path + ".tmp", "w", encoding="utf-8") as handle:
             json.dump(self._state(), handle)
         os.replace(path + ".tmp", path)
-
-
-def _counts(saved: Any, field: str, known: tuple[str, ...] | None = None) -> dict[str, int]:
-    """A checked ``{name: count}`` field of a service state."""
-    if not isinstance(saved, Mapping) or not all(isinstance(k, str) for k in saved):
-        raise ValueError(f"router service state {field!r} must map names to counts, got {saved!r}")
-    unknown = sorted(set(saved) - set(known)) if known is not None else []
-    if unknown:
-        raise ValueError(f"router service state {field!r} has unknown names {unknown}; "
-                         f"they are {list(known)}")  # fmt: skip
-    return {name: check_count(value, f"{field}.{name}") for name, value in saved.items()}
 
 
 def _raised(result: Any) -> Any:
