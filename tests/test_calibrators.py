@@ -1,4 +1,4 @@
-"""Tests for lrpo.calibration calibrators: hand values, properties, back-off, online, benchmark."""
+"""Tests for lrpo.calibration calibrators: hand values, properties, back-off, state, benchmark."""
 
 from __future__ import annotations
 
@@ -301,7 +301,6 @@ def test_float32_rounding_is_clipped_and_empty_batch():
     ("calibrator", "message"),
     [
         (MeanCalibrator(shrinkage=-1), "shrinkage"),
-        (MeanCalibrator(online=0), "online"),
         (MeanCalibrator(backoff=["marginal"]), "end with 'global'"),
         (MeanCalibrator(backoff=["pivot", "global"]), "backoff"),
         (QuantileCalibrator(knots="median"), "knots"),
@@ -313,30 +312,7 @@ def test_invalid_params_fail_at_fit(calibrator, message):
         calibrator.fit(_hand_table())
 
 
-# ---------------------------------------------------------------------- online
-def test_online_blend_and_state_round_trip():
-    table = _hand_table()
-    calibrator = MeanCalibrator(online=2.0).fit(table)
-    with pytest.raises(ValueError, match="online adjustment is off"):
-        MeanCalibrator().fit(table).partial_fit([0.5], ["en"], ["de"])
-    refs, outs = ["en"] * 2 + ["de"] * 3, ["de"] * 2 + ["en"] * 3
-    calibrator.partial_fit([0.8, 0.8, 0.4, 0.4, np.nan], refs, outs)
-    # online means 0.8 and 0.4, overall 0.6 -> online offsets +0.2 and -0.2
-    # (en, de): (2 * 0.075 + 2 * 0.2) / 4 = 0.1375 ; (de, en): (2 * -0.225 + 2 * -0.2) / 4
-    out = calibrator([0.9, 0.6], ["en", "de"], ["de", "en"])
-    np.testing.assert_allclose(out, [(0.9 - 0.1375 + 1) / 2, (0.6 + 0.2125 + 1) / 2], atol=1e-12)
-    state = json.loads(json.dumps(calibrator.state_dict()))
-    restored = MeanCalibrator(online=2.0).fit(table)
-    restored.load_state_dict(state)
-    s, ref, out_l = [0.3, 0.9, 0.7], ["en", "de", "ja"], ["de", "en", "sw"]
-    np.testing.assert_array_equal(restored(s, ref, out_l), calibrator(s, ref, out_l))
-    assert restored.n_scores_ == calibrator.n_scores_
-    with pytest.raises(ValueError, match="params"):
-        MeanCalibrator(online=3.0).fit(table).load_state_dict(state)
-    with pytest.raises(ValueError, match="format"):
-        restored.load_state_dict({**state, "format_version": 9})
-
-
+# ---------------------------------------------------------------------- state
 def test_quantile_state_round_trip_and_reset():
     calibrator = QuantileCalibrator().fit(_hand_table())
     calibrator([0.5], ["sw"], ["de"])

@@ -160,6 +160,12 @@ def test_missing_columns_raise_naming_them(reward):
             "lambda_sim\n  Input should be a finite",
         ),
         ({"copy_guard": "sometimes"}, "copy_guard"),
+        ({"prompt_guard": "maybe"}, "prompt_guard"),
+        ({"prompt_copy_extra": -0.1}, "prompt_copy_extra"),
+        ({"echo_margin": 1.5}, "echo_margin"),
+        ({"echo_margin": math.nan}, "echo_margin"),
+        ({"online_calibration": 0}, "online_calibration"),
+        ({"online_calibration": 50, "calibration": "quantile"}, "adapts the 'mean' calibrator"),
         ({"colour": "red"}, "Extra inputs"),
     ],
 )

