@@ -393,11 +393,11 @@ class SemanticReward:
         elif self.gate is None:
             gate[alive] = 1.0
 
-        raw, mismatches, scored = _nan(n), None, alive
-        self._completion_vectors = None  # set by _raw_scores when it embeds
+        raw, vectors, mismatches, scored = _nan(n), None, None, alive
         if alive.size:
-            raw[alive], mismatches = self._raw_scores(alive, live_texts, refs, prompts, scores)
-        self._echo_guard(alive, raw, texts, refs, questions, guard)
+            raw[alive], vectors, mismatches = self._raw_scores(alive, live_texts, refs, prompts,
+                                                               scores)  # fmt: skip
+        self._echo_guard(alive, raw, vectors, texts, refs, questions, guard)
         unusable = alive[~np.isfinite(raw[alive])]  # an infinite score would clip to the top
         guard[unusable] = "nan_score"
         raw[unusable] = np.nan
@@ -517,11 +517,12 @@ class SemanticReward:
                     guard[i] = "prompt_copy"
         return questions
 
-    def _echo_guard(self, alive, raw, texts, refs, questions, guard) -> None:
+    def _echo_guard(self, alive, raw, vectors, texts, refs, questions, guard) -> None:
         """Guard ``echo``: live completions closer to their question than to their reference
         by more than ``echo_margin``, unless they state a number that the reference has and
-        the question lacks. Questions go through the reference cache (once per group)."""
-        margin, vectors = self.config.echo_margin, self._completion_vectors
+        the question lacks. ``vectors``: the live completions' embeddings (None when scored by
+        a scalar). Questions go through the reference cache (once per group)."""
+        margin = self.config.echo_margin
         if margin is None or vectors is None:
             return
         rows = np.array([k for k, i in enumerate(alive)
@@ -537,8 +538,9 @@ class SemanticReward:
             if not computed & numbers(texts[i]):
                 guard[i] = "echo"
 
-    def _raw_scores(self, alive, live_texts, refs, prompts, scores) -> tuple[np.ndarray, Any]:
-        """Scores of the live items, and ``(mismatch scores, partner)`` or None.
+    def _raw_scores(self, alive, live_texts, refs, prompts, scores) -> tuple[np.ndarray, Any, Any]:
+        """Scores of the live items, their embeddings (None for a scalar score), and
+        ``(mismatch scores, partner)`` or None.
 
         The mismatches, for online calibration: each completion against the reference of
         ``partner``, a live item of another prompt (a surely wrong answer, see
@@ -546,7 +548,7 @@ class SemanticReward:
         with a single reference in the batch.
         """
         if scores is not None:
-            return scores[alive], None
+            return scores[alive], None, None
         if self.scorer is not None:
             live_prompts = [message_text(prompts[i], ("user",)) if prompts else None
                             for i in alive]  # fmt: skip
@@ -555,18 +557,17 @@ class SemanticReward:
             )
             if values.shape != (alive.size,):
                 raise ValueError(f"scorer returned shape {values.shape} for {alive.size} items")
-            return values, None
+            return values, None, None
         live_refs = [refs[i] for i in alive]
         completion_vectors = self._completion_embedder.embed(live_texts)
-        self._completion_vectors = completion_vectors  # for the echo guard
         reference_vectors = self.reference_cache.embed(live_refs)
         raw = np.einsum("ij,ij->i", completion_vectors, reference_vectors, dtype=np.float64)
         partner = _other_prompt(live_refs) if getattr(self.calibrator, "online", None) else None
         if partner is None:
-            return raw, None
+            return raw, completion_vectors, None
         mismatch = np.einsum("ij,ij->i", completion_vectors, reference_vectors[partner],
                              dtype=np.float64)  # fmt: skip
-        return raw, (mismatch, partner)
+        return raw, completion_vectors, (mismatch, partner)
 
     def _calibrate(self, raw, ref_lang, out_lang, scalar) -> np.ndarray:
         if scalar:
