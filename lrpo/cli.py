@@ -252,7 +252,7 @@ def _register_serve(subparsers: _Subparsers) -> None:
 
 def _run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
-        from lrpo.serve import ServeConfig, serve
+        from lrpo.reward_server import ServeConfig, serve
     except ImportError as error:
         parser.error(str(error))
     overrides = {name: getattr(args, name) for name in ("host", "port")

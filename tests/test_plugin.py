@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_semantic_reward import RAW, AngleEmbedder, FakeGate
 
-from lrpo.integrations.labels import LabelError, pack_label, unpack_label
 from lrpo.integrations.plugin import (
     CONFIG_ENV,
     PluginConfig,
@@ -19,7 +18,8 @@ from lrpo.integrations.plugin import (
     group_key,
     load_plugin_config,
 )
-from lrpo.integrations.scoring import score_labelled
+from lrpo.labelled.labels import LabelError, pack_label, unpack_label
+from lrpo.labelled.scoring import score_labelled
 from lrpo.rewards import SemanticReward
 
 SETTINGS = {

@@ -31,14 +31,14 @@ def test_unusable_completion_is_a_counted_zero(reward, completion):
     out = reward(prompts=["p", "p"], completions=[completion, "ok"], reference=["r", "r"],
                  lang=["en", "en"])  # fmt: skip
     assert out == [0.0, 1.0]
-    assert reward.metrics()["guard/invalid_completion"] == 1.0
+    assert reward.metric_sums().metrics()["guard/invalid_completion"] == 1.0
 
 
 def test_missing_reference_item_is_a_counted_zero(reward):
     out = reward(prompts=["p"] * 3, completions=["a", "b", "c"], reference=[None, 7, "r"],
                  lang=["en"] * 3)  # fmt: skip
     assert out == [0.0, 0.0, 1.0]
-    assert reward.metrics()["guard/missing_reference"] == 2.0
+    assert reward.metric_sums().metrics()["guard/missing_reference"] == 2.0
 
 
 @pytest.mark.parametrize("code", ["EN", "xx-nope", None, 3, "fr"])  # fr: valid, not in the gate
@@ -62,7 +62,7 @@ def test_a_score_that_is_not_finite_is_a_counted_zero(bad):
     assert out == [0.5, 0.0]  # +inf would clip to the top reward
     assert reward.last_breakdown.guard.tolist() == ["", "nan_score"]
     assert np.isnan(reward.last_breakdown.raw[1])
-    assert reward.metrics()["guard/nan_score"] == 1.0
+    assert reward.metric_sums().metrics()["guard/nan_score"] == 1.0
     direct = SemanticReward(RAW, embedder=AngleEmbedder({}))
     assert direct.score(["a"], None, "en", scores=[bad]).reward.tolist() == [0.0]
 
@@ -79,7 +79,7 @@ def test_non_finite_scores_give_finite_rewards_and_metrics(bad_batch, later_batc
     assert np.all((first.reward >= 0.0) & (first.reward <= 1.0))
     assert (first.guard == "nan_score").tolist() == [not math.isfinite(x) for x in bad_batch]
     later = reward.score(["a"] * len(later_batch), None, "en", scores=later_batch)
-    metrics = reward.metrics()  # one inf earlier must not poison the running means
+    metrics = reward.metric_sums().metrics()  # one inf earlier must not poison the running means
     assert math.isfinite(metrics["reward/en/mean"]) and math.isfinite(metrics["reward/en/raw"])
     scored = np.concatenate([first.raw, later.raw])
     assert metrics["reward/en/raw"] == pytest.approx(np.nanmean(scored))
@@ -93,7 +93,7 @@ def test_a_blank_reference_is_a_counted_zero(reward, blank):
                  lang=["en"] * 2)  # fmt: skip
     assert out == [0.0, 1.0]
     assert reward.last_breakdown.guard.tolist() == ["missing_reference", ""]
-    assert reward.metrics()["guard/missing_reference"] == 1.0
+    assert reward.metric_sums().metrics()["guard/missing_reference"] == 1.0
 
 
 def test_a_long_completion_is_a_counted_zero_by_default_and_never_embedded():

@@ -12,11 +12,11 @@ import httpx
 import pytest
 from conftest import load_benchmark
 
-import lrpo.serve
+import lrpo.reward_server
 from lrpo.cli import main
-from lrpo.integrations.labels import pack_label
+from lrpo.labelled.labels import pack_label
+from lrpo.reward_server import ServeConfig, background_server, create_app
 from lrpo.rewards import SemanticReward
-from lrpo.serve import ServeConfig, background_server, create_app
 
 FAST = {"calibration": "none", "gate_mode": "off", "pair_key": "requested"}
 LABEL = pack_label(language="en", reference="The answer is 42.", requested="de")
@@ -82,7 +82,7 @@ def test_the_readme_config_example_is_a_valid_config(tmp_path):
 
 def test_cli_serves_the_config_file_with_host_and_port_overridden(tmp_path, monkeypatch):
     served_configs = []
-    monkeypatch.setattr(lrpo.serve, "serve", served_configs.append)
+    monkeypatch.setattr(lrpo.reward_server, "serve", served_configs.append)
     path = tmp_path / "serve.yaml"
     path.write_text("port: 6000\nreward:\n  calibration: none\n")
     assert main(["serve", "--config", str(path), "--host", "0.0.0.0"]) == 0

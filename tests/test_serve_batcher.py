@@ -1,4 +1,4 @@
-"""Tests for lrpo.serve.batcher: concurrent requests merge into few reward calls, sliced back."""
+"""Tests for lrpo.reward_server.batcher: requests merge into few reward calls, sliced back."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from lrpo.integrations.scoring import ScoredRollouts
-from lrpo.serve import RewardBatcher
+from lrpo.labelled.scoring import ScoredRollouts
+from lrpo.reward_server import RewardBatcher
 
 
 class SpyScorer:

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from test_serve import FAST, LABEL, LengthScorer, _body, _server, served
 
 from lrpo.cli import main
+from lrpo.reward_server import ServeConfig, background_server, create_app
 from lrpo.rewards import SemanticReward
-from lrpo.serve import ServeConfig, background_server, create_app
 
 __all__ = ["served"]  # the module-scoped server fixture of test_serve, used here too
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrpo import LanguageRouter, RouterConfig
-from lrpo.service import (
+from lrpo.router_service import (
     GroupMismatchError,
     LocalRouterClient,
     RayRouterClient,

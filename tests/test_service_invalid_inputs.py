@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_service import CONTEXTS, K, make_router
 
 from lrpo import LanguageRouter, RouterConfig
-from lrpo.service import (
+from lrpo.router_service import (
     GroupMismatchError,
     LocalRouterClient,
     RouterService,

@@ -11,9 +11,9 @@ import pytest
 from test_service import CONTEXTS, K, make_router
 
 from lrpo import LanguageRouter
-from lrpo.integrations.labels import pack_label, unpack_label
 from lrpo.integrations.plugin import CONFIG_ENV, RoutedRollouts
-from lrpo.service import (
+from lrpo.labelled.labels import pack_label, unpack_label
+from lrpo.router_service import (
     GroupMismatchError,
     RouterServiceError,
     RouterServiceUnavailable,

@@ -569,7 +569,7 @@ def test_example_script_tiny_run(tmp_path, monkeypatch):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).parents[1] / "integrations" / "trl" / "grpo_lrpo.py"
+    path = Path(__file__).parents[1] / "recipes" / "trl" / "grpo_lrpo.py"
     spec = importlib.util.spec_from_file_location("grpo_lrpo", path)
     script = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "grpo_lrpo", script)  # dataclasses look the module up

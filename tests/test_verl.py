@@ -36,12 +36,12 @@ from verl.utils.dataset.rl_dataset import RLHFDataset
 from verl.workers.rollout.replica import TokenOutput
 
 from lrpo.integrations import verl as lrpo_verl
-from lrpo.integrations.labels import LabelError, pack_label, unpack_label
 from lrpo.integrations.plugin import PluginConfig, RoutedRollouts, load_plugin_config
 from lrpo.integrations.trl.tiny import tiny_tokenizer
-from lrpo.service import GroupMismatchError
+from lrpo.labelled.labels import LabelError, pack_label, unpack_label
+from lrpo.router_service import GroupMismatchError
 
-VERL_DIR = Path(__file__).resolve().parents[1] / "integrations" / "verl"
+VERL_DIR = Path(__file__).resolve().parents[1] / "recipes" / "verl"
 VERL_CONFIG = Path(verl.__file__).parent / "trainer" / "config" / "_generated_ppo_trainer.yaml"
 K = 4
 LABEL = pack_label(language="de", theme="Reasoning / Logic", reference="ref")
@@ -146,7 +146,7 @@ def generate(config, tokenizer, batch: DataProto) -> tuple[DataProto, EchoServer
 
 
 def load_script(name: str, monkeypatch) -> ModuleType:
-    """Import ``integrations/verl/<name>.py`` under a name no other integration's script takes."""
+    """Import ``recipes/verl/<name>.py`` under a name no other integration's script takes."""
     spec = importlib.util.spec_from_file_location(f"lrpo_verl_{name}", VERL_DIR / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up

@@ -3,14 +3,14 @@
 OpenRLHF loads a plugin by path in every vLLM engine, with no arguments, and hands it one
 sample at a time (no slot index, no step boundary). Two files use this module:
 
-* ``--train.agent_func_path integrations/openrlhf/lrpo_agent.py``: :class:`LanguageRoutedExecutor`.
+* ``--train.agent_func_path recipes/openrlhf/lrpo_agent.py``: :class:`LanguageRoutedExecutor`.
   For each sample a :class:`LanguageRoutedAgent` asks the router service for the sample's
   language (group key: the label's ``group``, else a hash of the prompt), rewrites the prompt to
   ask for it, lets OpenRLHF's own single-turn executor generate, scores the answer and reports
   the reward back.
-* ``--reward.remote_url integrations/openrlhf/lrpo_reward.py``: :func:`reward_func`, the
+* ``--reward.remote_url recipes/openrlhf/lrpo_reward.py``: :func:`reward_func`, the
   calibrated and gated reward without routing (a reward file cannot change the prompt).
-* ``--train.agent_func_path integrations/openrlhf/lrpo_remote_agent.py``:
+* ``--train.agent_func_path recipes/openrlhf/lrpo_remote_agent.py``:
   :class:`RemoteRewardExecutor`, rewards from ``lrpo serve`` over HTTP without routing, in
   place of ``--reward.remote_url http://...``: OpenRLHF's own HTTP client retries a refused
   request five times, then keeps the sample with no reward and logs why at INFO level only,
@@ -19,7 +19,7 @@ sample at a time (no slot index, no step boundary). Two files use this module:
 The first two read their settings from the plugin config named by ``$LRPO_CONFIG``
 (:class:`~lrpo.integrations.plugin.PluginConfig`), the third only the server's URL from
 ``$LRPO_REWARD_URL``; the label column holds labels packed by
-``integrations/openrlhf/prepare_data.py``.
+``recipes/openrlhf/prepare_data.py``.
 
 Chat templates: the directive belongs inside the user turn, but a prompt that OpenRLHF already
 templated (``--data.apply_chat_template``) ends with the assistant header, so text appended to
@@ -59,12 +59,12 @@ except ImportError as error:
         "trainer's environment: pip install openrlhf==0.11.0"
     ) from error
 
+from lrpo.labelled.labels import LabelError, PackedLabel, unpack_label
+from lrpo.labelled.scoring import response_from_query
 from lrpo.languages import DirectiveStyle
-from lrpo.service import Assignment
+from lrpo.router_service import Assignment
 
-from .labels import LabelError, PackedLabel, unpack_label
 from .plugin import RoutedRollouts, group_key
-from .scoring import response_from_query
 
 __all__ = [
     "REWARD_URL_ENV",
@@ -81,7 +81,7 @@ REWARD_URL_ENV = "LRPO_REWARD_URL"
 
 logger = logging.getLogger(__name__)
 
-_PREP_SCRIPT = "integrations/openrlhf/prepare_data.py"
+_PREP_SCRIPT = "recipes/openrlhf/prepare_data.py"
 # How OpenRLHF 0.11 calls an executor (vllm_engine.RolloutRayActor.generate_responses).
 _EXECUTE_PARAMS = (
     "prompt", "label", "sampling_params", "max_length", "hf_tokenizer", "llm_engine", "images",
@@ -189,7 +189,7 @@ class LanguageRoutedAgent(AgentInstanceBase):
         ------
         LabelError
             When the label is not packed JSON or names an unknown language.
-        lrpo.service.RouterServiceUnavailable
+        lrpo.router_service.RouterServiceUnavailable
             When the router service does not answer within its timeout.
         """
         prompt, label = states["observation"], _unpack(states["label"])
@@ -299,7 +299,7 @@ class RemoteRewardExecutor(AgentExecutorBase):
     request five times, then keeps the sample with ``reward=None`` and logs the error at INFO
     level: a run whose labels are all bad (``--data.label_key`` forgotten) crashes much later,
     without its cause. OpenRLHF builds this executor without arguments in every vLLM engine
-    (``--train.agent_func_path integrations/openrlhf/lrpo_remote_agent.py``); it checks each
+    (``--train.agent_func_path recipes/openrlhf/lrpo_remote_agent.py``); it checks each
     label before generating and raises at once when the server refuses a request (4xx):
     the trainer stops at its first batch with the server's message. Unreachable servers and
     server errors (5xx) are retried ``retries`` times first.

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lrpo.labelled.labels import PackedLabel
+from lrpo.labelled.scoring import ScoredRollouts, score_labelled
 from lrpo.languages import DEFAULT_TAG_TEMPLATE, DirectiveStyle, apply_directive
 from lrpo.rewards import SemanticReward, SemanticRewardConfig
 from lrpo.router import (
@@ -30,11 +32,8 @@ from lrpo.router import (
     ThompsonRouter,
     UniformRouter,
 )
-from lrpo.service import Assignment, RouterClient, ServiceConfig, connect
-from lrpo.service.coalesce import Coalescer
-
-from .labels import PackedLabel
-from .scoring import ScoredRollouts, score_labelled
+from lrpo.router_service import Assignment, RouterClient, ServiceConfig, connect
+from lrpo.router_service.coalesce import Coalescer
 
 __all__ = [
     "CONFIG_ENV",
@@ -118,7 +117,7 @@ class RoutedRollouts:
     config : PluginConfig
         The plugin settings.
     client : RouterClient, optional
-        Default: :func:`lrpo.service.connect` with ``config.service``, created on first use.
+        Default: :func:`lrpo.router_service.connect` with ``config.service``, created on first use.
     reward : SemanticReward, optional
         Default: built from ``config.reward`` on first use (it loads an embedder).
     """

@@ -14,7 +14,7 @@ verl lets a plugin in at two places, both loaded by the trainer's Ray workers fr
   loop) it scores in the prompt's language and reports nothing.
 
 The routing context and the reference travel in the row's packed label
-(:func:`~lrpo.integrations.labels.pack_label`), read from ``reward_model.ground_truth``; a row
+(:func:`~lrpo.labelled.labels.pack_label`), read from ``reward_model.ground_truth``; a row
 whose ground truth serves another reward carries it in ``extra_info["lrpo_label"]`` instead,
 which wins when present.
 
@@ -26,10 +26,10 @@ must be the Ray actor (``service.backend: ray``); every worker reads the plugin 
 Validation: verl's ``validate`` flag reaches the agent-loop worker but not the agent loop's
 ``run`` (only its tracing and post-processing), so the agent loop cannot tell an evaluation
 rollout from a training one. Evaluation rows keep the prompt's language when their label says
-``route=False`` (``integrations/verl/prepare_data.py`` writes them so), or when they name verl's
+``route=False`` (``recipes/verl/prepare_data.py`` writes them so), or when they name verl's
 ``single_turn_agent``.
 
-See ``integrations/verl/README.md`` for the files to hand verl and the launch overrides.
+See ``recipes/verl/README.md`` for the files to hand verl and the launch overrides.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ import numpy as np
 from verl.experimental.agent_loop.agent_loop import AgentLoopOutput, register
 from verl.experimental.agent_loop.single_turn_agent_loop import SingleTurnAgentLoop
 
-from lrpo.service import Assignment
+from lrpo.labelled.labels import LabelError, PackedLabel, unpack_label
+from lrpo.router_service import Assignment
 
-from .labels import LabelError, PackedLabel, unpack_label
 from .plugin import RoutedRollouts, group_key
 
 __all__ = [
@@ -76,12 +76,12 @@ def read_label(ground_truth: Any, extra_info: Mapping[str, Any] | None) -> Packe
 
     Raises
     ------
-    lrpo.integrations.labels.LabelError
+    lrpo.labelled.labels.LabelError
         Naming the field read, when it is not a valid packed label.
 
     Examples
     --------
-    >>> from lrpo.integrations.labels import pack_label
+    >>> from lrpo.labelled.labels import pack_label
     >>> read_label(pack_label(language="sw", reference="Ni tano."), {"index": 3}).language
     'sw'
     >>> read_label("5", {LABEL_KEY: pack_label(language="de")}).language
@@ -89,7 +89,7 @@ def read_label(ground_truth: Any, extra_info: Mapping[str, Any] | None) -> Packe
     >>> read_label("5", None)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    lrpo.integrations.labels.LabelError: reward_model.ground_truth: a label must be the packed ...
+    lrpo.labelled.labels.LabelError: reward_model.ground_truth: a label must be the packed ...
     """
     from_extra = extra_info is not None and LABEL_KEY in extra_info
     try:
@@ -97,8 +97,8 @@ def read_label(ground_truth: Any, extra_info: Mapping[str, Any] | None) -> Packe
     except LabelError as error:
         source = f"extra_info[{LABEL_KEY!r}]" if from_extra else "reward_model.ground_truth"
         raise LabelError(
-            f"{source}: {error}; write rows with integrations/verl/prepare_data.py or "
-            "lrpo.integrations.labels.pack_label"
+            f"{source}: {error}; write rows with recipes/verl/prepare_data.py or "
+            "lrpo.labelled.labels.pack_label"
         ) from None
 
 
@@ -139,9 +139,9 @@ async def route_sample(
 
     Raises
     ------
-    lrpo.integrations.labels.LabelError
+    lrpo.labelled.labels.LabelError
         When the row carries no valid packed label.
-    lrpo.service.GroupMismatchError
+    lrpo.router_service.GroupMismatchError
         When ``num_rollouts`` is not the router's K (``router.num_rollouts``).
     """
     reward_model = kwargs.get("reward_model")

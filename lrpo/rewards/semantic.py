@@ -56,6 +56,7 @@ from lrpo.calibration import (
 )
 from lrpo.embedders import CachedEmbedder, Embedder, load_embedder
 from lrpo.languages import UnknownLanguageError, get_language
+from lrpo.metrics import MetricSums
 
 from .guards import (
     GUARDS,
@@ -71,7 +72,7 @@ from .guards import (
 from .scalar import ScoreCalibrator
 from .semantic_config import RewardBreakdown, SemanticRewardConfig
 
-__all__ = ["RewardBreakdown", "SemanticReward", "SemanticRewardConfig"]
+__all__ = ["RewardBreakdown", "SemanticReward", "SemanticRewardConfig", "reward_metrics"]
 
 #: ``scorer(prompts, completions, references) -> scores`` over the scored items.
 Scorer = Callable[[list[str | None], list[str], list[str | None]], Sequence[float]]
@@ -605,13 +606,13 @@ class SemanticReward:
         if self.gate is not None:
             self._gate += (gated.sum(), passed.sum(), b.gate[gated].sum())
 
-    def metric_sums(self, *, reset: bool = False) -> dict[str, float]:
-        """The additive running sums behind :meth:`metrics`, as one flat ``{name: value}``.
+    def metric_sums(self, *, reset: bool = False) -> MetricSums:
+        """The running sums since the last reset, for the trainer's logs.
 
-        Sums from several reward functions of one config (data-parallel ranks, each scoring
-        its own slice of the rollouts) add up key by key, a missing key counting 0;
-        :meth:`metrics_from_sums` turns the total into the metrics that one function scoring
-        every rollout would report. ``lang/<code>/...`` keys hold the per-language sums.
+        Sums of several reward functions of one config (data-parallel ranks, each scoring its
+        own slice of the rollouts) merge into the metrics that one function scoring every
+        rollout would report (:func:`reward_metrics` lists them). ``lang/<code>/...`` keys
+        hold the per-language sums.
         """
         sums = {"items": float(self._items)}
         for code, row in self._sums.items():
@@ -622,49 +623,44 @@ class SemanticReward:
         sums.update((f"guard/{name}", float(self._guards[name])) for name in GUARDS)
         if reset:
             self.reset_metrics()
-        return sums
+        return MetricSums(sums, reward_metrics)
 
-    @staticmethod
-    def metrics_from_sums(sums: Mapping[str, float]) -> dict[str, float]:
-        """The metrics of :meth:`metrics` computed from (summed) :meth:`metric_sums`."""
-        items = sums.get("items", 0.0)
-        rows: dict[str, dict[str, float]] = {}
-        for key, value in sums.items():
-            if key.startswith("lang/"):
-                code, field = key[5:].rsplit("/", 1)
-                rows.setdefault(code, {})[field] = value
-        out: dict[str, float] = {}
-        total = sum(row["reward"] for row in rows.values())
-        out["reward/mean"] = float(total / items) if items else float("nan")
-        for code, row in sorted(rows.items()):
-            count, n_raw, n_cal = row["count"], row["n_raw"], row["n_calibrated"]
-            out[f"reward/{code}/count"] = float(count)
-            out[f"reward/{code}/mean"] = float(row["reward"] / count)
-            out[f"reward/{code}/raw"] = float(row["raw"] / n_raw) if n_raw else float("nan")
-            out[f"reward/{code}/calibrated"] = (
-                float(row["calibrated"] / n_cal) if n_cal else float("nan")
-            )
-        if _GATE_SUMS[0] in sums:
-            gated, passed, value = (sums[key] for key in _GATE_SUMS)
-            out["gate/pass_rate"] = float(passed / gated) if gated else float("nan")
-            out["gate/mean"] = float(value / gated) if gated else float("nan")
-            for code, row in sorted(rows.items()):  # can the policy be directed into each?
-                gated, passed = row.get("gated", 0.0), row.get("passed", 0.0)
-                out[f"gate/{code}/pass_rate"] = float(passed / gated) if gated else float("nan")
-        guards = {name: sums.get(f"guard/{name}", 0.0) for name in GUARDS}
-        out.update((f"guard/{name}", float(count)) for name, count in guards.items())
-        out["guard/rate"] = float(sum(guards.values()) / items) if items else float("nan")
-        return out
 
-    def metrics(self, *, reset: bool = False) -> dict[str, float]:
-        """Running metrics since the last reset, for the trainer's logs.
+def reward_metrics(sums: Mapping[str, float]) -> dict[str, float]:
+    """The logged metrics of :meth:`SemanticReward.metric_sums`.
 
-        ``reward/mean``; per requested language ``reward/<lang>/{count,mean,raw,calibrated}``
-        (raw and calibrated over scored items); ``gate/pass_rate`` (share of gated items the
-        gate passed: requested language detected, enough of its script), ``gate/mean``, and
-        per requested language ``gate/<lang>/pass_rate`` (a language the policy cannot be
-        directed into shows a low one; NaN where no item of it was gated);
-        ``guard/<name>`` counts for every guard, and ``guard/rate``. Across data-parallel
-        ranks, add up :meth:`metric_sums` instead and call :meth:`metrics_from_sums`.
-        """
-        return self.metrics_from_sums(self.metric_sums(reset=reset))
+    ``reward/mean``; per requested language ``reward/<lang>/{count,mean,raw,calibrated}``
+    (raw and calibrated over scored items); ``gate/pass_rate`` (share of gated items the
+    gate passed: requested language detected, enough of its script), ``gate/mean``, and
+    per requested language ``gate/<lang>/pass_rate`` (a language the policy cannot be
+    directed into shows a low one; NaN where no item of it was gated);
+    ``guard/<name>`` counts for every guard, and ``guard/rate``.
+    """
+    items = sums.get("items", 0.0)
+    rows: dict[str, dict[str, float]] = {}
+    for key, value in sums.items():
+        if key.startswith("lang/"):
+            code, field = key[5:].rsplit("/", 1)
+            rows.setdefault(code, {})[field] = value
+    out: dict[str, float] = {}
+    total = sum(row["reward"] for row in rows.values())
+    out["reward/mean"] = float(total / items) if items else float("nan")
+    for code, row in sorted(rows.items()):
+        count, n_raw, n_cal = row["count"], row["n_raw"], row["n_calibrated"]
+        out[f"reward/{code}/count"] = float(count)
+        out[f"reward/{code}/mean"] = float(row["reward"] / count)
+        out[f"reward/{code}/raw"] = float(row["raw"] / n_raw) if n_raw else float("nan")
+        out[f"reward/{code}/calibrated"] = (
+            float(row["calibrated"] / n_cal) if n_cal else float("nan")
+        )
+    if _GATE_SUMS[0] in sums:
+        gated, passed, value = (sums[key] for key in _GATE_SUMS)
+        out["gate/pass_rate"] = float(passed / gated) if gated else float("nan")
+        out["gate/mean"] = float(value / gated) if gated else float("nan")
+        for code, row in sorted(rows.items()):  # can the policy be directed into each?
+            gated, passed = row.get("gated", 0.0), row.get("passed", 0.0)
+            out[f"gate/{code}/pass_rate"] = float(passed / gated) if gated else float("nan")
+    guards = {name: sums.get(f"guard/{name}", 0.0) for name in GUARDS}
+    out.update((f"guard/{name}", float(count)) for name, count in guards.items())
+    out["guard/rate"] = float(sum(guards.values()) / items) if items else float("nan")
+    return out

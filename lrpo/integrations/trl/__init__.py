@@ -19,7 +19,7 @@ A complete script::
 
 ``ds`` has ``prompt``, ``language`` (the prompt's language code), ``theme`` (or, with
 ``theme_embedding_column=``, theme embeddings) and, for the reward, ``reference`` columns. See
-``integrations/trl/grpo_lrpo.py`` for a runnable script.
+``recipes/trl/grpo_lrpo.py`` for a runnable script.
 """
 
 from ._checks import SUPPORTED_TRL

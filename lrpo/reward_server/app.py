@@ -2,10 +2,10 @@
 
 ``POST /get_reward`` takes ``{"query": [...], "prompts": [...], "labels": [...]}``: ``query[i]``
 is the decoded prompt and response as OpenRLHF sends it, ``prompts[i]`` its prompt and
-``labels[i]`` lrpo's packed label (:mod:`lrpo.integrations.labels`). It answers
+``labels[i]`` lrpo's packed label (:mod:`lrpo.labelled.labels`). It answers
 ``{"rewards": [...], "scores": [...], "extra_logs": {...}}`` from
-:func:`~lrpo.integrations.scoring.score_labelled`, scored together with the other requests in
-flight (:class:`~lrpo.serve.batcher.RewardBatcher`). A request is checked whole before it is
+:func:`~lrpo.labelled.scoring.score_labelled`, scored together with the other requests in
+flight (:class:`~lrpo.reward_server.batcher.RewardBatcher`). A request is checked whole before it is
 queued, so a bad one gets a 4xx naming its problem and never fails the batch it would have
 joined. A body that has not arrived ``body_timeout_s`` after the headers gets 408 and its
 connection is closed; a client that hangs up mid-body is one line of the log (no traceback).
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from lrpo.integrations.labels import LabelError, PackedLabel, unpack_label
-from lrpo.integrations.scoring import ScoredRollouts, response_from_query, score_labelled
+from lrpo.labelled.labels import LabelError, PackedLabel, unpack_label
+from lrpo.labelled.scoring import ScoredRollouts, response_from_query, score_labelled
 from lrpo.rewards import SemanticReward
 
 from .batcher import RewardBatcher

@@ -56,7 +56,7 @@ def score_labelled(
 
     Raises
     ------
-    lrpo.integrations.labels.LabelError
+    lrpo.labelled.labels.LabelError
         When a label is not the packed JSON or names an unknown language.
     """
     if len(labels) != len(responses):

@@ -3,13 +3,13 @@
 Offline, from the multilingual GSM-symbolic questions with their worked answers as references
 (the same problems in every language; an item is in train or in val in all its languages):
 
-    python integrations/verl/prepare_data.py --output-dir data/lrpo-verl
-    python integrations/verl/prepare_data.py --tiny --output-dir /tmp/lrpo-verl   # smoke runs
+    python recipes/verl/prepare_data.py --output-dir data/lrpo-verl
+    python recipes/verl/prepare_data.py --tiny --output-dir /tmp/lrpo-verl   # smoke runs
 
 Your own prompts, from a JSONL file with ``prompt`` (text or chat messages), ``language`` and
 ``reference``, and optionally ``theme``, ``region``, ``id`` and ``split`` (``train``/``val``):
 
-    python integrations/verl/prepare_data.py --input prompts.jsonl --output-dir data/mine
+    python recipes/verl/prepare_data.py --input prompts.jsonl --output-dir data/mine
 
 Every row: ``data_source`` (``<source>/<language>``, so verl's validation metrics come per
 language), ``prompt`` (chat messages), ``ability``, ``reward_model`` = ``{"style": "lrpo",
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lrpo.integrations.labels import pack_label
 from lrpo.integrations.script_args import parse_dataclass_args
+from lrpo.labelled.labels import pack_label
 
 
 @dataclass

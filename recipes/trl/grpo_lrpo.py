@@ -2,11 +2,11 @@
 
 Offline smoke run (a tiny random Qwen2 and a locally trained tokenizer, no network, seconds):
 
-    python integrations/trl/grpo_lrpo.py --tiny
+    python recipes/trl/grpo_lrpo.py --tiny
 
 A real run (needs the network for the model and dataset; any causal LM on the hub):
 
-    python integrations/trl/grpo_lrpo.py --model Qwen/Qwen2.5-0.5B-Instruct \\
+    python recipes/trl/grpo_lrpo.py --model Qwen/Qwen2.5-0.5B-Instruct \\
         --dataset my-org/multilingual-prompts --languages de,ja,sw --max-steps 200
 
 A hub dataset needs a prompt column (text or chat messages), a ``language`` column with the

@@ -2,19 +2,19 @@
 
 OpenRLHF hands an agent or reward file one label string per prompt (``--data.label_key``);
 lrpo needs more than one field there, so this script writes them as one packed label
-(:func:`lrpo.integrations.labels.pack_label`), checking every row now rather than mid-training.
+(:func:`lrpo.labelled.labels.pack_label`), checking every row now rather than mid-training.
 
 Offline, with no network (multilingual GSM-symbolic questions and their worked answers):
 
-    python integrations/openrlhf/prepare_data.py --tiny --output data/lrpo_train.jsonl
-    python integrations/openrlhf/prepare_data.py --languages de,ja,sw --output data/train.jsonl
+    python recipes/openrlhf/prepare_data.py --tiny --output data/lrpo_train.jsonl
+    python recipes/openrlhf/prepare_data.py --languages de,ja,sw --output data/train.jsonl
 
 Your own prompts, from a JSONL file or a Hugging Face dataset, naming its columns:
 
-    python integrations/openrlhf/prepare_data.py --input prompts.jsonl --prompt-column query \\
+    python recipes/openrlhf/prepare_data.py --input prompts.jsonl --prompt-column query \\
         --language-column language --theme-column topic --region-column region \\
         --reference-column chosen --output data/train.jsonl
-    python integrations/openrlhf/prepare_data.py --dataset my-org/prompts --split test --eval \\
+    python recipes/openrlhf/prepare_data.py --dataset my-org/prompts --split test --eval \\
         --output data/eval.jsonl
 
 ``--eval`` marks every label ``route=False``: evaluation samples stay in the prompt's language
@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from lrpo.integrations.labels import LabelError, pack_label
+from lrpo.labelled.labels import LabelError, pack_label
 
 #: Theme of the GSM-symbolic questions (the LRPO reference's theme names).
 GSM_THEME = "Reasoning / Logic"

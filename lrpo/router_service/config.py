@@ -52,7 +52,7 @@ class ServiceConfig(BaseModel):
     )
 
     def owner_settings(self) -> dict[str, Any]:
-        """Keyword arguments of :class:`~lrpo.service.RouterService` besides the router."""
+        """Keyword arguments of :class:`~lrpo.router_service.RouterService` besides the router."""
         return {
             "groups_per_step": self.groups_per_step,
             "expire_after_steps": self.expire_after_steps,

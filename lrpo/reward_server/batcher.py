@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lrpo.integrations.labels import PackedLabel
-from lrpo.integrations.scoring import ScoredRollouts
+from lrpo.labelled.labels import PackedLabel
+from lrpo.labelled.scoring import ScoredRollouts
 
 __all__ = ["BatchScorer", "RewardBatcher"]
 
@@ -60,7 +60,7 @@ class RewardBatcher:
     Examples
     --------
     >>> import asyncio, numpy as np
-    >>> from lrpo.integrations.scoring import ScoredRollouts
+    >>> from lrpo.labelled.scoring import ScoredRollouts
     >>> calls = []
     >>> def lengths(responses, labels, prompts):
     ...     calls.append(len(responses))

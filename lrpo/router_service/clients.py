@@ -110,7 +110,7 @@ class RayRouterClient(RouterClient):
             except ValueError:
                 raise RouterServiceUnavailable(
                     f"no router service actor {config.name!r} in Ray namespace "
-                    f"{config.namespace!r}; start one with lrpo.service.connect(config, "
+                    f"{config.namespace!r}; start one with lrpo.router_service.connect(config, "
                     "router_factory) from the driver, or check service.name/namespace"
                 ) from None
         else:

@@ -3,7 +3,7 @@
 OpenRLHF hands a plugin one label column per prompt (``--data.label_key``), and verl's reward
 function one ``ground_truth``; lrpo needs the prompt's language, theme(s), region(s) and the
 reference answer. They travel as one JSON object in that single string, packed at data
-preparation (``integrations/openrlhf/prepare_data.py``) and unpacked by every lrpo component
+preparation (``recipes/openrlhf/prepare_data.py``) and unpacked by every lrpo component
 that reads labels: the agents, the reward files, and ``lrpo serve``.
 
 Examples
@@ -16,7 +16,7 @@ Examples
 >>> unpack_label("Paris")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-lrpo.integrations.labels.LabelError: a label must be the packed JSON of ..., got 'Paris'
+lrpo.labelled.labels.LabelError: a label must be the packed JSON of ..., got 'Paris'
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def unpack_label(text: Any) -> PackedLabel:
         fields = None
     if not isinstance(fields, dict) or "language" not in fields:
         raise LabelError(
-            "a label must be the packed JSON of lrpo.integrations.labels.pack_label (an object "
+            "a label must be the packed JSON of lrpo.labelled.labels.pack_label (an object "
             f'with at least "language"), got {_preview(text)}'
         )
     return _validated(fields)
