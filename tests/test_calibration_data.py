@@ -98,8 +98,9 @@ def test_split_keeps_items_whole_and_does_not_depend_on_other_languages():
 # ---------------------------------------------------------------------- pairs
 def test_pair_kinds_by_hand():
     corpus, vectors = corpus_and_embeddings(("en", "de"), items=12)
-    settings = PairSettings(mismatches_per_reference=3, hard_negatives_per_reference=2,
-                            min_items=5, ordered=True)  # fmt: skip
+    settings = PairSettings(
+        mismatches_per_reference=3, hard_negatives_per_reference=2, min_items=5, ordered=True
+    )
     scores = pair_scores(corpus, vectors, settings)
     en, de = vectors[:12], vectors[12:]
     similarity = en @ de.T
@@ -152,8 +153,10 @@ def test_language_pairs_with_too_few_items_are_left_out_with_one_warning():
     assert message.startswith("10 language pairs have fewer than 5 shared items")
     assert "(de, en)" in message and "(ja, ja)" in message and "more" not in message
     with pytest.warns(UserWarning, match=r"15 language pairs .* and 5 more"):
-        pair_scores(*corpus_and_embeddings(("en", "de", "fr", "ja", "sw"), items=4),
-                    PairSettings(min_items=5))  # fmt: skip
+        pair_scores(
+            *corpus_and_embeddings(("en", "de", "fr", "ja", "sw"), items=4),
+            PairSettings(min_items=5),
+        )
     with pytest.raises(ValueError, match="embeddings"):
         pair_scores(corpus, vectors[:3], PairSettings())
     with warnings.catch_warnings():

@@ -1,4 +1,5 @@
-"""Every bad input of a calibration table: refused at build or load, naming the file and field."""
+"""Every bad input of calibration: a table refused at build or load, naming the file and field;
+a calibrator refused at fit, or a batch refused, naming the setting or argument."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import json
 import numpy as np
 import pytest
 from test_calibration_table import _table
+from test_calibrators import _hand_table
 
 from lrpo.calibration import (
     CalibrationTable,
     KindStats,
     MeanCalibrator,
+    NotFittedError,
     PairStats,
     Provenance,
     QuantileCalibrator,
@@ -112,8 +115,12 @@ def test_pair_requires_some_kind():
     with pytest.raises(ValueError, match="at least one of"):
         PairStats(ref_lang="en", out_lang="de", mixture_knots=(0.1,), upper_anchor=0.5)
     stats = KindStats(count=1, mean=0.5, std=0.0, knots=(0.5, 0.5))
-    assert PairStats(ref_lang="en", out_lang="de", mismatch=stats, mixture_knots=(0.5, 0.5),
-                     upper_anchor=0.5).equivalent is None  # fmt: skip
+    assert (
+        PairStats(
+            ref_lang="en", out_lang="de", mismatch=stats, mixture_knots=(0.5, 0.5), upper_anchor=0.5
+        ).equivalent
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -133,8 +140,53 @@ def test_load_refuses_json_python_cannot_read_naming_the_file(tmp_path, text, pr
 def test_a_count_that_loads_fits():
     """The largest count a table accepts is one the calibrators can weigh with (float64)."""
     stats = KindStats(count=MAX_COUNT, mean=0.5, std=0.0, knots=(0.5,) * 5)
-    entry = PairStats(ref_lang="en", out_lang="de", equivalent=stats, mixture_knots=(0.5,) * 5,
-                      upper_anchor=0.5)  # fmt: skip
+    entry = PairStats(
+        ref_lang="en", out_lang="de", equivalent=stats, mixture_knots=(0.5,) * 5, upper_anchor=0.5
+    )
     table = _table().model_copy(update={"pairs": (entry,)})
     for calibrator in (MeanCalibrator(), QuantileCalibrator()):
         assert np.isfinite(calibrator.fit(table)([0.5], ["en"], ["de"])).all()
+
+
+# ------------------------------------------------------------------ calibrators
+def test_not_fitted():
+    for calibrator in (MeanCalibrator(), QuantileCalibrator()):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            calibrator([0.5], ["en"], ["de"])
+        with pytest.raises(NotFittedError):
+            calibrator.state_dict()
+        with pytest.raises(NotFittedError, match="call fit"):
+            calibrator.check_fitted()
+    MeanCalibrator().fit(_hand_table()).check_fitted()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (([0.5, 0.6], ["en"], ["de"]), "same length"),
+        (([0.5], ["en"], ["de", "en"]), "same length"),
+        (([1.5], ["en"], ["de"]), r"\[-1, 1\], got 1.5 at index 0"),
+        (([np.nan, -2.0], ["en", "en"], ["de", "de"]), r"got -2.0 at index 1"),
+        (([0.5], ["en"], [None]), "must hold str"),
+        (([[0.5]], [["en"]], [["de"]]), "1-D"),
+    ],
+)
+def test_calibrator_refuses_bad_batches(args, message):
+    calibrator = QuantileCalibrator().fit(_hand_table())
+    with pytest.raises(ValueError, match=message):
+        calibrator(*args)
+
+
+@pytest.mark.parametrize(
+    ("calibrator", "message"),
+    [
+        (MeanCalibrator(shrinkage=-1), "shrinkage"),
+        (MeanCalibrator(backoff=["marginal"]), "end with 'global'"),
+        (MeanCalibrator(backoff=["pivot", "global"]), "backoff"),
+        (QuantileCalibrator(knots="median"), "knots"),
+        (QuantileCalibrator(upper_anchor="yes"), "upper_anchor"),
+    ],
+)
+def test_invalid_params_fail_at_fit(calibrator, message):
+    with pytest.raises(ValueError, match=message):
+        calibrator.fit(_hand_table())

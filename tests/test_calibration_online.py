@@ -21,11 +21,13 @@ def _table(scores, languages=("en", "de", "ja")) -> CalibrationTable:
 def _hand_table() -> CalibrationTable:
     """(en, de): eq 0.9, mismatch 0.6; (en, en): eq 0.96, mismatch 0.7; (de, de): mismatches
     only. mu_ref = (2 * 0.9 + 0.96) / 3 = 0.92."""
-    return _table({
-        ("en", "de"): {"equivalent": [0.9, 0.9], "mismatch": [0.6]},
-        ("en", "en"): {"equivalent": [0.96], "mismatch": [0.7]},
-        ("de", "de"): {"mismatch": [0.65]},
-    })  # fmt: skip
+    return _table(
+        {
+            ("en", "de"): {"equivalent": [0.9, 0.9], "mismatch": [0.6]},
+            ("en", "en"): {"equivalent": [0.96], "mismatch": [0.7]},
+            ("de", "de"): {"mismatch": [0.65]},
+        }
+    )
 
 
 def test_same_language_pair_borrows_another_languages_paraphrases():
@@ -36,7 +38,8 @@ def test_same_language_pair_borrows_another_languages_paraphrases():
     assert sources["ja", "de"] == "marginal"
     # (de, de) takes (en, en)'s mean 0.96: shift 0.04, so 0.96 -> 0.92 -> (0.92 + 1) / 2
     np.testing.assert_allclose(calibrator([0.96], ["de"], ["de"]), [0.96], atol=1e-12)
-    assert calibrator.backoff_counts_ == {"same_language": 1}
+    metrics = calibrator.metric_sums().metrics()
+    assert metrics["calibration/backoff/same_language"] == metrics["calibration/scores"] == 1
 
 
 def test_online_shift_hand_computed_and_pooled_for_unseen_pairs():
@@ -45,6 +48,7 @@ def test_online_shift_hand_computed_and_pooled_for_unseen_pairs():
         MeanCalibrator().fit(_hand_table()).partial_fit([0.5], ["en"], ["de"])
     # (en, de) mismatches at 0.5 (offline 0.6): own shift -0.1, pooled -0.1 -> blend -0.1
     calibrator.partial_fit([0.5, 0.5, np.nan], ["en"] * 3, ["de"] * 3)
+    assert calibrator.metric_sums().metrics()["calibration/scores"] == 0  # not calibrated
     # offline offsets: (en, de) -0.02, (en, en) +0.04; (en, en) unseen: the pooled -0.1
     np.testing.assert_allclose(
         calibrator([0.8, 0.86], ["en", "en"], ["de", "en"]),
@@ -103,7 +107,6 @@ def test_online_state_round_trip():
     restored.load_state_dict(state)
     s, ref, out = [0.3, 0.9, 0.7], ["en", "de", "ja"], ["de", "en", "sw"]
     np.testing.assert_array_equal(restored(s, ref, out), calibrator(s, ref, out))
-    assert restored.n_scores_ == calibrator.n_scores_
     with pytest.raises(ValueError, match="params"):
         MeanCalibrator(online=3.0).fit(table).load_state_dict(state)
 

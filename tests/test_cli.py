@@ -30,8 +30,13 @@ def test_simulate_without_plots_runs_every_default_router(tmp_path: Path) -> Non
     assert main(["simulate", *_TINY, "--no-plots", "--out", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert list(metrics["runs"]["raw"]) == [
-        "ema", "thompson", "monolingual", "input-dominant", "english-dominant", "uniform",
-    ]  # fmt: skip
+        "ema",
+        "thompson",
+        "monolingual",
+        "input-dominant",
+        "english-dominant",
+        "uniform",
+    ]
     assert not list(tmp_path.glob("*.png"))
 
 
@@ -63,8 +68,9 @@ def test_bad_input_is_an_argparse_error(argv: list[str], message: str, capsys) -
 def test_learning_benchmark_tiny_budget(tmp_path: Path, benchmark_module) -> None:
     module = benchmark_module("learning")
     out = tmp_path / "learning.json"
-    report = module.main(["--steps", "5", "--seeds", "1", "--batch-size", "8", "--out", str(out),
-                          "--no-progress"])  # fmt: skip
+    report = module.main(
+        ["--steps", "5", "--seeds", "1", "--batch-size", "8", "--out", str(out), "--no-progress"]
+    )
     saved = json.loads(out.read_text())
     assert saved["args"]["steps"] == 5 and saved["args"]["seeds"] == 1
     assert set(saved["summary"]) == set(report["summary"])

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lrpo.metrics import MetricSums
 from lrpo.rewards import REASONS, LanguageGate, backend_languages
 
 pytest.importorskip("py3langid")
@@ -38,10 +39,17 @@ def gate(**settings) -> LanguageGate:
 @pytest.mark.parametrize("backend", ["py3langid", "langid", "fasttext", "lingua"])
 @pytest.mark.parametrize(
     ("text", "code"),
-    [(GERMAN, "de"), (ENGLISH, "en"), (JAPANESE, "ja"), (CHINESE, "zh"), (HINDI, "hi"),
-     ("Это правильный ответ на вопрос.", "ru"), ("이것은 정답입니다. 사과를 세어 보세요.", "ko"),
-     ("La réponse est quarante-deux, car nous comptons les pommes.", "fr")],
-)  # fmt: skip
+    [
+        (GERMAN, "de"),
+        (ENGLISH, "en"),
+        (JAPANESE, "ja"),
+        (CHINESE, "zh"),
+        (HINDI, "hi"),
+        ("Это правильный ответ на вопрос.", "ru"),
+        ("이것은 정답입니다. 사과를 세어 보세요.", "ko"),
+        ("La réponse est quarante-deux, car nous comptons les pommes.", "fr"),
+    ],
+)
 def test_the_requested_language_passes(backend, text, code):
     result = gate(backend=backend).check([text], [code])
     assert result.reason.tolist() == ["pass"]
@@ -52,8 +60,9 @@ def test_the_requested_language_passes(backend, text, code):
 
 @pytest.mark.parametrize("backend", ["py3langid", "fasttext"])
 def test_another_language_fails(backend):
-    result = gate(backend=backend).check([GERMAN, ENGLISH, CHINESE, JAPANESE],
-                                         ["en", "de", "ja", "zh"])  # fmt: skip
+    result = gate(backend=backend).check(
+        [GERMAN, ENGLISH, CHINESE, JAPANESE], ["en", "de", "ja", "zh"]
+    )
     assert result.reason.tolist() == ["wrong_language"] * 4
     assert result.detected.tolist() == ["de", "en", "zh", "ja"]
     assert result.value.tolist() == [0.0] * 4
@@ -62,16 +71,19 @@ def test_another_language_fails(backend):
 # ------------------------------------------------------------------ real answers
 @pytest.mark.parametrize(
     ("text", "code"),
-    [("请使用 JSON 格式返回 SRID 值。", "zh"),
-     ("Python の list を使って sort してください。", "ja"),
-     ("이 API는 HTTP 요청을 보냅니다.", "ko"), ("Установите Python и pip.", "ru"),
-     ("استخدم الأمر git status لمعرفة حالة المستودع\u200f.", "ar"),
-     ("कृपया config.yaml फ़ाइल में API key डालें और server को restart करें।", "hi"),
-     (CODE_AND_GERMAN, "de"),
-     ("Rechne `sum(x) / len(x)` aus: das Ergebnis ist $\\boxed{42}$.", "de"),
-     ("Siehe https://example.org/docs?id=3 für die Details der Installation 🚀", "de"),
-     ("Die Datei ist 3.5 GB groß und lädt in 120 ms.", "de")],
-)  # fmt: skip
+    [
+        ("请使用 JSON 格式返回 SRID 值。", "zh"),
+        ("Python の list を使って sort してください。", "ja"),
+        ("이 API는 HTTP 요청을 보냅니다.", "ko"),
+        ("Установите Python и pip.", "ru"),
+        ("استخدم الأمر git status لمعرفة حالة المستودع\u200f.", "ar"),
+        ("कृपया config.yaml फ़ाइल में API key डालें और server को restart करें।", "hi"),
+        (CODE_AND_GERMAN, "de"),
+        ("Rechne `sum(x) / len(x)` aus: das Ergebnis ist $\\boxed{42}$.", "de"),
+        ("Siehe https://example.org/docs?id=3 für die Details der Installation 🚀", "de"),
+        ("Die Datei ist 3.5 GB groß und lädt in 120 ms.", "de"),
+    ],
+)
 def test_technical_terms_code_urls_and_units_count_for_no_language(text, code):
     for candidates in ((*CANDIDATES, "ar"), None):  # the run's languages, every curated one
         result = LanguageGate(candidates=candidates).check([text], code)
@@ -87,11 +99,15 @@ def test_a_url_at_the_end_of_a_text_no_longer_shifts_the_batch():
 
 def test_short_strings_of_close_languages_pass_long_ones_are_told_apart():
     g = LanguageGate()  # every curated language: ru and sr, es and pt, id and ms are candidates
-    serbian = ("Београд је главни и највећи град Србије. Налази се на ушћу Саве у Дунав и има "
-               "дугу историју.")  # fmt: skip
+    serbian = (
+        "Београд је главни и највећи град Србије. Налази се на ушћу Саве у Дунав и има "
+        "дугу историју."
+    )
     spanish = "El gato negro duerme en la cama todo el día porque está muy cansado después."
-    result = g.check(["Установите Python и pip.", "Artistas", "Artistas", serbian, spanish],
-                     ["ru", "pt", "es", "ru", "pt"])  # fmt: skip
+    result = g.check(
+        ["Установите Python и pip.", "Artistas", "Artistas", serbian, spanish],
+        ["ru", "pt", "es", "ru", "pt"],
+    )
     assert result.reason.tolist() == ["pass"] * 3 + ["wrong_language"] * 2
     assert result.detected.tolist()[3:] == ["sr", "es"]
 
@@ -112,8 +128,15 @@ def test_code_mixing_fails_in_any_script_with_or_without_punctuation():
 
 
 def test_a_foreign_sentence_in_a_long_answer_is_tolerated():
-    answer = " ".join([GERMAN, "Wir zählen die Äpfel noch einmal.", "Das Ergebnis bleibt gleich.",
-                       "See the appendix.", "Deshalb stimmt die Antwort."])  # fmt: skip
+    answer = " ".join(
+        [
+            GERMAN,
+            "Wir zählen die Äpfel noch einmal.",
+            "Das Ergebnis bleibt gleich.",
+            "See the appendix.",
+            "Deshalb stimmt die Antwort.",
+        ]
+    )
     result = gate().check([answer], "de")
     assert result.reason.tolist() == ["pass"]
     assert 0.8 <= result.language_share[0] < 1.0
@@ -135,14 +158,23 @@ def test_no_language_texts_fail_and_are_counted():
     assert result.value.tolist() == [0.0] * 5 + [1.0]
     assert result.detected.tolist() == [None] * 5 + ["de"]
     assert np.isnan(result.confidence[:5]).all()
-    assert g.counts == {"checked": 6, "empty": 3, "no_letters": 2, "wrong_language": 0,
-                        "code_mixed": 0, "pass": 1}  # fmt: skip
-    metrics = g.metrics()
+    sums = g.metric_sums()
+    assert sums.values == {
+        "checked": 6,
+        "empty": 3,
+        "no_letters": 2,
+        "wrong_language": 0,
+        "code_mixed": 0,
+        "pass": 1,
+    }
+    metrics = sums.metrics()
     assert metrics["gate/pass_rate"] == pytest.approx(1 / 6)
     assert metrics["gate/empty_rate"] == pytest.approx(0.5)
     assert metrics["gate/checked"] == 6.0
-    g.reset_counts()
-    assert math.isnan(g.metrics()["gate/pass_rate"])
+    assert g.metric_sums(reset=True).values["checked"] == 6
+    assert math.isnan(g.metric_sums().metrics()["gate/pass_rate"])
+    merged = MetricSums.merge([sums, sums])  # two ranks that each checked the same batch
+    assert merged.metrics() == pytest.approx(metrics | {"gate/checked": 12.0}, nan_ok=True)
 
 
 def test_min_letter_share_is_configurable():
@@ -163,7 +195,7 @@ def test_tibetan_is_gated_by_script_alone(backend):
 def test_identify_names_the_top_language_and_leaves_the_counts_alone():
     g = LanguageGate(candidates=CANDIDATES)
     assert g.identify([GERMAN, "42", "Установите Python и pip."]).tolist() == ["de", None, "ru"]
-    assert g.counts["checked"] == 0
+    assert g.metric_sums().values["checked"] == 0
 
 
 # ------------------------------------------------------------------ modes
@@ -191,16 +223,40 @@ def test_a_lower_share_threshold_lets_code_mixed_answers_through():
 
 # ------------------------------------------------------------------ properties
 NASTY = st.sampled_from(
-    ["\x00", "\ud800", "https://x.org", "```py\n", "`", "$$", "\\frac", "\u200b", "\u202e", "👍",
-     "%s", "JSON", "。", "\n", GERMAN, JAPANESE, HINDI, TIBETAN, "Привет мир.", "مرحبا."]
-)  # fmt: skip
-ANY_TEXT = st.lists(NASTY | st.text(st.characters(exclude_categories=()), max_size=15),
-                    max_size=6).map("".join)  # fmt: skip
+    [
+        "\x00",
+        "\ud800",
+        "https://x.org",
+        "```py\n",
+        "`",
+        "$$",
+        "\\frac",
+        "\u200b",
+        "\u202e",
+        "👍",
+        "%s",
+        "JSON",
+        "。",
+        "\n",
+        GERMAN,
+        JAPANESE,
+        HINDI,
+        TIBETAN,
+        "Привет мир.",
+        "مرحبا.",
+    ]
+)
+ANY_TEXT = st.lists(
+    NASTY | st.text(st.characters(exclude_categories=()), max_size=15), max_size=6
+).map("".join)
 
 
 @settings(max_examples=100, deadline=None)
-@given(texts=st.lists(ANY_TEXT, max_size=6), requested=st.sampled_from(CANDIDATES),
-       mode=st.sampled_from(["hard", "soft"]))  # fmt: skip
+@given(
+    texts=st.lists(ANY_TEXT, max_size=6),
+    requested=st.sampled_from(CANDIDATES),
+    mode=st.sampled_from(["hard", "soft"]),
+)
 def test_one_result_per_text_with_values_in_the_unit_interval(texts, requested, mode):
     g = gate(mode=mode)
     result = g.check(texts, requested)
@@ -223,8 +279,9 @@ def test_a_megabyte_answer_is_gated_on_its_first_characters():
 def test_benchmark_quick_mode_writes_json(tmp_path, benchmark_module):
     bench = benchmark_module("gate_accuracy")
     output = tmp_path / "gate_accuracy.json"
-    results = bench.main(["--quick", "--backends", "py3langid", "--no-all-candidates",
-                          "--output", str(output)])  # fmt: skip
+    results = bench.main(
+        ["--quick", "--backends", "py3langid", "--no-all-candidates", "--output", str(output)]
+    )
     saved = json.loads(output.read_text())
     assert saved == json.loads(json.dumps(results))
     (report,) = saved["results"]["gates"]
@@ -239,8 +296,10 @@ def test_confusable_siblings_short_strings_pass_paragraphs_are_told_apart():
     texts = ["Hvala na pomoći."] * 3 + ["Terima kasih atas bantuannya."] * 2
     result = g.check(texts, ["hr", "bs", "sr", "id", "ms"])
     assert result.passed.all()
-    danish = ("Jeg har boet i København i mange år, og jeg elsker byens cykelstier og "
-              "havnebadene om sommeren.")  # fmt: skip
+    danish = (
+        "Jeg har boet i København i mange år, og jeg elsker byens cykelstier og "
+        "havnebadene om sommeren."
+    )
     result = g.check([danish, danish], ["da", "no"])
     assert result.reason.tolist()[0] == "pass"
     assert not result.passed[1]  # a Danish paragraph is not Norwegian enough

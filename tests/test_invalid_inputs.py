@@ -22,7 +22,9 @@ from lrpo import (
     RoutingPlan,
     Schedule,
     ThompsonRouter,
+    make_router,
 )
+from lrpo.router import ThompsonPolicy
 from lrpo.router.config import MAX_ABS_VALUE
 
 
@@ -82,7 +84,7 @@ def test_rewards_must_match_the_plan(router):
 def test_nonfinite_rewards_are_counted_not_learned(router):
     plan = router.route([{"language": "en", "theme": "General Knowledge"}])
     router.record(plan, [[np.nan, -np.inf]])
-    assert router.counters["nonfinite_rewards"] == 2
+    assert router.metric_sums().values["nonfinite_rewards"] == 2
 
 
 def test_state_of_another_config_router_or_version_is_refused(router):
@@ -90,13 +92,21 @@ def test_state_of_another_config_router_or_version_is_refused(router):
     other = LanguageRouter(RouterConfig(languages=("en", "de"), num_rollouts=2, num_on_policy=0))
     with pytest.raises(ValueError, match=r"fields differ: \['num_on_policy'\]"):
         other.load_state_dict(state)
-    with pytest.raises(ValueError, match="ThompsonRouter"):
+    with pytest.raises(ValueError, match=r"saved by a 'ema' router.*make_router"):
         ThompsonRouter(router.config).load_state_dict(state)
     with pytest.raises(ValueError, match="format"):
         router.load_state_dict({**state, "format_version": 99})
-    english = DominantLanguageRouter(router.config, language="en")
-    with pytest.raises(ValueError, match="params"):
-        DominantLanguageRouter(router.config, language="de").load_state_dict(english.state_dict())
+    english = make_router(with_policy(router.config, kind="dominant", language="en"))
+    german = make_router(with_policy(router.config, kind="dominant", language="de"))
+    with pytest.raises(ValueError, match=r"fields differ: \['policy'\]"):
+        german.load_state_dict(english.state_dict())
+
+
+def test_a_state_of_the_previous_format_is_refused_with_the_fix(router):
+    state = router.state_dict()
+    old = {**state, "format_version": 1, "router": "LanguageRouter", "params": {}}
+    with pytest.raises(ValueError, match=r"format_version 1 .* start the router afresh"):
+        router.load_state_dict(old)
 
 
 def test_bad_contexts_and_keys(router):
@@ -110,20 +120,39 @@ def test_bad_contexts_and_keys(router):
         router.route([{"language": "en"}], keys=[1.5])
 
 
-def test_bad_policy_parameters():
-    config = RouterConfig(languages=("en", "de"))
-    with pytest.raises(ValueError, match="not an arm"):
-        DominantLanguageRouter(config, language="ja")
-    with pytest.raises(ValueError, match="weight"):
-        DominantLanguageRouter(config, weight=1.5)
-    with pytest.raises(ValueError, match="not arms"):
-        FixedDistributionRouter(config, distribution={"ja": 1.0})
-    with pytest.raises(ValueError, match="not all zero"):
-        FixedDistributionRouter(config, distribution={"en": 0.0})
-    with pytest.raises(ValueError, match="prior_strength"):
-        ThompsonRouter(config, prior_strength=0.0)
-    with pytest.raises(ValueError, match="discount"):
-        ThompsonRouter(config, discount=0.0)
+def with_policy(config: RouterConfig, **policy) -> RouterConfig:
+    return RouterConfig.model_validate(config.model_dump() | {"policy": policy})
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ({"kind": "dominant", "language": "ja"}, "policy.language 'ja' is not an arm"),
+        ({"kind": "dominant", "weight": 1.5}, "weight"),
+        ({"kind": "fixed", "distribution": {"ja": 1.0}}, r"not arms: \['ja'\]"),
+        ({"kind": "fixed", "distribution": {"en": 0.0}}, "not all zero"),
+        ({"kind": "fixed"}, "distribution"),
+        ({"kind": "thompson", "prior_strength": 0.0}, "prior_strength"),
+        ({"kind": "thompson", "noise_scale": float("inf")}, "noise_scale"),
+        ({"kind": "thompson", "discount": 0.0}, "discount"),
+        ({"kind": "thompson", "discount": 0.9, "typo": 1}, "typo"),
+        ({"kind": "lrpo"}, "'ema', 'thompson', 'dominant', 'fixed', 'uniform', 'monolingual'"),
+    ],
+)
+def test_bad_policy_settings_fail_at_config_time(policy, message):
+    with pytest.raises(ValidationError, match=message):
+        RouterConfig(languages=("en", "de"), policy=policy)
+
+
+def test_a_router_class_and_a_config_of_another_policy():
+    thompson = RouterConfig(policy={"kind": "thompson", "discount": 0.5})
+    with pytest.raises(ValueError, match=r"LanguageRouter routes policy kind 'ema'.*make_router"):
+        LanguageRouter(thompson)
+    with pytest.raises(ValueError, match="FixedDistributionRouter has no default settings"):
+        FixedDistributionRouter(RouterConfig())
+    default = ThompsonRouter(RouterConfig())  # the default policy: the class's default
+    assert default.policy == ThompsonPolicy() and default.config.policy == ThompsonPolicy()
+    assert DominantLanguageRouter(RouterConfig()).policy.language == "input"
 
 
 def test_embedding_of_the_wrong_dimension():
@@ -139,8 +168,15 @@ CONTEXT = {"language": "ja", "theme": "General Knowledge"}
 
 
 def learning_router(**fields) -> LanguageRouter:
-    config = {"languages": ("en", "de", "ja"), "num_rollouts": 4, "num_on_policy": 1,
-              "update_period": 1, "group_norm": "none", "ema_alpha": 1.0, **fields}  # fmt: skip
+    config = {
+        "languages": ("en", "de", "ja"),
+        "num_rollouts": 4,
+        "num_on_policy": 1,
+        "update_period": 1,
+        "group_norm": "none",
+        "ema_alpha": 1.0,
+        **fields,
+    }
     return LanguageRouter(RouterConfig(**config))
 
 
@@ -184,9 +220,13 @@ def test_a_plan_is_recorded_only_by_the_router_that_routed_it():
 def test_a_hand_built_plan_must_hold_arm_ids_of_this_router(arms):
     router = learning_router()
     arms = np.asarray(arms)
-    plan = RoutingPlan(contexts=(RoutingContext.coerce(CONTEXT),),
-                       languages=np.full((1, 4), "ja", dtype=object), arms=arms, step=0,
-                       keys=np.zeros(1, dtype=np.uint64))  # fmt: skip
+    plan = RoutingPlan(
+        contexts=(RoutingContext.coerce(CONTEXT),),
+        languages=np.full((1, 4), "ja", dtype=object),
+        arms=arms,
+        step=0,
+        keys=np.zeros(1, dtype=np.uint64),
+    )
     with pytest.raises(ValueError, match=r"integer ids in -1\.\.2"):
         router.record(plan, np.ones((1, 4)))
 
@@ -210,13 +250,16 @@ def test_ragged_or_non_numeric_rewards_name_the_expected_shape(rewards, message)
 @given(
     rewards=st.lists(
         st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([1e308, -1e308, 1e100]),
-        min_size=8, max_size=8,
+        min_size=8,
+        max_size=8,
     ),
     group_norm=st.sampled_from(["zscore", "center", "none"]),
-)  # fmt: skip
+)
 def test_no_reward_can_make_the_tables_or_the_saved_state_nonfinite(rewards, group_norm):
-    for router in (learning_router(group_norm=group_norm),
-                   ThompsonRouter(learning_router().config)):  # fmt: skip
+    for router in (
+        learning_router(group_norm=group_norm),
+        ThompsonRouter(learning_router().config),
+    ):
         for _ in range(2):
             plan = router.route([CONTEXT, {"language": "de", "theme": "Law", "region": "Kenya"}])
             router.record(plan, np.reshape(rewards, (2, 4)))
@@ -226,15 +269,19 @@ def test_no_reward_can_make_the_tables_or_the_saved_state_nonfinite(rewards, gro
         probs = router.probabilities(CONTEXT)
         assert np.isfinite(probs.effective).all() and probs.effective.sum() == pytest.approx(1.0)
     huge = sum(abs(r) > MAX_ABS_VALUE or not np.isfinite(r) for r in rewards)
-    assert router.counters["nonfinite_rewards"] == 2 * huge
+    assert router.metric_sums().values["nonfinite_rewards"] == 2 * huge
 
 
 def test_huge_prior_logits_are_refused_and_the_largest_allowed_sum_stays_finite():
     with pytest.raises(ValidationError, match=r"within ±1e\+100"):
         RouterConfig(prior_kind="logits", theme_priors={"General Knowledge": {"en": 1e308}})
-    config = RouterConfig(prior_kind="logits", languages=("en", "de"), regions=("Japan",),
-                          theme_priors={"Regional Knowledge": {"en": 1e100}},
-                          region_priors={"Japan": {"en": 1e100}})  # fmt: skip
+    config = RouterConfig(
+        prior_kind="logits",
+        languages=("en", "de"),
+        regions=("Japan",),
+        theme_priors={"Regional Knowledge": {"en": 1e100}},
+        region_priors={"Japan": {"en": 1e100}},
+    )
     probs = LanguageRouter(config).probabilities(
         {"language": "de", "theme": "Regional Knowledge", "region": "Japan"}
     )
@@ -243,12 +290,19 @@ def test_huge_prior_logits_are_refused_and_the_largest_allowed_sum_stays_finite(
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_nonfinite_theme_embeddings_are_refused(bad):
-    config = RouterConfig(languages=("en", "de"), theme_input="embeddings",
-                          theme_anchors={"a": (1.0, 0.0), "b": (0.0, 1.0)})  # fmt: skip
+    config = RouterConfig(
+        languages=("en", "de"),
+        theme_input="embeddings",
+        theme_anchors={"a": (1.0, 0.0), "b": (0.0, 1.0)},
+    )
     router = LanguageRouter(config)
     with pytest.raises(ValueError, match="theme_embedding must be finite"):
-        router.route([{"language": "en", "theme_embedding": (1.0, 0.0)},
-                      {"language": "en", "theme_embedding": (bad, 1.0)}])  # fmt: skip
+        router.route(
+            [
+                {"language": "en", "theme_embedding": (1.0, 0.0)},
+                {"language": "en", "theme_embedding": (bad, 1.0)},
+            ]
+        )
     with pytest.raises(ValueError, match="theme_embedding must be finite"):
         router.distributions([{"language": "en", "theme_embedding": (bad, 1.0)}])
     # Huge but finite embeddings keep their direction.
@@ -294,13 +348,15 @@ def test_regions_ignored_at_training_time_are_counted_and_warned_about():
     plan = router.route([{"language": "ja", "theme": "Math", "region": "Japan"}] * 3)
     with pytest.warns(UserWarning, match="ignores every region"):
         router.record(plan, np.ones((3, 4)))
-    assert router.metrics()["router/ignored_regions"] == 3.0
+    assert router.metric_sums().metrics()["router/ignored_regions"] == 3.0
     assert router.region_table()[0] == ["Japan"]  # a row, never learned from
     np.testing.assert_array_equal(router.region_table()[1], 0.0)
     everywhere = learning_router(themes=("Math",), region_scope="all")
-    everywhere.record(everywhere.route([{"language": "ja", "theme": "Math", "region": "Japan"}]),
-                      [[1.0, 0.0, 0.0, 1.0]])  # fmt: skip
-    assert everywhere.counters["ignored_regions"] == 0
+    everywhere.record(
+        everywhere.route([{"language": "ja", "theme": "Math", "region": "Japan"}]),
+        [[1.0, 0.0, 0.0, 1.0]],
+    )
+    assert everywhere.metric_sums().values["ignored_regions"] == 0
     assert np.abs(everywhere.region_table()[1]).sum() > 0
 
 
@@ -308,8 +364,9 @@ def test_regions_ignored_at_training_time_are_counted_and_warned_about():
 def state_with_feedback(router_class=LanguageRouter):
     router = router_class(learning_router(update_period=3, regions=("Japan",)).config)
     for _ in range(4):  # one update, then a window of feedback kept in the buckets
-        plan = router.route([CONTEXT, {"language": "de", "theme": "Regional Knowledge",
-                                       "region": "Japan"}])  # fmt: skip
+        plan = router.route(
+            [CONTEXT, {"language": "de", "theme": "Regional Knowledge", "region": "Japan"}]
+        )
         router.record(plan, np.random.default_rng(0).random((2, 4)))
     return router, json.loads(json.dumps(router.state_dict()))
 
@@ -324,8 +381,9 @@ def _set(path, value):
     return change
 
 
+# One tampering per line reads as a table, so the formatter leaves it as it is.
 TAMPERED = {
-    "format_version true": (_set(["format_version"], True), "format_version True is not 1"),
+    "format_version true": (_set(["format_version"], True), "format_version True is not 2"),
     "negative step": (_set(["step"], -3), "'step' must be an integer >= 0, got -3"),
     "float step": (_set(["step"], 2.0), "'step' must be an integer >= 0, got 2.0"),
     "bool updates": (_set(["num_updates"], True), "'num_updates' must be an integer"),
@@ -374,4 +432,4 @@ def test_a_state_saved_before_a_counter_existed_loads_with_it_at_zero():
     del state["counters"]["ignored_regions"]
     resumed = LanguageRouter(router.config)
     resumed.load_state_dict(state)
-    assert resumed.counters["ignored_regions"] == 0
+    assert resumed.metric_sums().values["ignored_regions"] == 0

@@ -73,7 +73,7 @@ def test_pack_label_validates_at_data_preparation():
 def angle_reward() -> SemanticReward:
     """Similarity set by hand: 'good' answers point at the reference, 'bad' ones away."""
     angles = {"ref": 0.0, "de:good": 0.0, "en:good": 0.0, "de:bad": np.pi / 2}
-    return SemanticReward({**RAW, "gate_mode": "hard", "pair_key": "requested"},
+    return SemanticReward({**RAW, "gate": {"mode": "hard"}, "pair_key": "requested"},
                           embedder=AngleEmbedder(angles), gate=FakeGate())  # fmt: skip
 
 
@@ -114,8 +114,30 @@ def test_plugin_config_from_yaml_and_json(tmp_path, monkeypatch):
     monkeypatch.delenv(CONFIG_ENV)
     with pytest.raises(FileNotFoundError, match=CONFIG_ENV):
         load_plugin_config()
-    with pytest.raises(ValueError, match="policy"):
-        PluginConfig.model_validate({**SETTINGS, "policy": "greedy"})
+    with pytest.raises(ValueError, match=r"no longer a top-level key.*router: \{policy: \{kind"):
+        PluginConfig.model_validate({**SETTINGS, "policy": "lrpo"})
+
+
+@pytest.mark.parametrize(
+    ("policy", "router_class", "setting"),
+    [
+        ({"kind": "thompson", "prior_strength": 4.0}, "ThompsonRouter", ("prior_strength", 4.0)),
+        ({"kind": "dominant", "language": "en"}, "DominantLanguageRouter", ("language", "en")),
+        ({"kind": "fixed", "distribution": {"sw": 1.0}}, "FixedDistributionRouter", None),
+        ({"kind": "uniform"}, "UniformRouter", None),
+        ({}, "LanguageRouter", None),  # no policy: the LRPO router (ema)
+    ],
+)
+def test_plugin_config_sets_any_policy_and_its_settings(policy, router_class, setting):
+    router_settings = SETTINGS["router"] | ({"policy": policy} if policy else {})
+    config = PluginConfig.model_validate({**SETTINGS, "router": router_settings})
+    router = config.make_router()
+    assert type(router).__name__ == router_class
+    if setting is not None:
+        assert getattr(router.policy, setting[0]) == setting[1]
+    japanese = router_settings | {"policy": {"kind": "dominant", "language": "ja"}}
+    with pytest.raises(ValueError, match=r"policy\.language 'ja' is not an arm"):
+        PluginConfig.model_validate({**SETTINGS, "router": japanese})
 
 
 def test_group_key_is_the_label_group_or_a_stable_hash():

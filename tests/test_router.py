@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import pickle
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lrpo import LanguageRouter, RouterConfig, RoutingContext, RoutingPlan, Schedule
+from lrpo import (
+    LanguageRouter,
+    MonolingualRouter,
+    RouterConfig,
+    RoutingContext,
+    RoutingPlan,
+    Schedule,
+    ThompsonRouter,
+    make_router,
+)
 from lrpo.router import REFERENCE_THEMES
 
 GK, RK = "General Knowledge", "Regional Knowledge"
@@ -315,8 +326,9 @@ def test_unseen_theme_and_region_cold_start_from_prior(small_config):
     assert "Cooking" not in router.theme_table()[0]
     router.record(plan, np.ones((1, 4)))
     assert "Cooking" in router.theme_table()[0] and "Peru" in router.region_table()[0]
-    assert router.metrics()["router/cold_start_themes"] == 1
-    assert router.metrics()["router/cold_start_regions"] == 1
+    metrics = router.metric_sums().metrics()
+    assert metrics["router/cold_start_themes"] == 1
+    assert metrics["router/cold_start_regions"] == 1
 
 
 def test_cold_start_mean_uses_the_mean_of_known_rows(small_config):
@@ -341,10 +353,33 @@ def test_nonfinite_rewards_and_off_arm_rollouts_are_counted_and_left_out(small_c
     router.record(plan, [[1.0, np.nan, 0.7, np.inf]])
     gk = router.theme_table()[1][0]
     np.testing.assert_allclose(gk, 0.1 * np.array([1.0, -1.0, 0.0]) * 0.15 / (0.15 + 1e-6))
-    assert router.counters["nonfinite_rewards"] == 2
+    assert router.metric_sums().values["nonfinite_rewards"] == 2
     swahili = router.route([{"language": "sw", "theme": GK}])  # sw is not an arm
     router.record(swahili, np.ones((1, 4)))
-    assert router.counters["off_arm_rollouts"] == 1
+    assert router.metric_sums().values["off_arm_rollouts"] == 1
+
+
+def test_metric_sums_report_gauges_and_counters_and_reset_the_counters(small_config):
+    router = LanguageRouter(small_config)
+    plan = router.route([{"language": "sw", "theme": "Cooking"}] * 2)  # off-arm, cold start
+    router.record(plan, np.full((2, 4), np.nan))
+    sums = router.metric_sums(reset=True)
+    assert sums.metrics() == {
+        "router/step": 1.0,
+        "router/updates": 1.0,
+        "router/epsilon": small_config.epsilon.value(1),
+        "router/temperature": small_config.temperature.value(1),
+        "router/theme_rows": 4.0,
+        "router/region_rows": 0.0,
+        "router/cold_start_themes": 1.0,
+        "router/cold_start_regions": 0.0,
+        "router/nonfinite_rewards": 8.0,
+        "router/off_arm_rollouts": 0.0,
+        "router/ignored_regions": 0.0,
+    }
+    after = router.metric_sums().metrics()
+    assert after["router/nonfinite_rewards"] == 0.0 and after["router/cold_start_themes"] == 0.0
+    assert after["router/step"] == 1.0 and after["router/theme_rows"] == 4.0
 
 
 # --------------------------------------------------------------------- state
@@ -426,3 +461,110 @@ def test_batch_distributions_match_one_prompt_at_a_time():
         one = router.probabilities(context)
         np.testing.assert_allclose(softmax[row], one.softmax)
         np.testing.assert_allclose(effective[row], one.effective)
+
+
+# ------------------------------------------------------------------- plans
+CONTEXTS = [  # cold starts, an unrouted theme, several themes, a non-arm language, repeats
+    {"language": "ja", "theme": RK, "region": "Japan"},
+    {"language": "de", "theme": "Cooking"},
+    {"language": "en", "theme": "Translation"},
+    {"language": "sw", "theme": GK, "region": "Kenya"},
+    {"language": "de", "themes": [GK, "Law"]},
+    {"language": "ja", "theme": RK, "region": "Japan"},
+]
+PLAN_CONFIG = RouterConfig(
+    languages=("en", "de", "ja"),
+    themes=(GK, RK, "Translation"),
+    regions=("Japan",),
+    num_rollouts=4,
+    num_on_policy=1,
+    update_period=1,
+    seed=7,
+)
+
+
+def rewards_for(plan: RoutingPlan, seed: int) -> np.ndarray:
+    rewards = np.random.default_rng(seed).random(plan.arms.shape)
+    rewards[0, -1] = np.nan
+    return rewards
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {"kind": "ema"},
+        {"kind": "dominant", "language": "input", "weight": 0.6},
+        {"kind": "fixed", "distribution": {"de": 2.0, "ja": 1.0}},
+    ],
+    ids=lambda policy: policy["kind"],
+)
+def test_plan_effective_is_the_distribution_each_prompt_was_drawn_from(policy):
+    router = make_router(RouterConfig.model_validate(PLAN_CONFIG.model_dump() | {"policy": policy}))
+    for step in range(4):
+        plan = router.route(CONTEXTS, step=3 * step + 1)  # not the router's own step
+        _, effective = router.distributions(CONTEXTS, step=plan.step)
+        assert plan.effective.shape == (len(CONTEXTS), len(router.languages))
+        np.testing.assert_array_equal(plan.effective, effective)
+        router.record(plan, rewards_for(plan, step))
+
+
+@pytest.mark.parametrize(
+    ("make", "num_on_policy"),
+    [(ThompsonRouter, 1), (MonolingualRouter, 1), (LanguageRouter, 4)],
+    ids=["thompson", "monolingual", "nothing-routed"],
+)
+def test_plan_effective_is_none_without_a_drawn_distribution(make, num_on_policy):
+    config = PLAN_CONFIG.model_copy(update={"num_on_policy": num_on_policy})
+    assert make(config).route(CONTEXTS).effective is None
+
+
+def test_concat_joins_effective_only_when_every_plan_has_it():
+    router = LanguageRouter(PLAN_CONFIG)
+    halves = [
+        router.route(CONTEXTS[:2], keys=[0, 1]),
+        router.route(CONTEXTS[2:], keys=[2, 3, 4, 5]),
+    ]
+    joined = RoutingPlan.concat(halves)
+    np.testing.assert_array_equal(joined.effective, router.route(CONTEXTS).effective)
+    no_effective = dataclasses.replace(halves[1], effective=None)
+    assert RoutingPlan.concat([halves[0], no_effective]).effective is None
+
+
+def test_an_empty_batch_routes_to_an_empty_plan():
+    for make in (LanguageRouter, ThompsonRouter, MonolingualRouter):
+        router = make(PLAN_CONFIG)
+        plan = router.route([])
+        assert plan.arms.shape == plan.languages.shape == (0, 4)
+        router.record(plan, np.zeros((0, 4)))
+    assert LanguageRouter(PLAN_CONFIG).route([]).effective.shape == (0, 3)
+
+
+def test_a_joined_or_unpickled_plan_records_as_the_whole_routed_plan():
+    router, twin, third = (LanguageRouter(PLAN_CONFIG) for _ in range(3))
+    halves = [
+        router.route(CONTEXTS[:3], keys=[0, 1, 2]),
+        router.route(CONTEXTS[3:], keys=[3, 4, 5]),
+    ]
+    joined, whole = RoutingPlan.concat(halves), twin.route(CONTEXTS)
+    restored = pickle.loads(pickle.dumps(whole))
+    np.testing.assert_array_equal(joined.arms, whole.arms)
+    np.testing.assert_array_equal(restored.effective, whole.effective)
+    router.record(joined, rewards_for(joined, 0))
+    twin.record(whole, rewards_for(whole, 0))
+    third.record(restored, rewards_for(restored, 0))
+    assert router.state_dict() == twin.state_dict() == third.state_dict()
+    assert router.metric_sums().values["cold_start_themes"] == 2  # Cooking, Law
+    assert router.metric_sums().values["cold_start_regions"] == 1  # Kenya
+
+
+def test_plans_recorded_out_of_order_learn_as_their_contexts_say():
+    """A plan routed before rows were added is recorded against the rows as they are then."""
+    router, twin = LanguageRouter(PLAN_CONFIG), LanguageRouter(PLAN_CONFIG)
+    first = router.route(CONTEXTS[:2], step=0)  # Cooking is unseen for both plans
+    second = router.route([CONTEXTS[1], CONTEXTS[4]], step=0)
+    router.record(second, rewards_for(second, 1))  # adds Cooking and Law rows
+    router.record(first, rewards_for(first, 2))
+    twin.record(twin.route([CONTEXTS[1], CONTEXTS[4]], step=0), rewards_for(second, 1))
+    twin.record(twin.route(CONTEXTS[:2], step=0), rewards_for(first, 2))
+    assert router.state_dict() == twin.state_dict()
+    assert router.theme_table()[0] == [GK, RK, "Translation", "Cooking", "Law"]

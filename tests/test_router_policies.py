@@ -13,20 +13,58 @@ from lrpo import (
     RouterConfig,
     ThompsonRouter,
     UniformRouter,
+    make_router,
 )
+from lrpo.router import ROUTERS as CLASSES
 
 CONFIG = RouterConfig(languages=("en", "de", "ja"), num_rollouts=8, num_on_policy=2, seed=1)
 CONTEXTS = [{"language": "ja", "theme": "Reasoning / Logic"}] * 2000
 
-ROUTERS = {
-    "learned": lambda: LanguageRouter(CONFIG),
-    "thompson": lambda: ThompsonRouter(CONFIG),
-    "monolingual": lambda: MonolingualRouter(CONFIG),
-    "input-dominant": lambda: DominantLanguageRouter(CONFIG, language="input", weight=0.5),
-    "english-dominant": lambda: DominantLanguageRouter(CONFIG, language="en", weight=0.5),
-    "uniform": lambda: UniformRouter(CONFIG),
-    "fixed": lambda: FixedDistributionRouter(CONFIG, distribution={"de": 3.0, "en": 1.0}),
+POLICIES = {
+    "learned": {"kind": "ema"},
+    "thompson": {"kind": "thompson"},
+    "monolingual": {"kind": "monolingual"},
+    "input-dominant": {"kind": "dominant", "language": "input", "weight": 0.5},
+    "english-dominant": {"kind": "dominant", "language": "en", "weight": 0.5},
+    "uniform": {"kind": "uniform"},
+    "fixed": {"kind": "fixed", "distribution": {"de": 3.0, "en": 1.0}},
 }
+
+
+def configured(policy: dict, **fields) -> RouterConfig:
+    return RouterConfig.model_validate(CONFIG.model_dump() | fields | {"policy": policy})
+
+
+ROUTERS = {
+    name: lambda policy=policy: make_router(configured(policy)) for name, policy in POLICIES.items()
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls"),
+    [
+        ("ema", LanguageRouter),
+        ("thompson", ThompsonRouter),
+        ("dominant", DominantLanguageRouter),
+        ("fixed", FixedDistributionRouter),
+        ("uniform", UniformRouter),
+        ("monolingual", MonolingualRouter),
+    ],
+)
+def test_make_router_builds_the_class_the_policy_names(kind, cls):
+    policy = next(p for p in POLICIES.values() if p["kind"] == kind)
+    router = make_router(configured(policy))
+    assert type(router) is cls and CLASSES[kind] is cls
+    assert router.config.policy.kind == kind == cls(configured(policy)).policy.kind
+
+
+def test_a_state_holds_the_config_alone_and_restores_the_policy_settings():
+    router = make_router(configured({"kind": "thompson", "prior_strength": 3.0, "discount": 0.8}))
+    state = router.state_dict()
+    assert "params" not in state and state["config"]["policy"]["discount"] == 0.8
+    resumed = make_router(RouterConfig.model_validate(state["config"]))
+    resumed.load_state_dict(state)
+    assert resumed.policy == router.policy and resumed.state_dict() == state
 
 
 def routed_shares(router) -> np.ndarray:
@@ -80,8 +118,8 @@ def test_baselines_do_not_learn(name):
 
 
 def test_thompson_concentrates_on_the_best_language_and_tracks_evidence():
-    config = RouterConfig.model_validate(CONFIG.model_dump() | {"update_period": 1})
-    router = ThompsonRouter(config, prior_strength=1.0, noise_scale=1.0)
+    policy = {"kind": "thompson", "prior_strength": 1.0, "noise_scale": 1.0}
+    router = ThompsonRouter(configured(policy, update_period=1))
     quality = np.array([0.3, 0.6, 0.4])
     noise = np.random.default_rng(0)
     for _ in range(40):
@@ -96,9 +134,7 @@ def test_thompson_concentrates_on_the_best_language_and_tracks_evidence():
 
 def test_thompson_explores_where_it_has_no_evidence():
     router = ThompsonRouter(
-        RouterConfig.model_validate(
-            CONFIG.model_dump() | {"epsilon": {"kind": "constant", "start": 0.0}}
-        )
+        configured({"kind": "thompson"}, epsilon={"kind": "constant", "start": 0.0})
     )
     shares = routed_shares(router)  # flat prior: every language is the argmax a third of the time
     np.testing.assert_allclose(shares, [1 / 3] * 3, atol=0.02)

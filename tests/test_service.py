@@ -32,10 +32,23 @@ CONTEXTS = [
 
 
 def make_router() -> LanguageRouter:
-    return LanguageRouter(RouterConfig(
-        languages=("de", "en", "ja", "sw"), num_rollouts=K, num_on_policy=K_ON,
-        update_period=1, ema_alpha=0.5, seed=3,
-    ))  # fmt: skip
+    return LanguageRouter(
+        RouterConfig(
+            languages=("de", "en", "ja", "sw"),
+            num_rollouts=K,
+            num_on_policy=K_ON,
+            update_period=1,
+            ema_alpha=0.5,
+            seed=3,
+        )
+    )
+
+
+def counts(service: RouterService) -> dict[str, float]:
+    """The service's own counters, as its metrics log them (``router/service/<name>``)."""
+    prefix = "router/service/"
+    metrics = service.metric_sums().metrics()
+    return {key.removeprefix(prefix): value for key, value in metrics.items() if prefix in key}
 
 
 def test_group_slots_follow_the_plan_of_a_twin_router():
@@ -90,7 +103,7 @@ def test_reports_record_one_router_step_per_groups_per_step():
 def test_late_rewards_and_bad_slots():
     service = RouterService(make_router(), groups_per_step=1)
     assert service.report("nobody#0", 0, 1.0) is False
-    assert service.counters["late_rewards"] == 1
+    assert counts(service)["late_rewards"] == 1
     ticket = service.assign("q", CONTEXTS[0], K).ticket
     with pytest.raises(ValueError, match=r"slot 4 is outside 0\.\.3"):
         service.report(ticket, 4, 1.0)
@@ -108,8 +121,10 @@ def test_flush_records_the_groups_completed_so_far():
 
 
 @settings(max_examples=25, deadline=None)
-@given(order=st.permutations(range(3 * K)), rewards=st.lists(
-    st.floats(0, 1), min_size=3 * K, max_size=3 * K))  # fmt: skip
+@given(
+    order=st.permutations(range(3 * K)),
+    rewards=st.lists(st.floats(0, 1), min_size=3 * K, max_size=3 * K),
+)
 def test_the_order_rewards_arrive_in_does_not_change_the_router(order, rewards):
     def run(sequence):
         service = RouterService(make_router(), groups_per_step=3)
@@ -196,8 +211,9 @@ def test_unreachable_services_fail_fast_with_a_clear_message():
 
             return Method()
 
-    client = RayRouterClient(Silent(), ServiceConfig(backend="ray", timeout_s=0.05,
-                                                     groups_per_step=1))  # fmt: skip
+    client = RayRouterClient(
+        Silent(), ServiceConfig(backend="ray", timeout_s=0.05, groups_per_step=1)
+    )
     with pytest.raises(RouterServiceUnavailable, match=r"did not answer assign_many within 0\.05"):
         asyncio.run(client.assign("q", CONTEXTS[0], K))
 
@@ -209,30 +225,43 @@ def test_service_config_rejects_bad_values():
         ServiceConfig(backend="zmq", groups_per_step=1)
 
 
+class CountingService(RouterService):
+    """A service that records the size of every batched call it gets."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[str, int]] = []
+
+    def assign_many(self, requests):
+        self.calls.append(("assign_many", len(requests)))
+        return super().assign_many(requests)
+
+    def report_many(self, reports):
+        self.calls.append(("report_many", len(reports)))
+        return super().report_many(reports)
+
+
 def test_calls_of_one_loop_turn_travel_as_one_batch():
-    service = RouterService(make_router(), groups_per_step=3)
-    calls = []
+    service = CountingService(make_router(), groups_per_step=3)
     client = LocalRouterClient(service)
-    original = client._call
-
-    async def counting(method, *args):
-        calls.append((method, len(args[0]) if args else 0))
-        return await original(method, *args)
-
-    client._call = counting
 
     async def step():
-        slots = await asyncio.gather(*(client.assign(f"g{i // K}", CONTEXTS[i // K], K)
-                                       for i in range(3 * K)))  # fmt: skip
+        slots = await asyncio.gather(
+            *(client.assign(f"g{i // K}", CONTEXTS[i // K], K) for i in range(3 * K))
+        )
         bad = client.assign("g0", CONTEXTS[0], 2)  # its error reaches only its caller
         late = client.report("gone@0#0", 0, 1.0)
-        done = await asyncio.gather(*(client.report(a.ticket, a.slot, 0.5) for a in slots),
-                                    bad, late, return_exceptions=True)  # fmt: skip
+        done = await asyncio.gather(
+            *(client.report(a.ticket, a.slot, 0.5) for a in slots),
+            bad,
+            late,
+            return_exceptions=True,
+        )
         return slots, done
 
     _, done = asyncio.run(step())
-    assert calls[0] == ("assign_many", 3 * K)
-    assert sorted(calls[1:]) == [("assign_many", 1), ("report_many", 3 * K + 1)]
+    assert service.calls[0] == ("assign_many", 3 * K)
+    assert sorted(service.calls[1:]) == [("assign_many", 1), ("report_many", 3 * K + 1)]
     assert isinstance(done[-2], GroupMismatchError) and done[-1] is False
     assert done[: 3 * K].count(True) == 1 and service.router.step == 1
 
@@ -261,8 +290,8 @@ def test_groups_that_never_complete_expire():
     for name in ("b", "c"):
         for a in [service.assign(name, CONTEXTS[1], K) for _ in range(K)]:
             service.report(a.ticket, a.slot, 1.0)
-    assert service.counters["expired_groups"] == 1
+    assert counts(service)["expired_groups"] == 1
     assert service.report(stuck.ticket, stuck.slot, 1.0) is False
-    assert service.counters["late_rewards"] == 1
+    assert counts(service)["late_rewards"] == 1
     again = service.assign("stuck", CONTEXTS[0], K)
     assert (again.ticket, again.slot) == ("stuck@2#0", 0)

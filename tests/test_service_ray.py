@@ -35,8 +35,14 @@ def cluster():
 
 
 def config(name: str, **overrides) -> ServiceConfig:
-    return ServiceConfig(backend="ray", name=name, namespace="lrpo-tests", timeout_s=60,
-                         groups_per_step=1, **overrides)  # fmt: skip
+    return ServiceConfig(
+        backend="ray",
+        name=name,
+        namespace="lrpo-tests",
+        timeout_s=60,
+        groups_per_step=1,
+        **overrides,
+    )
 
 
 def test_workers_share_one_owner(cluster):
@@ -50,9 +56,9 @@ def test_workers_share_one_owner(cluster):
     service = config("shared")
     driver = connect(service, FACTORY)
     mine = asyncio.run(driver.assign("q", CONTEXTS[1], K))
-    theirs = ray.get([
-        assign_in_worker.remote(service.model_dump(), "q", CONTEXTS[1]) for _ in range(K - 1)
-    ])  # fmt: skip
+    theirs = ray.get(
+        [assign_in_worker.remote(service.model_dump(), "q", CONTEXTS[1]) for _ in range(K - 1)]
+    )
     slots = sorted([mine.slot] + [slot for _, slot, _ in theirs])
     assert slots == list(range(K))
     twin = make_router()
@@ -64,7 +70,7 @@ def test_workers_share_one_owner(cluster):
     recorded = [asyncio.run(driver.report("q@0#0", k, rewards[k])) for k in range(K)]
     assert recorded == [False] * (K - 1) + [True]
     twin.record(plan, np.array([rewards]))
-    metrics = asyncio.run(driver.metrics())
+    metrics = asyncio.run(driver.metric_sums()).metrics()
     assert metrics["router/step"] == 1.0
     state = ray.get(ray.get_actor("shared", namespace="lrpo-tests").state_dict.remote())
     assert state["router"] == twin.state_dict()
@@ -106,8 +112,9 @@ def test_engines_loading_the_plugin_alone_share_one_router(cluster, tmp_path):
     class Engine:
         async def rollouts(self, count: int) -> list[tuple[str, int, str]]:
             routed = RoutedRollouts.for_process()
-            label = unpack_label(pack_label(language="ja", theme="Regional Knowledge",
-                                            region="Japan", group="q"))  # fmt: skip
+            label = unpack_label(
+                pack_label(language="ja", theme="Regional Knowledge", region="Japan", group="q")
+            )
             got = await asyncio.gather(*(routed.assign("q", label) for _ in range(count)))
             for a in got:
                 await routed.report(a, 0.5)

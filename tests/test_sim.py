@@ -12,12 +12,13 @@ from pydantic import ValidationError
 
 from lrpo import FixedDistributionRouter, MonolingualRouter
 from lrpo.sim import (
+    ROUTERS,
     RoutingEnvironment,
     Scenario,
+    build_router,
     default_scenario,
     fine_grained_scenario,
     format_table,
-    make_router,
     router_config,
     simulate,
     step_metrics,
@@ -166,7 +167,8 @@ def test_monolingual_router_collapses_fully(env: RoutingEnvironment, scenario: S
 def test_fixed_distribution_collapse_matches_expectation(scenario: Scenario) -> None:
     env = RoutingEnvironment(scenario, batch_size=2000, seed=0)
     distribution = {"de": 0.5, "ja": 0.3, "en": 0.2}
-    router = FixedDistributionRouter(router_config(scenario, seed=0), distribution=distribution)
+    policy = {"kind": "fixed", "distribution": distribution}
+    router = FixedDistributionRouter(router_config(scenario, seed=0, policy=policy))
     batch = env.prompts(0)
     plan = router.route(env.contexts(batch), step=0)
     metrics = step_metrics(env, batch, plan.arms, num_on_policy=2)
@@ -188,9 +190,13 @@ def test_step_without_routed_prompts_has_no_regret(scenario: Scenario) -> None:
 @pytest.fixture(scope="module")
 def small_run(scenario: Scenario) -> dict:
     return simulate(
-        scenario, ["ema", "monolingual", "uniform"], steps=12, batch_size=16, seeds=(0, 1),
+        scenario,
+        ["ema", "monolingual", "uniform"],
+        steps=12,
+        batch_size=16,
+        seeds=(0, 1),
         progress=False,
-    )  # fmt: skip
+    )
 
 
 def test_simulate_results_are_plain_and_consistent(small_run: dict) -> None:
@@ -219,9 +225,13 @@ def test_fixed_routers_do_not_depend_on_the_condition(small_run: dict) -> None:
 
 def test_simulate_is_deterministic(scenario: Scenario, small_run: dict) -> None:
     again = simulate(
-        scenario, ["ema", "monolingual", "uniform"], steps=12, batch_size=16, seeds=(0, 1),
+        scenario,
+        ["ema", "monolingual", "uniform"],
+        steps=12,
+        batch_size=16,
+        seeds=(0, 1),
         progress=False,
-    )  # fmt: skip
+    )
     assert again == small_run
 
 
@@ -262,19 +272,35 @@ def test_calibration_prevents_collapse_and_beats_fixed_routing(scenario: Scenari
 def test_embedding_router_beats_label_router_on_fine_grained_themes() -> None:
     scenario = fine_grained_scenario()
     results = simulate(
-        scenario, ["ema", "ema-embeddings"], steps=120, batch_size=192,
-        conditions=("calibrated",), progress=False,
-    )  # fmt: skip
+        scenario,
+        ["ema", "ema-embeddings"],
+        steps=120,
+        batch_size=192,
+        conditions=("calibrated",),
+        progress=False,
+    )
     runs = results["runs"]["calibrated"]
     assert runs["ema-embeddings"]["final"]["quality"][0] > runs["ema"]["final"]["quality"][0] + 0.01
     assert runs["ema-embeddings"]["final"]["regret"][0] < runs["ema"]["final"]["regret"][0]
 
 
-def test_make_router_rejects_bad_names(scenario: Scenario) -> None:
+def test_build_router_rejects_bad_names(scenario: Scenario) -> None:
     with pytest.raises(ValueError, match="unknown router 'best'"):
-        make_router("best", scenario, seed=0)
+        build_router("best", scenario, seed=0)
     with pytest.raises(ValueError, match="needs theme embeddings"):
-        make_router("ema-embeddings", scenario, seed=0)
+        build_router("ema-embeddings", scenario, seed=0)
+
+
+def test_every_label_is_a_policy_built_by_make_router(scenario: Scenario) -> None:
+    english = build_router("english-dominant", scenario, seed=3)
+    assert type(english).__name__ == "DominantLanguageRouter"
+    assert english.policy.language == "en" and english.config.seed == 3
+    assert build_router("input-dominant", scenario, seed=0).policy.language == "input"
+    for name in ("ema", "thompson", "monolingual", "uniform"):
+        assert build_router(name, scenario, seed=0).policy.kind == ROUTERS[name].policy["kind"]
+    fine = fine_grained_scenario()
+    embedded = build_router("ema-embeddings", fine, seed=0)
+    assert embedded.policy.kind == "ema" and embedded.config.theme_input == "embeddings"
 
 
 def test_simulate_rejects_zero_steps(scenario: Scenario) -> None:

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 import logging
 import pickle
 import re
-import shlex
 import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import hydra
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 import torch
 import verl
@@ -32,21 +29,22 @@ from test_plugin import SETTINGS, angle_reward
 from verl.experimental.agent_loop.agent_loop import AgentLoopWorker, _agent_loop_registry
 from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
 from verl.protocol import DataProto
-from verl.utils.dataset.rl_dataset import RLHFDataset
 from verl.workers.rollout.replica import TokenOutput
 
 from lrpo.integrations import verl as lrpo_verl
-from lrpo.integrations.plugin import PluginConfig, RoutedRollouts, load_plugin_config
+from lrpo.integrations.plugin import PluginConfig, RoutedRollouts
 from lrpo.integrations.trl.tiny import tiny_tokenizer
 from lrpo.labelled.labels import LabelError, pack_label, unpack_label
-from lrpo.router_service import GroupMismatchError
+from lrpo.router_service import GroupMismatchError, RouterServiceUnavailable, connect
 
 VERL_DIR = Path(__file__).resolve().parents[1] / "recipes" / "verl"
 VERL_CONFIG = Path(verl.__file__).parent / "trainer" / "config" / "_generated_ppo_trainer.yaml"
 K = 4
 LABEL = pack_label(language="de", theme="Reasoning / Logic", reference="ref")
-BREAKDOWN = {"score", "lrpo/similarity", "lrpo/calibrated", "lrpo/gate", "lrpo/guarded",
-             "lrpo/routed"}  # fmt: skip
+BREAKDOWN = {
+    "score",
+    *(f"lrpo/{key}" for key in ("similarity", "calibrated", "gate", "guarded", "routed")),
+}
 _TAG = re.compile(r"<\|out_lang_(\w+)\|>")
 
 
@@ -58,9 +56,15 @@ def model_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny-model")
     tokenizer = tiny_tokenizer()
     tokenizer.save_pretrained(path)
-    Qwen2Config(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
-                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-                architectures=["Qwen2ForCausalLM"]).save_pretrained(path)  # fmt: skip
+    Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        architectures=["Qwen2ForCausalLM"],
+    ).save_pretrained(path)
     return path
 
 
@@ -79,9 +83,12 @@ def trainer_config(model_dir):
 @pytest.fixture
 def routed(request, monkeypatch) -> RoutedRollouts:
     """The process's RoutedRollouts, with a hand-set reward; ``routed.paths`` the configs asked."""
-    config = PluginConfig.model_validate({
-        **SETTINGS, "service": {"name": f"verl-{request.node.name}", "groups_per_step": 2},
-    })  # fmt: skip
+    config = PluginConfig.model_validate(
+        {
+            **SETTINGS,
+            "service": {"name": f"verl-{request.node.name}", "groups_per_step": 2},
+        }
+    )
     rollouts = RoutedRollouts(config, reward=angle_reward())
     rollouts.paths = []
 
@@ -91,6 +98,15 @@ def routed(request, monkeypatch) -> RoutedRollouts:
 
     monkeypatch.setattr(RoutedRollouts, "for_process", classmethod(for_process))
     return rollouts
+
+
+def never_asked(routed: RoutedRollouts) -> bool:
+    """Whether no router owner was ever started for ``routed``: nothing was asked nor told."""
+    try:
+        connect(routed.config.service)
+    except RouterServiceUnavailable:
+        return True
+    return False
 
 
 class EchoServer:
@@ -116,15 +132,17 @@ def batch_of(uids: list[str], labels: list[str], *, validate: bool = False) -> D
         array[:] = values
         return array
 
-    batch = DataProto.from_single_dict({
-        "dummy_tensor": torch.zeros(n, 1, dtype=torch.uint8),
-        "raw_prompt": column([[{"role": "user", "content": f"Frage {u}?"}] for u in uids]),
-        "reward_model": column([{"style": "lrpo", "ground_truth": g} for g in labels]),
-        "extra_info": column([{"split": "train", "index": i} for i in range(n)]),
-        "data_source": column(["test/de"] * n),
-        "agent_name": column(["lrpo_agent"] * n),
-        "uid": column(uids),
-    })  # fmt: skip
+    batch = DataProto.from_single_dict(
+        {
+            "dummy_tensor": torch.zeros(n, 1, dtype=torch.uint8),
+            "raw_prompt": column([[{"role": "user", "content": f"Frage {u}?"}] for u in uids]),
+            "reward_model": column([{"style": "lrpo", "ground_truth": g} for g in labels]),
+            "extra_info": column([{"split": "train", "index": i} for i in range(n)]),
+            "data_source": column(["test/de"] * n),
+            "agent_name": column(["lrpo_agent"] * n),
+            "uid": column(uids),
+        }
+    )
     batch = batch.repeat(repeat_times=K, interleave=True)
     batch.meta_info = {"global_steps": 1, "validate": validate}
     return batch
@@ -191,19 +209,20 @@ def test_training_batch_routes_each_uid_and_the_router_learns(trainer_config, ro
     assert set(out.meta_info["reward_extra_keys"]) >= BREAKDOWN
     np.testing.assert_array_equal(fields["lrpo/routed"], routed_rows.astype(float))
     # groups_per_step = 2 complete groups: one router step, all 2 K rewards reported
-    metrics = routed.client.service.metrics()
+    metrics = routed.client.service.metric_sums().metrics()
     assert metrics["router/step"] == 1 and metrics["router/service/rewards"] == 2 * K
     assert routed.paths and set(routed.paths) == {None}  # $LRPO_CONFIG in the workers
 
 
 def test_validation_rows_keep_the_prompt_language(trainer_config, routed):
     label = pack_label(language="de", reference="ref", route=False)
-    out, server = generate(trainer_config, tiny_tokenizer(), batch_of(["v0"], [label],
-                                                                     validate=True))  # fmt: skip
+    out, server = generate(
+        trainer_config, tiny_tokenizer(), batch_of(["v0"], [label], validate=True)
+    )
     assert set(out.non_tensor_batch["lrpo_language"]) == {"de"}
     assert not any("<|out_lang_" in p for p in server.prompts)
     np.testing.assert_allclose(out.batch["rm_scores"].sum(-1), 1.0)
-    assert routed._client is None  # the router service was never asked, nor told
+    assert never_asked(routed)
 
 
 def test_the_k_of_a_group_must_be_the_router_k(trainer_config, routed):
@@ -213,8 +232,11 @@ def test_the_k_of_a_group_must_be_the_router_k(trainer_config, routed):
 
 
 def test_route_sample_rewrites_a_copy_and_keys_groups_by_uid(routed):
-    kwargs = {"raw_prompt": np.array([{"role": "user", "content": "Frage?"}], dtype=object),
-              "reward_model": {"ground_truth": LABEL}, "uid": "u9"}  # fmt: skip
+    kwargs = {
+        "raw_prompt": np.array([{"role": "user", "content": "Frage?"}], dtype=object),
+        "reward_model": {"ground_truth": LABEL},
+        "uid": "u9",
+    }
 
     async def one_group():
         return [await lrpo_verl.route_sample(routed, kwargs, K) for _ in range(K)]
@@ -234,8 +256,10 @@ def test_compute_score_scores_and_reports_the_assigned_language(routed):
         assignments = [await routed.assign("q", label, K) for _ in range(K)]
         results = []
         for a in assignments:
-            extra_info = {"raw_prompt": [{"role": "user", "content": "Frage?"}],
-                          **lrpo_verl.assignment_fields(a)}  # fmt: skip
+            extra_info = {
+                "raw_prompt": [{"role": "user", "content": "Frage?"}],
+                **lrpo_verl.assignment_fields(a),
+            }
             results.append(
                 await lrpo_verl.compute_score(
                     "test/de", f"{a.language}:good", LABEL, extra_info, lrpo_config="/x.yaml"
@@ -247,7 +271,7 @@ def test_compute_score_scores_and_reports_the_assigned_language(routed):
     for a, result in zip(assignments, results, strict=True):
         assert set(result) == BREAKDOWN and all(type(v) is float for v in result.values())
         assert result["score"] == 1.0 and result["lrpo/routed"] == float(a.routed)
-    assert routed.client.service.counters["rewards"] == K
+    assert routed.client.service.metric_sums().metrics()["router/service/rewards"] == K
     assert set(routed.paths) == {"/x.yaml"}  # reward_kwargs reach RoutedRollouts.for_process
 
 
@@ -259,7 +283,7 @@ def test_rows_without_the_agent_loop_are_scored_in_their_language(routed, caplog
         sw = asyncio.run(lrpo_verl.compute_score("test/de", "sw:good", "42", extra_info))
     assert (de["score"], sw["score"], de["lrpo/routed"]) == (1.0, 0.0, 0.0)
     assert set(de) == set(sw) == BREAKDOWN
-    assert routed._client is None  # nothing reported
+    assert never_asked(routed)  # nothing reported
     assert len([r for r in caplog.records if "no router assignment" in r.message]) == 1
 
 
@@ -280,68 +304,11 @@ def test_rows_without_the_agent_loop_are_scored_in_their_language(routed, caplog
 def test_bad_rows_name_the_field_and_the_fix(routed, ground_truth, extra_info, error, message):
     with pytest.raises(error, match=message):
         asyncio.run(lrpo_verl.compute_score("test/de", "de:good", ground_truth, extra_info))
-    kwargs = {"raw_prompt": [{"role": "user", "content": "?"}], "extra_info": extra_info,
-              "reward_model": {"ground_truth": ground_truth}}  # fmt: skip
+    kwargs = {
+        "raw_prompt": [{"role": "user", "content": "?"}],
+        "extra_info": extra_info,
+        "reward_model": {"ground_truth": ground_truth},
+    }
     if error is LabelError:
         with pytest.raises(LabelError, match=message):
             asyncio.run(lrpo_verl.route_sample(routed, kwargs, K))
-
-
-# ----------------------------------------------------------- data and launch files
-def test_prepare_data_rows_load_in_verls_dataset(tmp_path, monkeypatch):
-    prepare = load_script("prepare_data", monkeypatch)
-    paths = prepare.main(["--tiny", "--output-dir", str(tmp_path)])
-    config = OmegaConf.load(VERL_CONFIG).data
-    config.cache_dir = str(tmp_path / "cache")
-    for split, rows, route in (("train", 6, True), ("val", 3, False)):
-        dataset = RLHFDataset(data_files=[str(paths[split])], tokenizer=tiny_tokenizer(),
-                              config=config)  # fmt: skip
-        assert len(dataset) == rows
-        row = dataset[0]
-        label = unpack_label(row["reward_model"]["ground_truth"])
-        assert (label.language, label.route, row["agent_name"]) == ("de", route, "lrpo_agent")
-        assert label.reference and row["raw_prompt"][0]["role"] == "user"
-        assert row["data_source"] == "gsm-symbolic/de" and row["extra_info"]["split"] == split
-
-
-def test_prepare_data_from_jsonl_keeps_splits_and_rejects_bad_rows(tmp_path, monkeypatch):
-    prepare = load_script("prepare_data", monkeypatch)
-    rows = [
-        {"prompt": "Habari?", "language": "sw", "reference": "Nzuri.", "region": "East Africa"},
-        {"prompt": [{"role": "user", "content": "Wie?"}], "language": "de", "reference": "So.",
-         "theme": "Chat / Conversational", "split": "val"},
-    ]  # fmt: skip
-    source = tmp_path / "mine.jsonl"
-    source.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    paths = prepare.main(["--input", str(source), "--output-dir", str(tmp_path / "out")])
-    (train,), (val,) = (pq.read_table(paths[s]).to_pylist() for s in ("train", "val"))
-    train_label = unpack_label(train["reward_model"]["ground_truth"])
-    assert (train_label.regions, train_label.themes, train_label.route) == (
-        ("East Africa",), ("Reasoning / Logic",), True)  # fmt: skip
-    assert train["prompt"] == [{"role": "user", "content": "Habari?"}]
-    assert unpack_label(val["reward_model"]["ground_truth"]).route is False
-    assert (val["data_source"], val["extra_info"]["split"]) == ("mine/de", "val")
-    source.write_text(json.dumps({"prompt": "x", "language": "de"}), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"mine.jsonl:1: need prompt, language and reference"):
-        prepare.main(["--input", str(source)])
-
-
-def test_readme_launch_composes_with_verl_and_matches_the_plugin_config():
-    readme = (VERL_DIR / "README.md").read_text(encoding="utf-8")
-    command = readme.split("python3 -m verl.trainer.main_ppo")[1].split("```")[0]
-    command = command.replace("$LRPO", str(VERL_DIR)).replace("\\\n", " ")
-    # what verl's main_ppo does with its command line: @hydra.main(config_name="ppo_trainer")
-    with hydra.initialize_config_dir(config_dir=str(VERL_CONFIG.parent), version_base=None):
-        config = hydra.compose("ppo_trainer", overrides=shlex.split(command))
-    rollout = config.actor_rollout_ref.rollout
-    files = (
-        rollout.agent.agent_loop_config_path,
-        config.reward.custom_reward_function.path,
-        config.ray_kwargs.ray_init.runtime_env.env_vars.LRPO_CONFIG,
-    )
-    assert [Path(f).name for f in files] == ["lrpo_agent.yaml", "lrpo_reward.py", "lrpo.yaml"]
-    assert all(Path(f).is_file() for f in files)
-    assert config.reward.custom_reward_function.name == "compute_score"
-    plugin = load_plugin_config(files[2])
-    assert (rollout.n, config.data.train_batch_size, plugin.service.backend) == (
-        plugin.router.num_rollouts, plugin.service.groups_per_step, "ray")  # fmt: skip

@@ -1,20 +1,25 @@
-"""Shared machinery of the calibrators: inputs, pair cells, back-off counters, checkpoints."""
+"""Shared machinery of the calibrators: inputs, pair cells, monitoring sums, checkpoints."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .backoff import BACKOFF_RULES, PairIndex, check_backoff, source_names
+from lrpo.metrics import MetricSums
+
+from .backoff import BACKOFF_RULES, SOURCES, PairIndex, check_backoff
+from .monitoring import CellCounts
 from .table import SCORE_TOLERANCE, CalibrationTable
 
 __all__ = ["BaseCalibrator", "NotFittedError"]
 
 #: Version of :meth:`BaseCalibrator.state_dict`.
-STATE_VERSION = 1
+STATE_VERSION = 2
+#: Versions :meth:`BaseCalibrator.load_state_dict` reads: version 1 also held the monitoring
+#: counters, which are ignored (they are not state: see :mod:`lrpo.calibration.monitoring`).
+_READABLE_VERSIONS = (1, STATE_VERSION)
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -36,19 +41,9 @@ def _codes(values: Sequence[str] | np.ndarray, name: str) -> np.ndarray:
 class BaseCalibrator:
     """Common parts of :class:`MeanCalibrator` and :class:`QuantileCalibrator`.
 
-    Counters (monitoring only; calibrating changes nothing else, and :meth:`reset_counters`
-    clears them):
-
-    ``n_scores_``
-        scores calibrated since fit;
-    ``nan_scores_``
-        NaN scores (returned as NaN; the reward layer turns them into counted zeros);
-    ``backoff_counts_``
-        ``Counter`` of items per back-off rule (``"reverse"``, ``"same_language"``, ...);
-    ``missing_pairs_``
-        ``Counter`` of items per (ref_lang, out_lang) absent from the table;
-    ``unknown_languages_``
-        ``Counter`` of items per language code the table does not know at all.
+    Calibrating changes no state but the monitoring counts that :meth:`metric_sums` hands
+    out: items calibrated, NaN scores, items per back-off rule, per pair without its own
+    table entry and per language the table does not know.
     """
 
     _params: tuple[str, ...] = ("backoff",)
@@ -81,13 +76,20 @@ class BaseCalibrator:
         self.languages_ = table.languages
         self.index_ = PairIndex(table.languages)
         self._fit(table)
-        self.reset_counters()
+        self._counts = CellCounts(self.index_, self.cell_sources_)
         return self
 
     def _fit(self, table: CalibrationTable) -> None:
         raise NotImplementedError
 
-    def _check_fitted(self) -> None:
+    def check_fitted(self) -> None:
+        """Fail early, where a calibrator is handed over, rather than at its first batch.
+
+        Raises
+        ------
+        NotFittedError
+            If :meth:`fit` has not been called.
+        """
         if not hasattr(self, "index_"):
             raise NotFittedError(
                 f"this {type(self).__name__} is not fitted yet: call fit(table) with a "
@@ -123,15 +125,25 @@ class BaseCalibrator:
         -------
         ndarray of float64, shape (n,)
         """
-        x, cells = self._prepare(scores, ref_langs, out_langs)
+        x, cells = self._prepare(scores, ref_langs, out_langs, count=True)
         return self._transform(x, cells)
 
     def _transform(self, x: np.ndarray, cells: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _prepare(self, scores, ref_langs, out_langs) -> tuple[np.ndarray, np.ndarray]:
-        """Validated float scores (clipped to [-1, 1]) and the cell of each item; counts."""
-        self._check_fitted()
+    def _prepare(
+        self,
+        scores: Sequence[float] | np.ndarray,
+        ref_langs: Sequence[str] | np.ndarray,
+        out_langs: Sequence[str] | np.ndarray,
+        *,
+        count: bool,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Validated float scores (clipped to [-1, 1]) and the cell of each item.
+
+        ``count`` adds the batch to the monitoring counts (calibrated items only).
+        """
+        self.check_fitted()
         x = np.asarray(scores, dtype=np.float64)
         if x.ndim != 1:
             raise ValueError(f"scores must be 1-D, got shape {x.shape}")
@@ -141,6 +153,7 @@ class BaseCalibrator:
                 "scores, ref_langs and out_langs must have the same length, got "
                 f"{len(x)}, {len(ref)} and {len(out)}"
             )
+        n_nan = 0
         if x.size:
             low, high = x.min(), x.max()
             n_nan = int(np.isnan(x).sum()) if np.isnan(low) else 0
@@ -150,78 +163,97 @@ class BaseCalibrator:
             if low < -1.0 - SCORE_TOLERANCE or high > 1.0 + SCORE_TOLERANCE:
                 bad = np.flatnonzero(np.abs(x) > 1.0 + SCORE_TOLERANCE)[0]
                 raise ValueError(f"scores must be cosines in [-1, 1], got {x[bad]} at index {bad}")
-            self.nan_scores_ += n_nan
             x = np.clip(x, -1.0, 1.0)
         cells, ref_index, out_index = self.index_.cells(ref, out)
-        self._count(cells, ref, out, ref_index, out_index)
+        if count:
+            unknown = len(self.languages_)
+            known = (ref_index < unknown) & (out_index < unknown)
+            self._counts.add(cells, ref, out, known, n_nan)
         return x, cells
 
-    # --------------------------------------------------------------- counters
-    def reset_counters(self) -> None:
-        """Zero the monitoring counters (see the class notes)."""
-        self.n_scores_ = 0
-        self.nan_scores_ = 0
-        self.backoff_counts_: Counter[str] = Counter()
-        self.missing_pairs_: Counter[tuple[str, str]] = Counter()
-        self.unknown_languages_: Counter[str] = Counter()
+    # ------------------------------------------------------------------ metrics
+    def metric_sums(self, *, reset: bool = False) -> MetricSums:
+        """Counts of the items calibrated since fit or the last reset, for the trainer's logs.
 
-    def _count(self, cells, ref, out, ref_index, out_index) -> None:
-        self.n_scores_ += int(cells.size)
-        sources = self.cell_sources_
-        per_cell = np.bincount(cells, minlength=sources.size)
-        names = source_names()
-        unknown = len(self.languages_)
-        for cell in np.flatnonzero((per_cell > 0) & (sources > 0)):
-            self.backoff_counts_[names[sources[cell]]] += int(per_cell[cell])
-            a, b = divmod(int(cell), self.index_.size)
-            if a < unknown and b < unknown:
-                self.missing_pairs_[self.index_.name(int(cell))] += int(per_cell[cell])
-        outside = (ref_index == unknown) | (out_index == unknown)
-        if outside.any():  # a loop over the few items with a language the table lacks
-            pairs = Counter(zip(ref[outside].tolist(), out[outside].tolist(), strict=True))
-            known = set(self.languages_)
-            for (r, o), n in pairs.items():
-                self.missing_pairs_[r, o] += n
-                for code in {r, o} - known:
-                    self.unknown_languages_[code] += n
+        Sums of several calibrators fitted alike (data-parallel ranks) merge by adding;
+        :func:`~lrpo.calibration.monitoring.calibration_metrics` lists the logged names
+        (``calibration/backoff/<rule>``, ``calibration/missing_pair/<ref>/<out>``, ...).
+
+        Parameters
+        ----------
+        reset : bool, default False
+            Start a new window: zero the counts after reading them.
+
+        Returns
+        -------
+        MetricSums
+
+        Examples
+        --------
+        >>> from lrpo.calibration import CalibrationTable, MeanCalibrator, Provenance
+        >>> table = CalibrationTable.from_scores(
+        ...     {("en", "de"): {"equivalent": [0.9, 0.8]}}, embedder="e5",
+        ...     languages=["en", "de"], ordered=True, provenance=Provenance(source="doctest"))
+        >>> calibrator = MeanCalibrator().fit(table)
+        >>> _ = calibrator([0.9, 0.7], ["en", "sw"], ["de", "de"])
+        >>> metrics = calibrator.metric_sums(reset=True).metrics()
+        >>> metrics["calibration/backoff_rate"], metrics["calibration/unknown_language/sw"]
+        (0.5, 1.0)
+        """
+        self.check_fitted()
+        sums = self._counts.sums()
+        if reset:
+            self._counts = CellCounts(self.index_, self.cell_sources_)
+        return sums
 
     def pair_sources(self) -> dict[tuple[str, str], str]:
         """How each pair of the table's languages is served: exact or a back-off rule."""
-        self._check_fitted()
-        names = source_names()
+        self.check_fitted()
         size = self.index_.size
         return {
-            self.index_.name(a * size + b): names[self.cell_sources_[a * size + b]]
+            self.index_.name(a * size + b): SOURCES[self.cell_sources_[a * size + b]]
             for a in range(size - 1)
             for b in range(size - 1)
         }
 
     # ------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Settings, counters and online statistics (JSON-safe); the table stays a file."""
-        self._check_fitted()
+        """Settings and online statistics (JSON-safe); the table stays a file.
+
+        Returns
+        -------
+        dict
+            Restored by :meth:`load_state_dict`; monitoring counts are not part of it.
+        """
+        self.check_fitted()
         return {
             "format_version": STATE_VERSION,
             "calibrator": type(self).__name__,
             "params": self.get_params(),
             "embedder": self.embedder_,
             "languages": list(self.languages_),
-            "counters": {
-                "n_scores": self.n_scores_,
-                "nan_scores": self.nan_scores_,
-                "backoff_counts": dict(self.backoff_counts_),
-                "missing_pairs": [[r, o, n] for (r, o), n in self.missing_pairs_.items()],
-                "unknown_languages": dict(self.unknown_languages_),
-            },
             "online": self._online_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` into a calibrator fitted on the same table and settings."""
-        self._check_fitted()
-        if state.get("format_version") != STATE_VERSION:
+        """Restore :meth:`state_dict` into a calibrator fitted on the same table and settings.
+
+        Parameters
+        ----------
+        state : dict
+            From :meth:`state_dict`, of this version or version 1 (whose monitoring
+            counters are ignored).
+
+        Raises
+        ------
+        ValueError
+            For another format version, or a state of another calibrator, table or settings.
+        """
+        self.check_fitted()
+        version = state.get("format_version")
+        if isinstance(version, bool) or version not in _READABLE_VERSIONS:
             raise ValueError(
-                f"calibrator state format {state.get('format_version')!r} is not {STATE_VERSION}"
+                f"calibrator state format {version!r} is not one of {list(_READABLE_VERSIONS)}"
             )
         expected = {
             "calibrator": type(self).__name__,
@@ -235,12 +267,6 @@ class BaseCalibrator:
                 f"state does not match this calibrator (fields differ: {differ}); fit it on the "
                 "same table with the same settings first"
             )
-        counters = state["counters"]
-        self.n_scores_ = int(counters["n_scores"])
-        self.nan_scores_ = int(counters["nan_scores"])
-        self.backoff_counts_ = Counter(counters["backoff_counts"])
-        self.missing_pairs_ = Counter({(r, o): n for r, o, n in counters["missing_pairs"]})
-        self.unknown_languages_ = Counter(counters["unknown_languages"])
         self._load_online_state(state["online"])
 
     def _online_state(self) -> dict[str, Any] | None:

@@ -51,8 +51,8 @@ def build_table(
         embeddings = embed_corpus(corpus, embedder, progress=progress)
     scores = pair_scores(corpus, embeddings, settings, languages)
     sizes = {f"pairs_{kind}": sum(len(k.get(kind, ())) for k in scores.values()) for kind in KINDS}
-    items = {f"items_{lang}": int(np.unique(corpus.ids[corpus.langs == lang]).size)
-             for lang in languages}  # fmt: skip
+    ids = {lang: corpus.ids[corpus.langs == lang] for lang in languages}
+    items = {f"items_{lang}": int(np.unique(ids[lang]).size) for lang in languages}
     provenance = Provenance(
         source=corpus.source,
         sizes={

@@ -22,6 +22,10 @@ __all__ = ["MeanCalibrator", "NotFittedError", "QuantileCalibrator"]
 _OFFSET = 4.0  # knots of cell c are searched as knot + 4 c: cells never overlap ([-1, 1] + 4 c)
 
 
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
 class MeanCalibrator(BaseCalibrator):
     """Mean calibration, the reference's released default.
 
@@ -74,14 +78,12 @@ class MeanCalibrator(BaseCalibrator):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if not (isinstance(self.shrinkage, int | float) and math.isfinite(self.shrinkage)
-                and self.shrinkage >= 0):  # fmt: skip
+        if not (_is_finite_number(self.shrinkage) and self.shrinkage >= 0):
             raise ValueError(f"shrinkage must be a finite number >= 0, got {self.shrinkage!r}")
-        if self.online is not None and not (
-            isinstance(self.online, int | float) and math.isfinite(self.online) and self.online > 0
-        ):
-            raise ValueError(f"online must be None (off) or a prior strength > 0, got "
-                             f"{self.online!r}")  # fmt: skip
+        if self.online is not None and not (_is_finite_number(self.online) and self.online > 0):
+            raise ValueError(
+                f"online must be None (off) or a prior strength > 0, got {self.online!r}"
+            )
 
     def _fit(self, table: CalibrationTable) -> None:
         def extract(entry: PairStats) -> tuple[float, np.ndarray] | None:
@@ -123,12 +125,24 @@ class MeanCalibrator(BaseCalibrator):
     ) -> MeanCalibrator:
         """Add training *mismatch* scores (a rollout against another prompt's reference).
 
-        NaN is ignored; inputs are validated and counted as in :meth:`transform`. Returns
-        ``self``.
+        NaN is ignored; inputs are validated as in :meth:`transform`, but not counted in
+        :meth:`metric_sums`, which counts calibrated items.
+
+        Parameters
+        ----------
+        scores : array-like of float, shape (n,)
+            Raw cosines of rollouts against other prompts' references.
+        ref_langs, out_langs : sequence of str, shape (n,)
+            Language of each item's reference and of its output.
+
+        Returns
+        -------
+        MeanCalibrator
+            ``self``.
         """
         if self.online is None:
             raise ValueError("online adjustment is off: construct with online=<prior strength>")
-        x, cells = self._prepare(scores, ref_langs, out_langs)
+        x, cells = self._prepare(scores, ref_langs, out_langs, count=False)
         seen = ~np.isnan(x)
         size = self.shift_.size
         self.online_count_ += np.bincount(cells[seen], minlength=size)
@@ -161,8 +175,10 @@ class MeanCalibrator(BaseCalibrator):
         if state is not None:
             count, total = np.asarray(state["count"], float), np.asarray(state["sum"], float)
             if count.shape != self.online_count_.shape or total.shape != count.shape:
-                raise ValueError(f"online statistics of shape {count.shape} do not fit "
-                                 f"{self.online_count_.shape}")  # fmt: skip
+                raise ValueError(
+                    f"online statistics of shape {count.shape} do not fit "
+                    f"{self.online_count_.shape}"
+                )
             self.online_count_, self.online_sum_ = count, total
             self._blend()
 
@@ -231,8 +247,8 @@ class QuantileCalibrator(BaseCalibrator):
     def _fit(self, table: CalibrationTable) -> None:
         def extract(entry: PairStats) -> tuple[float, np.ndarray] | None:
             if self.knots == "mixture":
-                weight = sum(s.count for s in (entry.equivalent, entry.mismatch,
-                                               entry.hard_negative) if s is not None)  # fmt: skip
+                kinds = (entry.equivalent, entry.mismatch, entry.hard_negative)
+                weight = sum(stats.count for stats in kinds if stats is not None)
                 return float(weight), np.array([*entry.mixture_knots, entry.upper_anchor])
             eq = entry.equivalent
             return (

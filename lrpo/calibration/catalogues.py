@@ -187,8 +187,8 @@ def load_gettext(
     for source in sorted(texts, key=priority)[:max_items]:
         if "en" in languages:
             rows.append((source, "en", source))
-        rows += [(source, code, text) for code, versions in texts[source].items()
-                 if code in languages for text in versions]  # fmt: skip
+        chosen = {code: versions for code, versions in texts[source].items() if code in languages}
+        rows += [(source, code, text) for code, versions in chosen.items() for text in versions]
     if not rows:
         raise ValueError(
             f"no gettext catalogue on this machine translates messages into {list(languages)} "

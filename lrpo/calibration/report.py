@@ -93,8 +93,8 @@ def evaluate(calibrated: dict[str, PairScores]) -> dict[str, dict[str, float]]:
 
 def format_report(results: dict[str, dict[str, dict[str, float]]]) -> str:
     """A plain-text table, one block per data (held-out, out-of-domain), with the targets."""
-    header = (f"{'data':<14} {'scores':<10} {'pairs':>6} {'spread':>8} {'pooled AUC':>11} "
-              f"{'per-pair AUC':>13}")  # fmt: skip
+    header = f"{'data':<14} {'scores':<10} {'pairs':>6} {'spread':>8} {'pooled AUC':>11} "
+    header += f"{'per-pair AUC':>13}"
     lines = [header, "-" * len(header)]
     for data, by_scores in results.items():
         for name, figures in by_scores.items():

@@ -291,8 +291,7 @@ class CalibrationTable(BaseModel):
         levels = np.asarray(quantile_levels, dtype=float)
         entries = []
         for (ref_lang, out_lang), kinds in pooled.items():
-            arrays = {kind: np.concatenate(parts) if parts else np.empty(0)
-                      for kind, parts in kinds.items()}  # fmt: skip
+            arrays = {kind: np.concatenate([np.empty(0), *parts]) for kind, parts in kinds.items()}
             if all(a.size == 0 for a in arrays.values()):
                 raise ValueError(f"pair ({ref_lang}, {out_lang}): no scores of any kind")
             stats = {kind: _kind_stats(a, levels) for kind, a in arrays.items() if a.size}
@@ -323,8 +322,8 @@ def _checked_scores(values: Any, where: str) -> np.ndarray:
     if array.ndim != 1:
         raise ValueError(f"{where}: scores must be a 1-D array, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{where}: scores must be finite, got {int((~np.isfinite(array)).sum())} "
-                         "NaN/inf values")  # fmt: skip
+        n_bad = int((~np.isfinite(array)).sum())
+        raise ValueError(f"{where}: scores must be finite, got {n_bad} NaN/inf values")
     if array.size and np.abs(array).max() > 1.0 + SCORE_TOLERANCE:
         bad = array[np.abs(array) > 1.0 + SCORE_TOLERANCE][0]
         raise ValueError(f"{where}: cosine scores must lie in [-1, 1], got {bad}")

@@ -16,28 +16,20 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lrpo.batching import MicroBatcher
 from lrpo.labelled.labels import PackedLabel
 from lrpo.labelled.scoring import ScoredRollouts, score_labelled
 from lrpo.languages import DEFAULT_TAG_TEMPLATE, DirectiveStyle, apply_directive
 from lrpo.rewards import SemanticReward, SemanticRewardConfig
-from lrpo.router import (
-    BaseRouter,
-    LanguageRouter,
-    MonolingualRouter,
-    RouterConfig,
-    ThompsonRouter,
-    UniformRouter,
-)
+from lrpo.router import BaseRouter, RouterConfig, make_router
 from lrpo.router_service import Assignment, RouterClient, ServiceConfig, connect
-from lrpo.router_service.coalesce import Coalescer
 
 __all__ = [
     "CONFIG_ENV",
-    "POLICIES",
     "PluginConfig",
     "RoutedRollouts",
     "group_key",
@@ -47,41 +39,47 @@ __all__ = [
 #: Environment variable naming the plugin config file in every worker.
 CONFIG_ENV = "LRPO_CONFIG"
 
-#: Router policies a plugin config can name.
-POLICIES: dict[str, type[BaseRouter]] = {
-    "lrpo": LanguageRouter,
-    "thompson": ThompsonRouter,
-    "monolingual": MonolingualRouter,
-    "uniform": UniformRouter,
-}
-
 
 class PluginConfig(BaseModel):
     """Settings of the OpenRLHF and verl plugins, from one YAML or JSON file.
 
+    The router's policy is ``router.policy`` (``{kind: ema | thompson | dominant | fixed |
+    uniform | monolingual, ...its settings}``), as everywhere in lrpo.
+
     Examples
     --------
     >>> config = PluginConfig.model_validate({
-    ...     "router": {"languages": ["de", "en", "ja"], "num_rollouts": 4, "num_on_policy": 1},
+    ...     "router": {"languages": ["de", "en", "ja"], "num_rollouts": 4, "num_on_policy": 1,
+    ...                "policy": {"kind": "thompson", "prior_strength": 4.0}},
     ...     "service": {"groups_per_step": 32},
     ... })
-    >>> config.policy, config.service.backend, config.directive
-    ('lrpo', 'local', <DirectiveStyle.TAG: 'tag'>)
+    >>> config.router.policy.kind, config.service.backend, config.directive
+    ('thompson', 'local', <DirectiveStyle.TAG: 'tag'>)
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    policy: Literal["lrpo", "thompson", "monolingual", "uniform"] = Field(
-        "lrpo", description="Router policy (see POLICIES)."
-    )
     router: RouterConfig
     service: ServiceConfig
     reward: SemanticRewardConfig = Field(default_factory=SemanticRewardConfig)
     directive: DirectiveStyle = Field(DirectiveStyle.TAG, description="How a prompt asks.")
     tag_template: str = Field(DEFAULT_TAG_TEMPLATE, description="Template of the tag style.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _policy_moved(cls, data: Any) -> Any:
+        """Name the fix for a file written when the policy was a top-level key."""
+        if isinstance(data, Mapping) and "policy" in data:
+            raise ValueError(
+                f"'policy: {data['policy']}' is no longer a top-level key: the policy is part of "
+                "the router config, e.g. router: {policy: {kind: ema}} (kinds: ema, thompson, "
+                "dominant, fixed, uniform, monolingual; 'lrpo' is now 'ema')"
+            )
+        return data
+
     def make_router(self) -> BaseRouter:
-        return POLICIES[self.policy](self.router)
+        """A new router for this config (the router service's factory)."""
+        return make_router(self.router)
 
 
 def load_plugin_config(path: str | os.PathLike[str] | None = None) -> PluginConfig:
@@ -134,7 +132,7 @@ class RoutedRollouts:
         self._reward = reward
         self._setup_lock = threading.Lock()  # lazy set-up may race between worker threads
         self._score_lock = threading.Lock()  # SemanticReward keeps a cache and counters
-        self._score = Coalescer(self._score_off_loop)
+        self._score = MicroBatcher(self._score_off_loop)
 
     @classmethod
     @functools.cache

@@ -54,6 +54,24 @@ def score_labelled(
     the label's ``requested``, else the prompt's own language. References are taken to be in
     the label's ``reference_language``, else the prompt's language.
 
+    Parameters
+    ----------
+    reward : SemanticReward
+        What scores the responses.
+    responses : sequence of str
+        The answers, one per item.
+    labels : sequence of str or PackedLabel
+        Each item's packed label.
+    requested : sequence of str or None, optional
+        Each item's assigned language (None: the label's).
+    prompts : sequence, optional
+        Each item's prompt, for the guards against copying it.
+
+    Returns
+    -------
+    ScoredRollouts
+        Rewards (NaN as 0) and the per-item ``lrpo/*`` values worth logging.
+
     Raises
     ------
     lrpo.labelled.labels.LabelError

@@ -5,11 +5,11 @@ is the decoded prompt and response as OpenRLHF sends it, ``prompts[i]`` its prom
 ``labels[i]`` lrpo's packed label (:mod:`lrpo.labelled.labels`). It answers
 ``{"rewards": [...], "scores": [...], "extra_logs": {...}}`` from
 :func:`~lrpo.labelled.scoring.score_labelled`, scored together with the other requests in
-flight (:class:`~lrpo.reward_server.batcher.RewardBatcher`). A request is checked whole before it is
-queued, so a bad one gets a 4xx naming its problem and never fails the batch it would have
-joined. A body that has not arrived ``body_timeout_s`` after the headers gets 408 and its
-connection is closed; a client that hangs up mid-body is one line of the log (no traceback).
-``GET /health`` reports the counters.
+flight (:mod:`lrpo.reward_server.batcher`). A request is checked whole before it is queued, so
+a bad one gets a 4xx naming its problem and never fails the batch it would have joined. A body
+that has not arrived ``body_timeout_s`` after the headers gets 408 and its connection is
+closed; a client that hangs up mid-body is one line of the log (no traceback). ``GET /health``
+reports the counters.
 """
 
 from __future__ import annotations
@@ -19,15 +19,16 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lrpo.labelled.labels import LabelError, PackedLabel, unpack_label
-from lrpo.labelled.scoring import ScoredRollouts, response_from_query, score_labelled
+from lrpo.labelled.scoring import ScoredRollouts, response_from_query
+from lrpo.metrics import MetricSums
 from lrpo.rewards import SemanticReward
 
-from .batcher import RewardBatcher
+from .batcher import ScoreRequest, reward_batcher
 from .config import ServeConfig
 
 try:
@@ -59,14 +60,6 @@ class RewardRequest(BaseModel):
         return [response_from_query(query, prompt) for query, prompt in pairs]
 
 
-@dataclass
-class _Counters:
-    requests: int = 0
-    errors: int = 0
-    disconnects: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-
 def create_app(
     config: ServeConfig | None = None, *, reward: SemanticReward | None = None
 ) -> FastAPI:
@@ -78,62 +71,59 @@ def create_app(
     config = config or ServeConfig()
     reward = reward if reward is not None else SemanticReward(config.reward)
 
-    def scorer(
-        responses: list[str], labels: list[PackedLabel], prompts: list[str]
-    ) -> ScoredRollouts:
-        return score_labelled(reward, responses, labels, prompts=prompts)
-
-    batcher = RewardBatcher(
-        scorer, max_batch_items=config.max_batch_items, max_wait_s=config.batch_wait_ms / 1000
-    )
-    counters = _Counters()
+    batcher = reward_batcher(reward, config)
+    counts = {"requests": 0, "errors": 0, "disconnects": 0}
+    started = time.monotonic()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with batcher:
-            yield
+        yield
+        batcher.close("the reward server is shutting down")
 
     app = FastAPI(title="lrpo reward server", lifespan=lifespan)
 
     @app.post("/get_reward")
     async def get_reward(request: Request) -> Response:
-        counters.requests += 1
+        counts["requests"] += 1
         try:
             body = _parse(await _read_body(request, config.max_body_bytes, config.body_timeout_s))
             if len(body.query) > config.max_items_per_request:
-                raise HTTPException(413, f"{len(body.query)} items exceed max_items_per_request="
-                                         f"{config.max_items_per_request}")  # fmt: skip
+                raise HTTPException(
+                    413,
+                    f"{len(body.query)} items exceed max_items_per_request="
+                    f"{config.max_items_per_request}",
+                )
             labels = _unpack_labels(body.labels)
+            if not labels:  # nothing to score: no call of the reward
+                return JSONResponse(ScoredRollouts(np.zeros(0), {}).response())
             try:
-                scored = await batcher.score(body.responses(), labels, body.prompts)
+                scored = await batcher(ScoreRequest(body.responses(), labels, body.prompts))
             except Exception as error:
                 problem = f"{type(error).__name__}: {error}"
                 raise HTTPException(500, f"scoring failed: {problem}") from error
         except ClientDisconnect:  # nothing to answer, and nothing wrong with the server
-            counters.disconnects += 1
+            counts["disconnects"] += 1
             _log.info("%s hung up before sending its whole request body", _client(request))
             return Response(status_code=499)  # nginx's "client closed request"; never sent
         except Exception:  # HTTPException (4xx, 5xx) or a bug (500): counted either way
-            counters.errors += 1
+            counts["errors"] += 1
             raise
         return JSONResponse(scored.response())
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        """Requests received, items scored, requests refused or failed (4xx and 5xx), clients
-        that hung up mid-body, and batches (calls of the reward); 503 once the batcher has
-        stopped."""
+        """Requests received, requests refused or failed (4xx and 5xx), clients that hung up
+        mid-body, batches (calls of the reward) and the items they scored; 503 once the server
+        is shutting down."""
+        sums = MetricSums({name: float(count) for name, count in counts.items()})
+        counters = (sums + batcher.metric_sums()).metrics()
         return JSONResponse(
             {
-                "status": "ok" if batcher.running else "stopped",
-                "requests": counters.requests,
-                "items": batcher.items,
-                "errors": counters.errors,
-                "disconnects": counters.disconnects,
-                "batches": batcher.batches,
-                "uptime_s": time.monotonic() - counters.started,
+                "status": "stopped" if batcher.closed else "ok",
+                **{name: int(value) for name, value in counters.items()},
+                "uptime_s": time.monotonic() - started,
             },
-            status_code=200 if batcher.running else 503,
+            status_code=503 if batcher.closed else 200,
         )
 
     return app
@@ -156,9 +146,10 @@ async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
                 chunks.append(chunk)
     except TimeoutError:
         raise HTTPException(
-            408, f"the body did not arrive within body_timeout_s={timeout_s} ({size} bytes "
-            "received)", headers=_CLOSE,
-        ) from None  # fmt: skip
+            408,
+            f"the body did not arrive within body_timeout_s={timeout_s} ({size} bytes received)",
+            headers=_CLOSE,
+        ) from None
     return b"".join(chunks)
 
 
@@ -172,13 +163,15 @@ def _parse(body: bytes) -> RewardRequest:
         named = "; ".join(f"{_where(p['loc'])}: {p['msg']}" for p in problems[:_MAX_PROBLEMS])
         more = len(problems) - _MAX_PROBLEMS
         raise HTTPException(
-            422, f"expected {{query, prompts, labels}} as lists of strings: {named}"
-            + (f" (and {more} more)" if more > 0 else "")
-        ) from None  # fmt: skip
+            422,
+            f"expected {{query, prompts, labels}} as lists of strings: {named}"
+            + (f" (and {more} more)" if more > 0 else ""),
+        ) from None
     lengths = {name: len(getattr(parsed, name)) for name in ("query", "prompts", "labels")}
     if len(set(lengths.values())) > 1:
-        raise HTTPException(422, f"query, prompts and labels must have one entry per item, got "
-                                 f"lengths {lengths}")  # fmt: skip
+        raise HTTPException(
+            422, f"query, prompts and labels must have one entry per item, got lengths {lengths}"
+        )
     return parsed
 
 

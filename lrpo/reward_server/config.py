@@ -105,6 +105,7 @@ class ServeConfig(BaseModel):
         if fields is None:  # an empty YAML file: every default
             fields = {}
         if not isinstance(fields, dict):
-            raise ValueError(f"config file {path} must hold a mapping of settings, got "
-                             f"{type(fields).__name__}")  # fmt: skip
+            raise ValueError(
+                f"config file {path} must hold a mapping of settings, got {type(fields).__name__}"
+            )
         return cls.model_validate({**fields, **overrides})

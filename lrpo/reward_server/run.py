@@ -30,16 +30,20 @@ def serve(config: ServeConfig) -> None:
 
 @contextmanager
 def background_server(
-    app: FastAPI, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
+    app: FastAPI,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
     start_timeout_s: float = 60.0,
-) -> Iterator[str]:  # fmt: skip
+) -> Iterator[str]:
     """Serve ``app`` from a thread; yields its base URL (``http://host:port``), stops on exit.
 
     Examples
     --------
     >>> from lrpo.rewards import SemanticReward
     >>> import httpx
-    >>> reward = SemanticReward({"calibration": "none", "gate_mode": "off",
+    >>> reward = SemanticReward({"calibration": "none", "gate": None,
     ...                          "pair_key": "requested"}, scorer=lambda p, c, r: [0.5] * len(c))
     >>> with background_server(create_app(reward=reward)) as url:
     ...     httpx.get(url + "/health").json()["status"]
@@ -48,8 +52,9 @@ def background_server(
     sock = socket.create_server((host, port))
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name="lrpo-serve")  # fmt: skip
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="lrpo-serve"
+    )
     thread.start()
     deadline = time.monotonic() + start_timeout_s
     try:

@@ -1,7 +1,8 @@
 """Rewards for multilingual GRPO: the language gate, the semantic reward, score calibration."""
 
 from .cleaning import clean_texts
-from .gate import REASONS, GateConfig, GateResult, LanguageGate
+from .gate import LanguageGate
+from .gate_config import REASONS, GateConfig, GateResult
 from .guards import GUARDS
 from .lid import BACKENDS, LidBackend, backend_languages, make_backend, shipped_fasttext_model
 from .scalar import ScoreCalibrator

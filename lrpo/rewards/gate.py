@@ -44,152 +44,20 @@ Design choices
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lrpo.languages import LANGUAGES, get_language, validate_languages
+from lrpo.languages import LANGUAGES, get_language
+from lrpo.metrics import MetricSums
 
 from .cleaning import strip_non_prose
-from .lid import BACKENDS, backend_languages, make_backend
+from .gate_config import REASONS, GateConfig, GateResult
+from .lid import backend_languages, make_backend
 from .scripts import script_table
 from .spans import split_spans
 
-__all__ = ["REASONS", "GateConfig", "GateResult", "LanguageGate"]
-
-#: Values of ``GateResult.reason``; every text gets the first that applies.
-REASONS = ("empty", "no_letters", "wrong_language", "code_mixed", "pass")
-
-Backend = Literal["py3langid", "langid", "fasttext", "lingua"]
-
-
-class GateConfig(BaseModel):
-    """Settings of a :class:`LanguageGate`, checked at construction.
-
-    Examples
-    --------
-    >>> GateConfig(candidates=["de", "en"], mode="soft").min_language_share
-    0.8
-    """
-
-    # allow_inf_nan=False: a NaN or infinite number is refused with the field's name.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    # Detection
-    backend: Backend = Field("py3langid", description="Language identifier: " + str(BACKENDS))
-    model_path: str | None = Field(
-        None, description="fasttext backend: a fastText LID model file; None: lid.176.ftz."
-    )
-    candidates: tuple[str, ...] | None = Field(
-        None,
-        description="Languages the detector chooses among (the run's languages plus English); "
-        "None: every curated lrpo language the backend can detect.",
-    )
-    script_only: tuple[str, ...] | None = Field(
-        None,
-        description="Languages gated by their script alone (the backend cannot detect them); "
-        "None: curated languages the backend lacks whose scripts no candidate uses.",
-    )
-    margin: float | None = Field(
-        None,
-        ge=0.0,
-        description="Log-score by which another language must beat the requested one to be "
-        "named for a span; None: the backend's default (py3langid 6, fasttext 3, lingua 3).",
-    )
-    max_detect_chars: int | None = Field(
-        4000, ge=1, description="Characters of each answer's prose that are examined."
-    )
-
-    # Cleaning and spans
-    strip_math: bool = Field(True, description="Remove LaTeX maths and commands (\\boxed).")
-    min_letter_share: float = Field(
-        0.05, ge=0.0, le=1.0, description="Letters over visible characters below which a text "
-        "has no language."
-    )  # fmt: skip
-    min_foreign_words: float = Field(
-        3.0, gt=0.0, description="Words of another script from which a run inside a sentence "
-        "is judged on its own (shorter runs: technical terms)."
-    )  # fmt: skip
-
-    window_words: float = Field(
-        4.0, gt=0.0, description="Words per window in which longer spans are judged, so that "
-        "a language change without punctuation is seen."
-    )  # fmt: skip
-
-    # Gate value
-    mode: Literal["hard", "soft", "additive"] = Field(
-        "hard", description="hard: 0/1; soft: the requested language's share; additive."
-    )
-    min_language_share: float = Field(
-        0.8, ge=0.0, le=1.0, description="Share of the words in the requested language needed "
-        "to pass: above 20% of foreign words an answer is code-mixed."
-    )  # fmt: skip
-    match_reward: float = Field(1.0, description="Additive mode: value of a pass.")
-    mismatch_reward: float = Field(0.0, description="Additive mode: value of a failure.")
-
-    @field_validator("candidates", "script_only")
-    @classmethod
-    def _known(cls, codes: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        return None if codes is None else validate_languages(codes)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> GateConfig:
-        if self.mode != "additive" and (self.match_reward, self.mismatch_reward) != (1.0, 0.0):
-            raise ValueError(
-                "match_reward/mismatch_reward apply to mode='additive' only, "
-                f"got mode={self.mode!r}"
-            )
-        if self.model_path is not None and self.backend != "fasttext":
-            raise ValueError(f"model_path is for backend='fasttext', got {self.backend!r}")
-        if self.candidates is not None and self.script_only is not None:
-            both = sorted(set(self.candidates) & set(self.script_only))
-            if both:
-                raise ValueError(f"{both} are in both candidates and script_only; pick one")
-        return self
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """Per-text outcome of :meth:`LanguageGate.check`; every array has shape (B,).
-
-    Attributes
-    ----------
-    detected : numpy.ndarray of object
-        The language holding the largest share of the words, ``None`` when the text has no
-        language.
-    confidence : numpy.ndarray of float
-        Share of the words in ``detected``; NaN for language-less texts.
-    language_share : numpy.ndarray of float
-        Share of the words in the requested language, in [0, 1].
-    script_share : numpy.ndarray of float
-        Share of letters in the requested language's scripts, in [0, 1] (a diagnostic).
-    letter_share : numpy.ndarray of float
-        Share of visible characters that are letters, in [0, 1].
-    value : numpy.ndarray of float
-        The gate value per the mode.
-    reason : numpy.ndarray of object
-        One of :data:`REASONS`.
-    """
-
-    detected: np.ndarray
-    confidence: np.ndarray
-    language_share: np.ndarray
-    script_share: np.ndarray
-    letter_share: np.ndarray
-    value: np.ndarray
-    reason: np.ndarray
-
-    @property
-    def passed(self) -> np.ndarray:
-        """Boolean array: the hard gate passed."""
-        return self.reason == "pass"
-
-    def counts(self) -> dict[str, int]:
-        """Number of texts per reason."""
-        return {name: int(np.count_nonzero(self.reason == name)) for name in REASONS}
+__all__ = ["REASONS", "GateConfig", "GateResult", "LanguageGate", "gate_metrics"]
 
 
 class LanguageGate:
@@ -214,7 +82,7 @@ class LanguageGate:
     ...                     ["de", "zh", "de"])
     >>> result.reason.tolist()
     ['pass', 'wrong_language', 'wrong_language']
-    >>> gate.metrics()["gate/pass_rate"]
+    >>> gate.metric_sums().metrics()["gate/pass_rate"]
     0.3333333333333333
     """
 
@@ -231,12 +99,14 @@ class LanguageGate:
         taken = {script for code in candidates for script in get_language(code).scripts}
         script_only = config.script_only
         if script_only is None:  # scripts that no detectable curated language writes
-            detectable = {s for code in LANGUAGES if code in supported
-                          for s in get_language(code).scripts} | taken  # fmt: skip
+            detectable = {
+                s for code in LANGUAGES if code in supported for s in get_language(code).scripts
+            } | taken
             script_only = tuple(
-                code for code in LANGUAGES
+                code
+                for code in LANGUAGES
                 if code not in supported and not detectable & set(get_language(code).scripts)
-            )  # fmt: skip
+            )
         for code in script_only:
             shared = sorted(taken & set(get_language(code).scripts))
             if shared:
@@ -261,7 +131,7 @@ class LanguageGate:
         for code in self.script_only:
             for script in get_language(code).scripts:
                 self._script_only_row[1 + scripts.index(script)] = self._row[code]
-        self.reset_counts()
+        self._counts = dict.fromkeys(_SUMS, 0)
 
     # ------------------------------------------------------------------ inputs
     def _texts(self, texts: Sequence[str]) -> list[str]:
@@ -315,8 +185,7 @@ class LanguageGate:
             scores = self.backend.scores([spans.texts[i] for i in detect])
             asked = np.flatnonzero(self._detectable[requested[detect]])
             columns = asked, requested[detect[asked]]  # backend columns are the first rows
-            scores[columns] = np.where(own[detect[asked]], scores[columns] + self.margin,
-                                       -np.inf)  # fmt: skip
+            scores[columns] = np.where(own[detect[asked]], scores[columns] + self.margin, -np.inf)
             language[detect] = scores.argmax(axis=1)
         known = language >= 0
         words = np.bincount(
@@ -325,8 +194,7 @@ class LanguageGate:
             minlength=size * n_languages,
         ).reshape(size, n_languages)
         total = np.bincount(spans.owner, spans.weight, minlength=size)  # unknown spans too
-        return np.divide(words, total[:, None], out=np.zeros(words.shape),
-                         where=total[:, None] > 0)  # fmt: skip
+        return np.divide(words, total[:, None], out=np.zeros(words.shape), where=total[:, None] > 0)
 
     def check(self, texts: Sequence[str], requested: Sequence[str] | str) -> GateResult:
         """Gate a batch of answers against the languages they were asked for.
@@ -341,7 +209,7 @@ class LanguageGate:
         Returns
         -------
         GateResult
-            Also added to the running counts (:meth:`metrics`).
+            Also added to the running counts (:meth:`metric_sums`).
 
         Raises
         ------
@@ -357,9 +225,14 @@ class LanguageGate:
         rows = self._rows(requested, size)
         limit = config.max_detect_chars
         prose = [strip_non_prose(text, strip_math=config.strip_math)[:limit] for text in texts]
-        spans = split_spans(prose, self._table, self._allowed, rows,
-                            min_foreign_words=config.min_foreign_words,
-                            window_words=config.window_words)  # fmt: skip
+        spans = split_spans(
+            prose,
+            self._table,
+            self._allowed,
+            rows,
+            min_foreign_words=config.min_foreign_words,
+            window_words=config.window_words,
+        )
         shares = self._shares(spans, rows, size)
         empty = np.array([not text for text in prose], dtype=bool)
         has_language = (spans.letters > 0) & (spans.letter_share >= config.min_letter_share)
@@ -385,11 +258,12 @@ class LanguageGate:
             value = own_share
         else:
             value = np.where(passed, config.match_reward, config.mismatch_reward)
-        result = GateResult(detected, confidence, own_share, spans.script_share,
-                            spans.letter_share, value, reason)  # fmt: skip
-        self.counts["checked"] += size
+        result = GateResult(
+            detected, confidence, own_share, spans.script_share, spans.letter_share, value, reason
+        )
+        self._counts["checked"] += size
         for name, count in result.counts().items():
-            self.counts[name] += count
+            self._counts[name] += count
         return result
 
     def identify(self, texts: Sequence[str]) -> np.ndarray:
@@ -407,24 +281,42 @@ class LanguageGate:
         return detected
 
     # ----------------------------------------------------------------- metrics
-    def reset_counts(self) -> None:
-        """Zero the running counts (e.g. after each logging step)."""
-        self.counts: dict[str, int] = dict.fromkeys(("checked", *REASONS), 0)
+    def metric_sums(self, *, reset: bool = False) -> MetricSums:
+        """Texts checked and their count per reason since the last reset, for the logs.
 
-    def metrics(self) -> dict[str, float]:
-        """Running rates for logging: ``gate/pass_rate``, ``gate/empty_rate``, ...
+        Parameters
+        ----------
+        reset : bool, default False
+            Start a new window: zero the counts after reading them.
 
-        Rates are over all texts checked since the last :meth:`reset_counts`
-        (NaN before any), plus ``gate/checked``.
+        Returns
+        -------
+        MetricSums
+            ``checked`` and one count per :data:`REASONS`; :func:`gate_metrics` derives the
+            logged rates, so the counts of several gates (ranks) merge exactly.
         """
-        total = self.counts["checked"]
-        rates = {
-            f"gate/{name}_rate": self.counts[name] / total if total else math.nan
-            for name in REASONS
-            if name != "pass"
-        }
-        return {
-            "gate/pass_rate": self.counts["pass"] / total if total else math.nan,
-            **rates,
-            "gate/checked": float(total),
-        }
+        sums = MetricSums(
+            {name: float(count) for name, count in self._counts.items()}, gate_metrics
+        )
+        if reset:
+            self._counts = dict.fromkeys(_SUMS, 0)
+        return sums
+
+
+#: Keys of :meth:`LanguageGate.metric_sums`.
+_SUMS = ("checked", *REASONS)
+
+
+def gate_metrics(sums: Mapping[str, float]) -> dict[str, float]:
+    """The logged metrics of :meth:`LanguageGate.metric_sums`.
+
+    ``gate/pass_rate`` and ``gate/<reason>_rate`` for every other reason, over the texts
+    checked (NaN before any), and ``gate/checked``.
+    """
+    total = sums.get("checked", 0.0)
+
+    def rate(name: str) -> float:
+        return sums.get(name, 0.0) / total if total else math.nan
+
+    rates = {f"gate/{name}_rate": rate(name) for name in REASONS if name != "pass"}
+    return {"gate/pass_rate": rate("pass"), **rates, "gate/checked": float(total)}

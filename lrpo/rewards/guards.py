@@ -1,9 +1,11 @@
-"""Guards of the semantic reward: texts from TRL inputs, cheap answers, empty and over-long ones.
+"""Guards of the semantic reward: unusable items, empty and over-long ones, cheap answers.
 
 Each guard, when it fires, replaces the item's reward by ``guard_reward`` (0 by default, a
 negative number for a penalty) and is counted under its name in
-:meth:`lrpo.rewards.SemanticReward.metrics`. One name per item: the first that fires in
-:data:`GUARDS` order.
+:meth:`lrpo.rewards.SemanticReward.metric_sums`. One name per item: the first that fires in
+:data:`GUARDS` order. The reward calls the three steps in order: :func:`input_guards` on the
+raw items, :func:`copy_guards` on the texts, :func:`echo_guard` on the embeddings; the text
+comparisons live in :mod:`lrpo.rewards.copies` and :mod:`lrpo.rewards.directives`.
 
 ``invalid_completion``
     the completion is None, not a string, or a message list without assistant text.
@@ -23,7 +25,8 @@ negative number for a penalty) and is counted under its name in
     the completion is only a directive: once the directive texts lrpo writes (every style of
     :func:`lrpo.languages.directive_text`, in every curated language and the requested one,
     "You are a helpful assistant." included) and special tokens such as ``<|out_lang_es|>``
-    or ``<|im_start|>user`` are removed (:func:`strip_directives`), no letter is left.
+    or ``<|im_start|>user`` are removed
+    (:func:`~lrpo.rewards.directives.strip_directives`), no letter is left.
 ``copy``
     a near-copy of the reference: after normalisation (NFKC, case folding, every run of
     non-letters -> one space) the texts are equal, or the completion has at least
@@ -67,24 +70,19 @@ negative number for a penalty) and is counted under its name in
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import re
-import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from lrpo.languages import LANGUAGES, DirectiveStyle, directive_text
+import numpy as np
 
-__all__ = [
-    "GUARDS",
-    "copy_overlap",
-    "message_text",
-    "normalize_for_copy",
-    "numbers",
-    "strip_directives",
-    "text_length",
-]
+from lrpo.languages import UnknownLanguageError, get_language
+
+from .copies import normalized_overlap, numbers, prompt_copied, trigrams
+from .directives import strip_directives, without_directives
+from .inputs import message_text
+from .semantic_config import SemanticRewardConfig
+
+__all__ = ["GUARDS", "KnownCodes", "copy_guards", "echo_guard", "input_guards", "text_length"]
 
 #: Guard names in precedence order (the first that fires names the item).
 GUARDS = (
@@ -100,97 +98,6 @@ GUARDS = (
     "nan_score",
 )
 
-_NON_LETTERS = re.compile(r"[\W\d_]+")
-
-
-def _content_text(content: Any) -> str | None:
-    """Text of a message's content: a str, or a list of parts with ``{"type": "text"}``."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Sequence) and not isinstance(content, bytes):
-        parts = [
-            part.get("text") for part in content
-            if isinstance(part, Mapping) and isinstance(part.get("text"), str)
-        ]  # fmt: skip
-        return "".join(parts) if parts else None
-    return None
-
-
-def message_text(item: Any, roles: tuple[str, ...] = ("assistant",)) -> str | None:
-    """The text of a completion or prompt: a str as is, or the ``roles`` turns of a chat.
-
-    TRL's conversational completions are ``[{"role": "assistant", "content": "..."}]``;
-    several matching turns are joined with a newline. Anything else (None, a number, a chat
-    without such a turn) gives None.
-
-    Examples
-    --------
-    >>> message_text([{"role": "assistant", "content": "Jambo"}])
-    'Jambo'
-    >>> message_text([{"role": "user", "content": "Hi"}], roles=("user",))
-    'Hi'
-    >>> message_text(None) is None, message_text([{"role": "user", "content": "Hi"}]) is None
-    (True, True)
-    """
-    if isinstance(item, str):
-        return item
-    if isinstance(item, Mapping):
-        item = [item]
-    if not isinstance(item, Sequence) or isinstance(item, bytes):
-        return None
-    texts = []
-    for message in item:
-        if isinstance(message, Mapping) and message.get("role") in roles:
-            text = _content_text(message.get("content"))
-            if text is not None:
-                texts.append(text)
-    return "\n".join(texts) if texts else None
-
-
-def normalize_for_copy(text: str) -> str:
-    """Letters only, case-folded, NFKC: what the copy guard compares.
-
-    Examples
-    --------
-    >>> normalize_for_copy("  The ANSWER is 42!\\n")
-    'the answer is'
-    """
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return _NON_LETTERS.sub(" ", text).strip()
-
-
-def _trigrams(text: str) -> set[str]:
-    return {text[i : i + 3] for i in range(len(text) - 2)}
-
-
-def copy_overlap(completion: str, source: str, *, min_letters: int = 20) -> float:
-    """How much of ``completion`` is copied from ``source``, both normalised, in [0, 1].
-
-    1.0 for equal texts; else, when the completion has at least ``min_letters`` letters, the
-    share of its character trigrams found in the source; else 0.0.
-
-    Examples
-    --------
-    >>> copy_overlap("What is 2 + 2?", "what is 2+2")
-    1.0
-    >>> copy_overlap("Jibu ni nne kwa sababu mbili na mbili", "The answer is four")
-    0.0
-    """
-    a, b = normalize_for_copy(completion), normalize_for_copy(source)
-    return _overlap(a, b, _trigrams(b), min_letters)
-
-
-def _overlap(
-    a: str, b: str, b_trigrams: set[str], min_letters: int, a_trigrams: set[str] | None = None
-) -> float:
-    """:func:`copy_overlap` on normalised texts, trigrams precomputed (``a``'s optionally)."""
-    if a == b:
-        return 1.0 if a else 0.0
-    if sum(ch != " " for ch in a) < min_letters:
-        return 0.0
-    grams = _trigrams(a) if a_trigrams is None else a_trigrams
-    return len(grams & b_trigrams) / len(grams) if grams else 0.0
-
 
 def text_length(text: str, unit: str) -> int:
     """Length in characters (``"chars"``) or white-space-separated words (``"words"``).
@@ -203,122 +110,208 @@ def text_length(text: str, unit: str) -> int:
     return len(text) if unit == "chars" else len(text.split())
 
 
-# Special tokens (<|out_lang_es|>, <|im_start|>) and the chat role a template writes after one.
-_SPECIAL_TOKEN = re.compile(
-    r"<\|[^<>|\n]{0,64}\|>(?:(?:system|user|assistant|model)(?=\s*(?:\n|<\|)))?"
-)
-_NUMBER = re.compile(r"\d+")
-# Rounds of removal: a directive can surround another ("Answer in Answer in English. English.");
-# bounded, so that a crafted 1 MB text costs a few passes, not one per nesting level.
-_STRIP_ROUNDS = 4
+class KnownCodes:
+    """Whether a language code can be scored: known, and checkable by the gate (if any).
 
-
-def _directive_texts(code: str) -> set[str]:
-    """Every directive text lrpo writes for ``code``, the tag of the default template included."""
-    texts = set()
-    for style in DirectiveStyle:
-        # an unknown code, or no native instruction outside the curated languages
-        with contextlib.suppress(ValueError):
-            texts.add(directive_text(code, style))
-    return texts
-
-
-@functools.lru_cache(maxsize=256)
-def _directive_patterns(code: Any) -> tuple[re.Pattern, re.Pattern]:
-    """(raw, normalised) patterns of lrpo's directive texts: curated languages and ``code``."""
-    texts = {text for curated in LANGUAGES for text in _directive_texts(curated)}
-    if isinstance(code, str) and code not in LANGUAGES:
-        texts |= _directive_texts(code)
-    english = directive_text("en", DirectiveStyle.ENGLISH)
-    texts.add(directive_text("en", DirectiveStyle.SYSTEM).removesuffix(english).strip())
-    raw = sorted(texts, key=len, reverse=True)
-    normal = sorted({normalize_for_copy(text) for text in texts} - {""}, key=len, reverse=True)
-    return (
-        re.compile("|".join(map(re.escape, raw))),
-        re.compile(r"(?<!\S)(?:" + "|".join(map(re.escape, normal)) + r")(?!\S)"),
-    )
-
-
-def _without_directives(text: str, code: Any = None) -> str:
-    """``text`` without lrpo's directive texts and special tokens, verbatim otherwise.
-
-    For a prompt, where lrpo wrote the directive itself: exact texts only.
+    Parameters
+    ----------
+    gate : LanguageGate or None
+        A gate with ``languages`` restricts the codes to those; None: any known code.
     """
-    return _directive_patterns(code)[0].sub("", _SPECIAL_TOKEN.sub("", text)).strip()
+
+    def __init__(self, gate: Any) -> None:
+        self.gate = gate
+        self._known: dict[str, bool] = {}  # memo: a batch repeats its few codes
+
+    def __call__(self, code: Any) -> bool:
+        if not isinstance(code, str):
+            return False
+        if code not in self._known:
+            try:
+                get_language(code)
+            except UnknownLanguageError:
+                self._known[code] = False
+            else:
+                languages = getattr(self.gate, "languages", (code,))
+                self._known[code] = self.gate is None or code in languages
+        return self._known[code]
 
 
-def strip_directives(text: str, code: str | None = None) -> tuple[str, bool]:
-    """``text`` normalised (:func:`normalize_for_copy`) without directives and special tokens.
+def input_guards(
+    texts: Sequence[str | None],
+    refs: Sequence[Any],
+    requested: Sequence[Any],
+    ref_langs: Sequence[Any] | None,
+    config: SemanticRewardConfig,
+    *,
+    scalar: bool,
+    valid_code: Callable[[Any], bool],
+) -> np.ndarray:
+    """Guards ``invalid_completion`` to ``too_long``: what is wrong with an item by itself.
 
-    Removes the directive texts lrpo writes (every :class:`~lrpo.languages.DirectiveStyle`
-    in every curated language, and in ``code``), "You are a helpful assistant.", the tags of
-    the default template in their normalised form (``out lang es``) and special tokens such
-    as ``<|out_lang_es|>`` (with the chat role a template writes after one). Case and
-    punctuation do not matter; a directive counts only as whole words.
+    Parameters
+    ----------
+    texts : sequence of str or None, shape (n,)
+        The completions' texts (None: not a text).
+    refs, requested : sequence, shape (n,)
+        Reference and requested language per item.
+    ref_langs : sequence, shape (n,), or None
+        The given reference languages, checked like ``requested``.
+    config : SemanticRewardConfig
+        ``max_length`` and ``length_unit``.
+    scalar : bool
+        Scored by a scalar: no reference needed.
+    valid_code : callable
+        Whether a language code can be scored (known, and checkable by the gate).
 
     Returns
     -------
-    tuple of (str, bool)
-        The normalised rest, and whether anything was removed.
-
-    Examples
-    --------
-    >>> strip_directives("What is the capital of France?\\nResponde en español.")
-    ('what is the capital of france', True)
-    >>> strip_directives("<|out_lang_sw|> answer in SWAHILI")
-    ('', True)
-    >>> strip_directives("Corresponde en español.")
-    ('corresponde en español', False)
+    numpy.ndarray of object, shape (n,)
+        The guard that fired per item, ``""`` where none did.
     """
-    untagged = _SPECIAL_TOKEN.sub(" ", text)
-    normal = normalize_for_copy(untagged)
-    removed = untagged != text
-    pattern = _directive_patterns(code)[1]
-    for _ in range(_STRIP_ROUNDS):
-        rest = " ".join(pattern.sub(" ", normal).split())
-        if rest == normal:
-            break
-        normal, removed = rest, True
-    return normal, removed
+    guard = np.full(len(texts), "", dtype=object)
+    for i, text in enumerate(texts):
+        if text is None:
+            guard[i] = "invalid_completion"
+        elif not scalar and not (isinstance(refs[i], str) and refs[i].strip()):
+            guard[i] = "missing_reference"  # an empty reference would score ~0.9
+        elif not valid_code(requested[i]) or (
+            ref_langs is not None and not valid_code(ref_langs[i])
+        ):
+            guard[i] = "unknown_language"
+        elif not text.strip():
+            guard[i] = "empty"
+        elif config.max_length is not None and (
+            text_length(text, config.length_unit) > config.max_length
+        ):
+            guard[i] = "too_long"
+    return guard
 
 
-def _letters(normal: str) -> int:
-    """Letters of a normalised text (everything but its single spaces)."""
-    return len(normal) - normal.count(" ")
+def copy_guards(
+    texts: Sequence[str | None],
+    refs: Sequence[Any],
+    prompts: Sequence[Any] | None,
+    requested: Sequence[Any],
+    ref_lang: Sequence[Any],
+    guard: np.ndarray,
+    config: SemanticRewardConfig,
+) -> list[str | None]:
+    """Guards ``directive``, ``copy`` and ``prompt_copy`` on the items no guard has named yet.
 
+    Parameters
+    ----------
+    texts, refs, prompts, requested, ref_lang : sequences, shape (n,)
+        Completion texts, references, prompts (str or chat; None: no prompt guard), requested
+        and reference languages.
+    guard : numpy.ndarray of object, shape (n,)
+        From :func:`input_guards`; the guards that fire here are written into it.
+    config : SemanticRewardConfig
+        ``copy_guard``, ``prompt_guard``, ``prompt_copy_extra``, ``copy_overlap``,
+        ``copy_min_letters``, ``echo_margin``.
 
-def _prompt_copied(
-    text: str,
-    text_grams: set[str],
-    question: str,
-    question_grams: set[str],
-    *,
-    overlap: float,
-    min_letters: int,
-    extra: float,
-) -> bool:
-    """The ``prompt_copy`` rule on normalised texts and their trigrams (see the module notes)."""
-    if _overlap(text, question, question_grams, min_letters, text_grams) >= overlap:
-        return True
-    letters = _letters(question)
-    if letters < min_letters or not question_grams:
-        return False
-    contained = len(question_grams & text_grams) / len(question_grams)
-    added = _letters(text) - letters
-    return contained >= overlap and added < max(extra * letters, min_letters)
-
-
-def numbers(text: str) -> set[str]:
-    """The numbers a text states, as digit strings without leading zeros (any script's digits).
-
-    Examples
-    --------
-    >>> sorted(numbers("She sells 16 - 3 - 4 = 9 eggs for ٢ dollars, 009 left"))
-    ['16', '2', '3', '4', '9']
+    Returns
+    -------
+    list of str or None
+        Each item's question, for :func:`echo_guard`: the user text of its prompt without
+        lrpo's directives (None where there is none, and for a copy of the reference).
     """
-    found = set()
-    for digits in _NUMBER.findall(text):
-        if len(digits) <= 64:
-            digits = str(int(digits))  # ASCII, without leading zeros
-        found.add(digits)
-    return found
+    overlap, min_letters = config.copy_overlap, config.copy_min_letters
+    questions: list[str | None] = [None] * len(texts)
+    if config.copy_guard == "off" and not config.prompt_guard and config.echo_margin is None:
+        return questions
+    raw_questions: dict[tuple[str, Any], str] = {}  # (user text, code) -> question
+    sources: dict[str, tuple[str, set[str]]] = {}  # text -> (normalised, trigrams)
+
+    def prepared(source: str, code: Any) -> tuple[str, set[str]]:
+        if source not in sources:
+            normal = strip_directives(source, code)[0]
+            sources[source] = (normal, trigrams(normal))
+        return sources[source]
+
+    for i in np.flatnonzero(guard == ""):
+        code = requested[i]
+        user = message_text(prompts[i], ("user",)) if prompts is not None else None
+        if isinstance(user, str):
+            if (user, code) not in raw_questions:
+                raw_questions[user, code] = without_directives(user, code)
+            questions[i] = raw_questions[user, code] or None
+        text, removed = strip_directives(texts[i], code)
+        if config.prompt_guard and removed and not text:
+            guard[i] = "directive"
+            continue
+        grams = trigrams(text)
+        if isinstance(refs[i], str) and (
+            normalized_overlap(text, *prepared(refs[i], code), min_letters, grams) >= overlap
+        ):
+            if config.copy_guard == "always" or (
+                config.copy_guard == "wrong_language" and code != ref_lang[i]
+            ):
+                guard[i] = "copy"
+            questions[i] = None  # the reference's own text echoes no question
+            continue
+        if config.prompt_guard and questions[i] is not None:
+            question, question_grams = prepared(questions[i], code)
+            if prompt_copied(
+                text,
+                grams,
+                question,
+                question_grams,
+                overlap=overlap,
+                min_letters=min_letters,
+                extra=config.prompt_copy_extra,
+            ):
+                guard[i] = "prompt_copy"
+    return questions
+
+
+def echo_guard(
+    alive: np.ndarray,
+    raw: np.ndarray,
+    vectors: np.ndarray,
+    texts: Sequence[str | None],
+    refs: Sequence[Any],
+    questions: Sequence[str | None],
+    guard: np.ndarray,
+    config: SemanticRewardConfig,
+    embed: Callable[[list[str]], np.ndarray],
+) -> None:
+    """Guard ``echo``: live completions closer to their question than to their reference.
+
+    Fires where the cosine to the question exceeds the cosine to the reference (``raw``) by
+    more than ``config.echo_margin``, unless the completion states a number that the
+    reference has and the question lacks (it then computed something).
+
+    Parameters
+    ----------
+    alive : numpy.ndarray of int
+        The items no guard has named, in the order of ``vectors``' rows.
+    raw : numpy.ndarray of float, shape (n,)
+        Cosine of each completion to its reference.
+    vectors : numpy.ndarray
+        The live completions' embeddings.
+    texts, refs, questions : sequences, shape (n,)
+        Completion texts, references, and the questions from :func:`copy_guards`.
+    guard : numpy.ndarray of object, shape (n,)
+        ``"echo"`` is written into it.
+    config : SemanticRewardConfig
+        ``echo_margin``; None: off.
+    embed : callable
+        Embeds the questions (the reward's reference cache: once per group).
+    """
+    margin = config.echo_margin
+    if margin is None:
+        return
+    rows = np.array(
+        [k for k, i in enumerate(alive) if questions[i] is not None and np.isfinite(raw[i])],
+        dtype=np.intp,
+    )
+    if not rows.size:
+        return
+    items = alive[rows]
+    question_vectors = embed([questions[i] for i in items])
+    to_question = np.einsum("ij,ij->i", vectors[rows], question_vectors, dtype=np.float64)
+    for i in items[to_question - raw[items] > margin]:
+        computed = numbers(refs[i]) - numbers(questions[i])
+        if not computed & numbers(texts[i]):
+            guard[i] = "echo"

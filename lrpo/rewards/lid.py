@@ -201,8 +201,9 @@ class _LinguaBackend(_LabelledBackend):
             raise _import_error(self.name, "lingua-language-detector") from None
         if len(candidates) < 2:
             raise ValueError(f"lingua needs at least two candidates, got {list(candidates)}")
-        by_label = {language.iso_code_639_1.name.lower(): language
-                    for language in lingua.Language.all()}  # fmt: skip
+        by_label = {
+            language.iso_code_639_1.name.lower(): language for language in lingua.Language.all()
+        }
         kept = self._set_labels(list(by_label), candidates)
         self._label = {by_label[label]: label for label in kept}
         self._detector = lingua.LanguageDetectorBuilder.from_languages(*self._label).build()

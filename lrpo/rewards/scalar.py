@@ -106,10 +106,14 @@ class ScoreCalibrator:
         if self.bounds is not None:
             low, high = (float(b) for b in self.bounds)
             if not (math.isfinite(low) and math.isfinite(high) and low < high):
-                raise ValueError(f"bounds must be two finite numbers (low < high), got "
-                                 f"{self.bounds!r}")  # fmt: skip
-        if not (isinstance(self.shrinkage, int | float) and math.isfinite(self.shrinkage)
-                and self.shrinkage >= 0):  # fmt: skip
+                raise ValueError(
+                    f"bounds must be two finite numbers (low < high), got {self.bounds!r}"
+                )
+        if not (
+            isinstance(self.shrinkage, int | float)
+            and math.isfinite(self.shrinkage)
+            and self.shrinkage >= 0
+        ):
             raise ValueError(f"shrinkage must be a finite number >= 0, got {self.shrinkage!r}")
 
     # --------------------------------------------------------------------- fit
@@ -129,19 +133,25 @@ class ScoreCalibrator:
         x = np.asarray(scores, dtype=np.float64)
         langs = np.asarray(languages)
         if x.ndim != 1 or langs.ndim != 1 or x.size != langs.size:
-            raise ValueError(f"scores and languages must be 1-D of the same length, got shapes "
-                             f"{x.shape} and {langs.shape}")  # fmt: skip
+            raise ValueError(
+                f"scores and languages must be 1-D of the same length, got shapes "
+                f"{x.shape} and {langs.shape}"
+            )
         if x.size == 0:
             raise ValueError("cannot fit a ScoreCalibrator on an empty sample")
         if not np.all(np.isfinite(x)):
-            raise ValueError(f"scores must be finite to fit, got {int((~np.isfinite(x)).sum())} "
-                             "NaN/inf values; drop them from the sample")  # fmt: skip
+            raise ValueError(
+                f"scores must be finite to fit, got {int((~np.isfinite(x)).sum())} "
+                "NaN/inf values; drop them from the sample"
+            )
         codes, inverse = np.unique(langs.astype(str), return_inverse=True)
         validate_languages(codes.tolist())
         low, high = (float(b) for b in self.bounds) if self.bounds else (x.min(), x.max())
         if not high > low:
-            raise ValueError(f"all sample scores equal {low}: nothing to calibrate; give "
-                             "bounds=(low, high) or a more varied sample")  # fmt: skip
+            raise ValueError(
+                f"all sample scores equal {low}: nothing to calibrate; give "
+                "bounds=(low, high) or a more varied sample"
+            )
         self.low_, self.high_ = float(low), float(high)
         unit = self._rescale(x)
         levels = np.asarray(DEFAULT_QUANTILE_LEVELS)
@@ -149,11 +159,22 @@ class ScoreCalibrator:
         for i, code in enumerate(codes.tolist()):
             values = unit[inverse == i]
             knots = tuple(float(k) for k in np.maximum.accumulate(np.quantile(values, levels)))
-            stats = KindStats(count=int(values.size), mean=float(values.mean()),
-                              std=float(values.std()), knots=knots)  # fmt: skip
+            stats = KindStats(
+                count=int(values.size),
+                mean=float(values.mean()),
+                std=float(values.std()),
+                knots=knots,
+            )
             # upper_anchor is unused here (QuantileCalibrator's upper_anchor stays off).
-            pairs.append(PairStats(ref_lang=code, out_lang=code, equivalent=stats,
-                                   mixture_knots=knots, upper_anchor=1.0))  # fmt: skip
+            pairs.append(
+                PairStats(
+                    ref_lang=code,
+                    out_lang=code,
+                    equivalent=stats,
+                    mixture_knots=knots,
+                    upper_anchor=1.0,
+                )
+            )
         self.table_ = CalibrationTable(
             embedder="scalar-score",
             languages=tuple(codes.tolist()),
@@ -190,13 +211,17 @@ class ScoreCalibrator:
         ndarray of float64, shape (n,)
         """
         if not hasattr(self, "calibrator_"):
-            raise NotFittedError("this ScoreCalibrator is not fitted yet: call "
-                                 "fit(scores, languages) on an offline sample first")  # fmt: skip
+            raise NotFittedError(
+                "this ScoreCalibrator is not fitted yet: call "
+                "fit(scores, languages) on an offline sample first"
+            )
         x = np.asarray(scores, dtype=np.float64)
         langs = np.asarray(languages)
         if x.ndim != 1 or x.shape != langs.shape:
-            raise ValueError(f"scores and languages must be 1-D of the same length, got shapes "
-                             f"{x.shape} and {langs.shape}")  # fmt: skip
+            raise ValueError(
+                f"scores and languages must be 1-D of the same length, got shapes "
+                f"{x.shape} and {langs.shape}"
+            )
         x = np.where(np.isfinite(x), x, np.nan)
         return self.calibrator_(self._rescale(x), langs, langs)
 
@@ -217,8 +242,10 @@ class ScoreCalibrator:
     def from_state_dict(cls, state: dict[str, Any]) -> ScoreCalibrator:
         """Rebuild a fitted calibrator from :meth:`state_dict`."""
         if state.get("format_version") != STATE_VERSION:
-            raise ValueError(f"ScoreCalibrator state format {state.get('format_version')!r} "
-                             f"is not {STATE_VERSION}")  # fmt: skip
+            raise ValueError(
+                f"ScoreCalibrator state format {state.get('format_version')!r} "
+                f"is not {STATE_VERSION}"
+            )
         params = dict(state["params"])
         if params.get("bounds") is not None:
             params["bounds"] = tuple(params["bounds"])

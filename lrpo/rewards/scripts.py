@@ -38,8 +38,15 @@ __all__ = ["char_word_weights", "letters", "script_table"]
 _CODE_POINTS = 0x110000
 
 #: Characters per word of the scripts written without spaces (see the module notes).
-CHARS_PER_WORD = {"Hani": 1.8, "Hira": 4.5, "Kana": 4.5, "Thai": 5.7, "Laoo": 5.7,
-                  "Khmr": 5.7, "Mymr": 5.7}  # fmt: skip
+CHARS_PER_WORD = {
+    "Hani": 1.8,
+    "Hira": 4.5,
+    "Kana": 4.5,
+    "Thai": 5.7,
+    "Laoo": 5.7,
+    "Khmr": 5.7,
+    "Mymr": 5.7,
+}
 
 
 def _regex_module():

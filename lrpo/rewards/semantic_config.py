@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lrpo.languages import get_language, validate_languages
+from lrpo.languages import get_language
+
+from .gate_config import GateConfig
 
 __all__ = ["DEFAULT_MAX_LENGTH", "RewardBreakdown", "SemanticRewardConfig"]
 
@@ -34,7 +36,9 @@ class SemanticRewardConfig(BaseModel):
     --------
     >>> SemanticRewardConfig(composition="weighted", threshold=0.5).lambda_sim
     1.5
-    >>> SemanticRewardConfig(gate_mode="off")  # doctest: +ELLIPSIS
+    >>> SemanticRewardConfig(gate={"mode": "soft", "margin": 4.0}).gate.margin
+    4.0
+    >>> SemanticRewardConfig(gate=None)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     pydantic_core._pydantic_core.ValidationError: 1 validation error for SemanticRewardConfig
@@ -78,14 +82,12 @@ class SemanticRewardConfig(BaseModel):
         None, ge=0.0, lt=1.0, description="Seed 000's tau: 0 below it, linear above; None: off."
     )
     # --------------------------------------------------- gate and composition
-    gate_mode: Literal["hard", "soft", "additive", "off"] = Field(
-        "hard", description="LanguageGate mode; 'off': no detection, gate value 1."
-    )
-    gate_backend: str = Field("py3langid", description="Language-identification backend.")
-    gate_candidates: tuple[str, ...] | None = Field(
-        None,
-        description="Languages the detector chooses among; None: the router's languages plus "
-        "English where an integration knows them (for_languages), else every curated language.",
+    gate: GateConfig | None = Field(
+        default_factory=GateConfig,
+        description="The LanguageGate's settings (mode, backend, candidates, margin, ...); "
+        "None: no gate (no detection, gate value 1). Candidates None: the router's languages "
+        "plus English where an integration knows them (for_languages), else every curated "
+        "language the backend detects.",
     )
     composition: Literal["gate", "weighted"] = Field(
         "gate", description="'gate': R = q * g (LRPO); 'weighted': lambda_sim q + lambda_lang g."
@@ -152,6 +154,21 @@ class SemanticRewardConfig(BaseModel):
         description="Keyword columns holding the reference's language (optional).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        """Name the nested key of a flat gate setting of earlier versions."""
+        old = next((key for key in _RENAMED if isinstance(data, dict) and key in data), None)
+        if old is None:
+            return data
+        new, value = _RENAMED[old], data[old]
+        if old == "gate_mode" and value in ("off", False):  # YAML reads a bare off as False
+            raise ValueError("gate_mode='off' is now gate=None (YAML: `gate: null`)")
+        raise ValueError(
+            f"{old} is now gate.{new}: write gate={{{new!r}: {value!r}}} (YAML: "
+            f"`gate: {{{new}: ...}}`), with the other gate settings in the same dict"
+        )
+
     @model_validator(mode="after")
     def _check(self) -> SemanticRewardConfig:
         if (
@@ -169,14 +186,18 @@ class SemanticRewardConfig(BaseModel):
                 "online_calibration adapts the 'mean' calibrator; got calibration="
                 f"{self.calibration!r}"
             )
-        if self.pair_key == "detected" and self.gate_mode == "off":
+        if self.pair_key == "detected" and self.gate is None:
             raise ValueError(
-                "pair_key='detected' needs a gate to detect the language; with gate_mode='off' "
-                "set pair_key='requested'"
+                "pair_key='detected' needs a gate to detect the language; with gate=None set "
+                "pair_key='requested'"
             )
-        if self.gate_mode == "additive" and self.composition != "weighted":
+        if (
+            self.gate is not None
+            and self.gate.mode == "additive"
+            and self.composition != "weighted"
+        ):
             raise ValueError(
-                "gate_mode='additive' gives a term to add: use composition='weighted' "
+                "gate.mode='additive' gives a term to add: use composition='weighted' "
                 "(R = lambda_sim q + lambda_lang g)"
             )
         defaults = {"lambda_sim": 1.5, "lambda_lang": 1.0}
@@ -186,11 +207,8 @@ class SemanticRewardConfig(BaseModel):
                 f"{sorted(changed)} only apply to composition='weighted', got "
                 f"composition={self.composition!r}"
             )
-        for code in (self.reference_language, *(self.gate_candidates or ())):
-            if code is not None:
-                get_language(code)
-        if self.gate_candidates is not None:
-            validate_languages(self.gate_candidates)
+        if self.reference_language is not None:
+            get_language(self.reference_language)
         for name in ("language_columns", "reference_columns", "reference_language_columns"):
             if not getattr(self, name) or not all(getattr(self, name)):
                 raise ValueError(f"{name} must list at least one non-empty column name")
@@ -199,17 +217,33 @@ class SemanticRewardConfig(BaseModel):
     def for_languages(self, languages: Sequence[str]) -> SemanticRewardConfig:
         """This config with the gate choosing among ``languages`` and English (a run's arms).
 
-        A config that names its ``gate_candidates`` is returned as it is: a user who widened
-        them (or narrowed them) has the last word.
+        A config that names its ``gate.candidates``, or has no gate, is returned as it is: a
+        user who widened them (or narrowed them) has the last word.
+
+        Parameters
+        ----------
+        languages : sequence of str
+            The languages a run asks for (the router's arms).
+
+        Returns
+        -------
+        SemanticRewardConfig
+            ``self``, or a copy with ``gate.candidates`` set.
 
         Examples
         --------
-        >>> SemanticRewardConfig().for_languages(["de", "ja"]).gate_candidates
+        >>> SemanticRewardConfig().for_languages(["de", "ja"]).gate.candidates
         ('de', 'ja', 'en')
         """
-        if self.gate_candidates is not None:
+        if self.gate is None or self.gate.candidates is not None:
             return self
-        return self.model_copy(update={"gate_candidates": tuple(dict.fromkeys((*languages, "en")))})
+        candidates = tuple(dict.fromkeys((*languages, "en")))
+        gate = GateConfig.model_validate({**self.gate.model_dump(), "candidates": candidates})
+        return self.model_copy(update={"gate": gate})
+
+
+#: Flat gate settings of earlier versions -> their key in ``gate``.
+_RENAMED = {"gate_mode": "mode", "gate_backend": "backend", "gate_candidates": "candidates"}
 
 
 @dataclass

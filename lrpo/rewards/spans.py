@@ -141,8 +141,9 @@ def split_spans(
     starts = is_letter & (kind != previous_kind) & ~joined
     word = np.cumsum(starts) - 1
     word_start = np.flatnonzero(starts)
-    continuous = np.bincount(word[is_letter], char_word_weights()[points[is_letter]],
-                             minlength=word_start.size)  # fmt: skip
+    continuous = np.bincount(
+        word[is_letter], char_word_weights()[points[is_letter]], minlength=word_start.size
+    )
     word_weight = np.where(continuous > 0, continuous, 1.0)
     word_kind, word_sentence = kind[word_start], sentence[word_start]
 

@@ -1,16 +1,18 @@
-"""Fixed routers with the learned router's interface: the baselines of the LRPO ablations."""
+"""Fixed routers with the learned router's interface: the baselines of the LRPO ablations.
+
+Each reads its settings from ``config.policy`` (see :mod:`lrpo.router.policies`).
+"""
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
 from .base import DistributionRouter
 from .config import RouterConfig
 from .context import EncodedBatch
+from .policies import DominantPolicy, FixedPolicy, MonolingualPolicy, UniformPolicy
 
 __all__ = [
     "DominantLanguageRouter",
@@ -44,6 +46,8 @@ class MonolingualRouter(_FixedRouter):
     [['de', 'de', 'de']]
     """
 
+    policy_type = MonolingualPolicy
+
     def _choose(
         self, encoded: EncodedBatch, step: int, keys: np.ndarray
     ) -> tuple[np.ndarray, None]:
@@ -59,45 +63,30 @@ class MonolingualRouter(_FixedRouter):
 class DominantLanguageRouter(_FixedRouter):
     """A dominant language with probability ``weight`` (plus its uniform share), else uniform.
 
-    ``language="input"`` is the input-dominant baseline (the prompt's own language);
-    ``language="en"`` the English-dominant one (MAPO-style), and any arm works.
+    ``policy.language="input"`` is the input-dominant baseline (the prompt's own language);
+    ``"en"`` the English-dominant one (MAPO-style), and any arm works.
 
     Examples
     --------
-    >>> config = RouterConfig(languages=["en", "de", "ja"], num_rollouts=4, num_on_policy=0)
-    >>> DominantLanguageRouter(config, language="en", weight=1.0).route(
-    ...     [{"language": "ja"}]).languages.tolist()
+    >>> config = RouterConfig(languages=["en", "de", "ja"], num_rollouts=4, num_on_policy=0,
+    ...                       policy={"kind": "dominant", "language": "en", "weight": 1.0})
+    >>> DominantLanguageRouter(config).route([{"language": "ja"}]).languages.tolist()
     [['en', 'en', 'en', 'en']]
     """
 
-    def __init__(
-        self, config: RouterConfig | None = None, *, language: str = "input", weight: float = 0.5
-    ) -> None:
-        super().__init__(config)
-        if not isinstance(language, str) or (
-            language != "input" and language not in self._arm_index
-        ):
-            raise ValueError(
-                f"dominant language {language!r} is not an arm; use 'input' or one of "
-                f"{list(self.languages)}"
-            )
-        if not 0.0 <= weight <= 1.0:
-            raise ValueError(f"weight of the dominant language must be in [0, 1], got {weight}")
-        self.language, self.weight = language, float(weight)
+    policy_type = DominantPolicy
+    policy: DominantPolicy
 
     def _fixed(self, encoded: EncodedBatch) -> np.ndarray:
-        size = len(self.languages)
-        if self.language == "input":
+        size, language, weight = len(self.languages), self.policy.language, self.policy.weight
+        if language == "input":
             dominant = encoded.home_arms
         else:
-            dominant = np.full(len(encoded.home_arms), self._arm_index[self.language])
-        probabilities = np.full((len(dominant), size), (1.0 - self.weight) / size)
+            dominant = np.full(len(encoded.home_arms), self._arm_index[language])
+        probabilities = np.full((len(dominant), size), (1.0 - weight) / size)
         has_dominant = dominant >= 0
-        probabilities[np.flatnonzero(has_dominant), dominant[has_dominant]] += self.weight
+        probabilities[np.flatnonzero(has_dominant), dominant[has_dominant]] += weight
         return probabilities / probabilities.sum(axis=1, keepdims=True)
-
-    def _params(self) -> dict[str, Any]:
-        return {"language": self.language, "weight": self.weight}
 
 
 class FixedDistributionRouter(_FixedRouter):
@@ -105,36 +94,40 @@ class FixedDistributionRouter(_FixedRouter):
 
     Examples
     --------
-    >>> config = RouterConfig(languages=["en", "de"], num_rollouts=2, num_on_policy=0)
-    >>> FixedDistributionRouter(config, distribution={"de": 1.0}).route(
-    ...     [{"language": "en"}]).languages.tolist()
+    >>> config = RouterConfig(languages=["en", "de"], num_rollouts=2, num_on_policy=0,
+    ...                       policy={"kind": "fixed", "distribution": {"de": 1.0}})
+    >>> FixedDistributionRouter(config).route([{"language": "en"}]).languages.tolist()
     [['de', 'de']]
     """
 
-    def __init__(
-        self, config: RouterConfig | None = None, *, distribution: Mapping[str, float]
-    ) -> None:
+    policy_type = FixedPolicy
+    policy: FixedPolicy
+
+    def __init__(self, config: RouterConfig | None = None) -> None:
         super().__init__(config)
-        unknown = sorted(set(distribution) - set(self.languages))
-        if unknown:
-            raise ValueError(f"distribution names languages that are not arms: {unknown}")
-        values = np.array([distribution.get(code, 0.0) for code in self.languages], dtype=float)
-        if not np.all(np.isfinite(values)) or (values < 0).any() or values.sum() <= 0:
-            raise ValueError(
-                f"distribution must be finite, non-negative and not all zero, got {distribution}"
-            )
+        weights = self._weights()
+        values = np.array([weights.get(code, 0.0) for code in self.languages], dtype=float)
         self.distribution = values / values.sum()
+
+    def _weights(self) -> dict[str, float]:
+        """Weight per arm, normalised into :attr:`distribution`."""
+        return self.policy.distribution
 
     def _fixed(self, encoded: EncodedBatch) -> np.ndarray:
         return np.broadcast_to(self.distribution, (len(encoded.home_arms), len(self.languages)))
 
-    def _params(self) -> dict[str, Any]:
-        return {"distribution": dict(zip(self.languages, self.distribution.tolist(), strict=True))}
-
 
 class UniformRouter(FixedDistributionRouter):
-    """Every routed rollout in a uniformly drawn language."""
+    """Every routed rollout in a uniformly drawn language.
 
-    def __init__(self, config: RouterConfig | None = None) -> None:
-        languages = (config or RouterConfig()).languages
-        super().__init__(config, distribution=dict.fromkeys(languages, 1.0))
+    Examples
+    --------
+    >>> router = UniformRouter(RouterConfig(languages=["en", "de"], num_rollouts=2))
+    >>> router.probabilities({"language": "en"}).as_dict()
+    {'en': 0.5, 'de': 0.5}
+    """
+
+    policy_type = UniformPolicy
+
+    def _weights(self) -> dict[str, float]:
+        return dict.fromkeys(self.languages, 1.0)

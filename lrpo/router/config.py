@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lrpo.languages import REFERENCE_LANGUAGES, validate_languages
 
+from .policies import DominantPolicy, EmaPolicy, FixedPolicy, Policy
 from .schedules import Schedule
 
 __all__ = ["MAX_ABS_VALUE", "REFERENCE_THEMES", "RouterConfig"]
@@ -35,17 +36,28 @@ Priors = dict[str, dict[str, float]]
 class RouterConfig(BaseModel):
     """Configuration of a language router; the defaults reproduce the LRPO reference.
 
-    Parameters are grouped as in the fields below: arms and contexts, rollout budget,
+    Parameters are grouped as in the fields below: policy, arms and contexts, rollout budget,
     learning, exploration, priors and cold start, themes as embeddings, reproducibility.
+    ``policy`` chooses the router and holds its own settings (see :mod:`lrpo.router.policies`);
+    :func:`lrpo.router.make_router` builds the router it names.
 
     Examples
     --------
     >>> config = RouterConfig(languages=["en", "de", "ja"], num_rollouts=4, num_on_policy=1)
-    >>> config.num_routed
-    3
+    >>> config.num_routed, config.policy.kind
+    (3, 'ema')
+    >>> RouterConfig(policy={"kind": "dominant", "language": "en"}).policy.weight
+    0.5
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Policy
+    policy: Policy = Field(
+        EmaPolicy(),
+        description="The routing policy and its settings, by kind: ema (the LRPO router), "
+        "thompson, dominant, fixed, uniform or monolingual.",
+    )
 
     # Arms and contexts
     languages: tuple[str, ...] = Field(
@@ -161,6 +173,7 @@ class RouterConfig(BaseModel):
             )
         for field in ("theme_priors", "region_priors"):
             self._check_priors(field, getattr(self, field))
+        self._check_policy_languages()
         if self.theme_input == "embeddings":
             self._check_anchors()
         self._warn_if_regions_never_apply()
@@ -185,6 +198,22 @@ class RouterConfig(BaseModel):
                 UserWarning,
                 stacklevel=2,
             )
+
+    def _check_policy_languages(self) -> None:
+        """A policy's languages must be arms: a dominant language, a fixed distribution's."""
+        policy, arms = self.policy, list(self.languages)
+        if isinstance(policy, DominantPolicy) and policy.language not in ("input", *arms):
+            raise ValueError(
+                f"policy.language {policy.language!r} is not an arm; use 'input' (the prompt's "
+                f"language) or one of {arms}"
+            )
+        if isinstance(policy, FixedPolicy):
+            unknown = sorted(set(policy.distribution) - set(arms))
+            if unknown:
+                raise ValueError(
+                    f"policy.distribution names languages that are not arms: {unknown}; arms "
+                    f"are {arms}"
+                )
 
     def _check_priors(self, field: str, priors: Priors) -> None:
         for row, values in priors.items():

@@ -118,10 +118,6 @@ class EncodedBatch(NamedTuple):
     region_weights: RowWeights  # (U, regions known + new)
     new_themes: tuple[str, ...]
     new_regions: tuple[str, ...]
-    # Whether ``routed`` is all True and ``home_arms`` all >= 0, as known while encoding: the
-    # usual batch, which routing then assembles with fewer array operations.
-    all_routed: bool
-    all_homes_are_arms: bool
 
 
 class _Columns:
@@ -225,8 +221,6 @@ def encode_contexts(
         region_weights=regions.matrix(size),
         new_themes=tuple(themes.new),
         new_regions=tuple(regions.new),
-        all_routed=all(routed),
-        all_homes_are_arms=-1 not in home_arms,
     )
 
 

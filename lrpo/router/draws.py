@@ -22,8 +22,6 @@ _GOLDEN, _MIX1, _MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111
 _GOLDEN64, _MIX1_64, _MIX2_64 = np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2)
 _SHIFT11, _SHIFT27, _SHIFT30, _SHIFT31 = (np.uint64(n) for n in (11, 27, 30, 31))
 _UNIT = 1.0 / (1 << 53)
-#: Up to this many draws, hashing in Python ints beats two dozen array operations.
-_FEW_DRAWS = 16
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -35,7 +33,8 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
 
 
 def _splitmix64_int(x: int) -> int:
-    """:func:`_splitmix64` of one value in Python ints: same bits, without array overhead."""
+    """:func:`_splitmix64` of one Python int: for the per-call head (seed, stream, step), three
+    scalars that numpy would hash through 1-element arrays (its scalars warn on overflow)."""
     z = (x + _GOLDEN) & _MASK
     z = ((z ^ (z >> 30)) * _MIX1) & _MASK
     z = ((z ^ (z >> 27)) * _MIX2) & _MASK
@@ -81,21 +80,7 @@ def uniforms(
     head = _splitmix64_int(seed & _MASK)
     head = _splitmix64_int(head ^ (stream & _MASK))
     head = _splitmix64_int(head ^ (step & _MASK))
-    counters = _mixed_counters(num_slots, depth)
-    if len(keys) * counters.size <= _FEW_DRAWS:
-        draws = _few_uniforms(head, keys, counters)
-    else:
-        per_key = _splitmix64(np.uint64(head) ^ keys.astype(np.uint64, copy=False))
-        bits = _splitmix64(per_key[:, None, None] ^ counters)
-        draws = (bits >> _SHIFT11).astype(np.float64) * _UNIT
+    per_key = _splitmix64(np.uint64(head) ^ keys.astype(np.uint64, copy=False))
+    bits = _splitmix64(per_key[:, None, None] ^ _mixed_counters(num_slots, depth))
+    draws = (bits >> _SHIFT11).astype(np.float64) * _UNIT
     return draws[..., 0] if depth == 1 else draws
-
-
-def _few_uniforms(head: int, keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
-    """:func:`uniforms`' hashing in Python ints, for a few draws: the same bits, less overhead."""
-    mixed = counters.ravel().tolist()
-    draws = []
-    for key in keys.astype(np.uint64, copy=False).tolist():
-        per_key = _splitmix64_int(head ^ key)
-        draws.extend([(_splitmix64_int(per_key ^ counter) >> 11) * _UNIT for counter in mixed])
-    return np.array(draws, dtype=np.float64).reshape(len(keys), *counters.shape[1:])

@@ -78,9 +78,10 @@ class BucketSums:
         within = counts and all(0 <= n <= most for n, most in zip(saved, tables, strict=True))
         if not (within and saved[2] == tables[2]):
             raise refuse(
-                "buckets.shape", f"must be [T, G + 1, {tables[2]}] within {list(tables)} (the "
+                "buckets.shape",
+                f"must be [T, G + 1, {tables[2]}] within {list(tables)} (the "
                 f"tables' rows), got {saved!r}",
-            )  # fmt: skip
+            )
         shape = tuple(saved)
         index = entry(state, "index", "buckets")
         if not isinstance(index, list | tuple):

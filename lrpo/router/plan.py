@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from .context import EncodedBatch, RoutingContext
+from .context import RoutingContext
 
-__all__ = ["RoutingPlan", "RoutingProbabilities"]
+__all__ = ["RoutingPlan", "RoutingProbabilities", "check_plan_arms", "rewards_array"]
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,9 @@ class RoutingPlan:
     keys: np.ndarray  # (B,) uint64 routing keys
     effective: np.ndarray | None = None  # (B, L) distribution of the routed draws
     # Set by the router object, private (not compared, shown, copied by ``dataclasses.replace``,
-    # joined by ``concat`` or pickled): the router that routed the plan; its encoding of
-    # ``contexts`` then, tagged with the layout of its tables, so that ``record`` can skip
-    # encoding again; and the history (see ``BaseRouter.load_state_dict``) and step it was
-    # recorded at, so that it is recorded once.
+    # joined by ``concat`` or pickled): the router that routed the plan, and the history (see
+    # ``BaseRouter.load_state_dict``) and step it was recorded at, so that it is recorded once.
     _origin: object | None = field(default=None, init=False, repr=False, compare=False)
-    _encoding: tuple[object, EncodedBatch] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
     _recorded: tuple[object, int] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -55,10 +50,9 @@ class RoutingPlan:
     def num_rollouts(self) -> int:
         return self.languages.shape[1]
 
-    def _stamp(self, origin: object, layout: object, encoded: EncodedBatch) -> None:
-        """Attach the routing router and its encoding (the plan is frozen: set once, here)."""
+    def _stamp(self, origin: object) -> None:
+        """Attach the router that routed it (the plan is frozen: set once, here)."""
         object.__setattr__(self, "_origin", origin)
-        object.__setattr__(self, "_encoding", (layout, encoded))
 
     def _mark_recorded(self, history: object, step: int) -> None:
         object.__setattr__(self, "_recorded", (history, step))
@@ -69,23 +63,9 @@ class RoutingPlan:
             return None
         return self._recorded[1]
 
-    def _encoding_for(self, layout: object) -> EncodedBatch | None:
-        """The kept encoding if it was made against ``layout``, else None."""
-        if self._encoding is None or self._encoding[0] is not layout:
-            return None
-        return self._encoding[1]
-
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without what belongs to the router object that routed or recorded it."""
-        return {**self.__dict__, "_origin": None, "_encoding": None, "_recorded": None}
-
-    def language_shares(self) -> dict[str, float]:
-        """Share of rollouts per language in this plan."""
-        codes, counts = np.unique(self.languages, return_counts=True)
-        return {
-            str(code): count / self.languages.size
-            for code, count in zip(codes, counts, strict=True)
-        }
+        return {**self.__dict__, "_origin": None, "_recorded": None}
 
     @staticmethod
     def concat(plans: Sequence[RoutingPlan]) -> RoutingPlan:
@@ -124,3 +104,56 @@ class RoutingProbabilities:
     def as_dict(self) -> dict[str, float]:
         """Effective probability per language code."""
         return dict(zip(self.languages, self.effective.tolist(), strict=True))
+
+
+def rewards_array(plan: RoutingPlan, rewards: Any) -> np.ndarray:
+    """``rewards`` as a float array of the plan's shape, or a clear error."""
+    try:
+        array = np.asarray(rewards, dtype=np.float64)
+    except (TypeError, ValueError):
+        rows = rewards if isinstance(rewards, Sequence) else ()
+        lengths = sorted({len(row) for row in rows if isinstance(row, Sequence)})
+        ragged = len(lengths) > 1
+        got = f"rows of lengths {lengths}" if ragged else "values that are not numbers"
+        raise ValueError(
+            f"rewards must be a B x K array of numbers, {plan.arms.shape} for this plan "
+            f"(one row of K rewards per prompt, in plan order); got {got}"
+        ) from None
+    if array.shape != plan.arms.shape:
+        raise ValueError(
+            f"rewards have shape {array.shape}, the plan has {plan.arms.shape} (B x K): "
+            "pass one reward per routed rollout, in plan order"
+        )
+    return array
+
+
+def check_plan_arms(plan: RoutingPlan, codes: np.ndarray) -> None:
+    """Refuse a plan (built by hand, joined or unpickled) that does not index ``codes``."""
+    arms, languages, size = plan.arms, plan.languages, len(codes)
+    if not (
+        isinstance(arms, np.ndarray)
+        and isinstance(languages, np.ndarray)
+        and arms.dtype.kind in "iu"
+        and arms.ndim == 2
+        and languages.shape == arms.shape == (len(plan.contexts), arms.shape[1])
+        and (not arms.size or -1 <= arms.min() <= arms.max() < size)
+    ):
+        raise ValueError(
+            f"a plan needs plan.arms, integer ids in -1..{size - 1}, and plan.languages, "
+            "as arrays of one shape (B, K) with B = len(plan.contexts); got "
+            f"{_shape(arms)} arms and {_shape(languages)} languages for "
+            f"{len(plan.contexts)} contexts"
+        )
+    on_arm = arms >= 0
+    if not np.array_equal(codes[arms[on_arm]], languages[on_arm]):
+        raise ValueError(
+            "plan.languages are not this router's languages at plan.arms (arms are "
+            f"{list(codes)}, in this order): the plan was made by another router"
+        )
+
+
+def _shape(value: Any) -> str:
+    """An array's dtype and shape, or the type of something else, for messages."""
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} {value.shape}"
+    return type(value).__name__

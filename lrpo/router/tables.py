@@ -57,7 +57,9 @@ class RowTable:
         shape = (len(table.names), num_languages)
         for field in fields:
             table.data[field] = check_numbers(
-                entry(state, field, where), shape, f"{where}.{field}",
+                entry(state, field, where),
+                shape,
+                f"{where}.{field}",
                 nonnegative=field in nonnegative,
-            )  # fmt: skip
+            )
         return table

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from scipy.special import ndtri
 
 from .base import BaseRouter
-from .config import RouterConfig
 from .context import EncodedBatch
 from .feedback import WindowStats
+from .policies import ThompsonPolicy
 
 __all__ = ["ThompsonRouter"]
 
@@ -26,43 +24,23 @@ class ThompsonRouter(BaseRouter):
     variance ``noise_scale**2 / (prior_strength + count)``, and answers in the argmax. Unlike
     the EMA router, exploration shrinks where evidence accumulates and stays where it does not.
     Epsilon still mixes in uniform languages (set it to 0 for pure Thompson); the temperature
-    schedule is not used.
-
-    Parameters
-    ----------
-    config : RouterConfig
-    prior_strength : float
-        Pseudo-observations behind the prior logit of each cell.
-    noise_scale : float
-        Standard deviation of one window's normalised bucket reward.
-    discount : float
-        Factor on past evidence at each update (1 = stationary; < 1 tracks a changing policy).
+    schedule is not used. Its settings are ``config.policy`` (:class:`ThompsonPolicy`:
+    ``prior_strength``, ``noise_scale``, ``discount``).
 
     Examples
     --------
-    >>> router = ThompsonRouter(RouterConfig(languages=["en", "de", "ja"], num_rollouts=4))
+    >>> from lrpo import RouterConfig
+    >>> config = RouterConfig(languages=["en", "de", "ja"], num_rollouts=4,
+    ...                       policy={"kind": "thompson", "prior_strength": 2.0})
+    >>> router = ThompsonRouter(config)
     >>> router.route([{"language": "de", "theme": "General Knowledge"}]).languages.shape
     (1, 4)
     """
 
+    policy_type = ThompsonPolicy
     row_fields = ("mean", "count")
     nonnegative_fields = ("count",)
-
-    def __init__(
-        self,
-        config: RouterConfig | None = None,
-        *,
-        prior_strength: float = 1.0,
-        noise_scale: float = 1.0,
-        discount: float = 1.0,
-    ) -> None:
-        for name, value in (("prior_strength", prior_strength), ("noise_scale", noise_scale)):
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value}")
-        if not 0.0 < discount <= 1.0:
-            raise ValueError(f"discount must be in (0, 1], got {discount}")
-        self.prior_strength, self.noise_scale, self.discount = prior_strength, noise_scale, discount
-        super().__init__(config)
+    policy: ThompsonPolicy
 
     def _row_values(self, logits: np.ndarray) -> dict[str, np.ndarray]:
         return {"mean": logits, "count": np.zeros_like(logits)}
@@ -71,7 +49,8 @@ class ThompsonRouter(BaseRouter):
         """Mean and standard deviation ``(B, L)`` of each prompt's summed cells."""
         means = self._table_rows(encoded, "mean")
         counts = self._table_rows(encoded, "count")
-        variances = [self.noise_scale**2 / (self.prior_strength + c) for c in counts]
+        policy = self.policy
+        variances = [policy.noise_scale**2 / (policy.prior_strength + c) for c in counts]
         mean = self._combine(encoded, *means)
         std = np.sqrt(self._combine(encoded, *variances, squared=True))
         return mean, std
@@ -105,16 +84,9 @@ class ThompsonRouter(BaseRouter):
             (self._regions, stats.region_reward, stats.region_weight),
         ):
             seen = weight > 0
-            count = table.data["count"] * self.discount
+            count = table.data["count"] * self.policy.discount
             mean = table.data["mean"]
-            evidence = self.prior_strength + count
+            evidence = self.policy.prior_strength + count
             mean[seen] = (evidence[seen] * mean[seen] + reward[seen]) / (evidence[seen] + 1.0)
             count[seen] += 1.0
             table.data["count"] = count
-
-    def _params(self) -> dict[str, Any]:
-        return {
-            "prior_strength": self.prior_strength,
-            "noise_scale": self.noise_scale,
-            "discount": self.discount,
-        }

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["RowWeights", "concat_ranges"]
+__all__ = ["RowWeights", "concat_ranges", "theme_region_pairs"]
 
 
 def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -48,18 +48,9 @@ class RowWeights(NamedTuple):
     def nnz(self) -> int:
         return len(self.rows)
 
-    @property
-    def one_per_row(self) -> bool:
-        """Whether every row has exactly one entry (``rows`` is ``0..n-1``): the common case of
-        one theme label per context, where sums are single terms and need no reduction."""
-        size = self.nnz
-        return size == self.shape[0] and np.count_nonzero(self.rows == np.arange(size)) == size
-
     def sum_rows(self, table: np.ndarray, squared: bool = False) -> np.ndarray:
         """``W @ table`` (or ``W**2 @ table``): each row's weighted sum of table rows."""
         weights = self.weights**2 if squared else self.weights
-        if self.one_per_row:
-            return table[self.cols] * weights[:, None]
         out = np.zeros((self.shape[0], table.shape[1]))
         if self.nnz:
             firsts = np.flatnonzero(np.diff(self.rows, prepend=-1))  # rows are sorted
@@ -76,3 +67,28 @@ class RowWeights(NamedTuple):
         return RowWeights(
             new_rows, self.cols[entries], self.weights[entries], (len(rows), self.shape[1])
         )
+
+
+def theme_region_pairs(
+    themes: RowWeights, regions: RowWeights, inverse: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Every (prompt, theme row, weight, region row) combination; region -1 means none.
+
+    ``themes`` and ``regions`` weigh the unique contexts, ``inverse`` maps prompts to them. A
+    prompt with several regions pairs each theme with each region, as the reference's buckets.
+    """
+    themes, regions = themes.take(inverse), regions.take(inverse)
+    per_prompt = np.bincount(regions.rows, minlength=len(inverse))
+    region_starts = np.cumsum(per_prompt) - per_prompt
+    repeats = np.maximum(per_prompt, 1)[themes.rows]
+    prompt = np.repeat(themes.rows, repeats)
+    offset = concat_ranges(np.zeros_like(repeats), repeats)
+    padded = np.append(regions.cols, -1)
+    has_region = per_prompt[prompt] > 0
+    position = np.where(has_region, region_starts[prompt] + offset, len(padded) - 1)
+    return (
+        prompt,
+        np.repeat(themes.cols, repeats),
+        np.repeat(themes.weights, repeats),
+        padded[position],
+    )

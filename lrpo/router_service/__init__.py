@@ -6,7 +6,8 @@ See :class:`RouterService` (the owner) and :func:`connect` (a client, in-process
 from .clients import LocalRouterClient, RayRouterClient, RouterClient, connect
 from .config import ServiceConfig
 from .errors import GroupMismatchError, RouterServiceError, RouterServiceUnavailable
-from .owner import Assignment, RouterService
+from .groups import Assignment
+from .owner import RouterService
 
 __all__ = [
     "Assignment",

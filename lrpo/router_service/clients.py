@@ -12,13 +12,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+from lrpo.batching import MicroBatcher
+from lrpo.metrics import MetricSums
 from lrpo.router import BaseRouter
 from lrpo.router.context import ContextLike
 
-from .coalesce import Coalescer
 from .config import ServiceConfig
 from .errors import RouterServiceError, RouterServiceUnavailable
-from .owner import Assignment, RouterService, describe
+from .groups import Assignment
+from .owner import RouterService, describe
 
 __all__ = ["LocalRouterClient", "RayRouterClient", "RouterClient", "connect"]
 
@@ -34,24 +36,64 @@ class RouterClient(ABC):
     """
 
     def __init__(self) -> None:
-        self._assign = Coalescer(lambda items: self._call("assign_many", items))
-        self._report = Coalescer(lambda items: self._call("report_many", items))
+        # Batches go concurrently: a call waits on its own round trip only (``timeout_s``).
+        self._assign = MicroBatcher(lambda items: self._call("assign_many", items))
+        self._report = MicroBatcher(lambda items: self._call("report_many", items))
 
     async def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
-        """The language of the next rollout of ``group`` (see :meth:`RouterService.assign`)."""
+        """The language of the next rollout of ``group``.
+
+        Parameters
+        ----------
+        group : str
+            The prompt's key, shared by its K rollouts.
+        context : RoutingContext or mapping
+            The prompt's language, theme(s) and region(s).
+        num_rollouts : int
+            K of the group; it must be the router's.
+
+        Returns
+        -------
+        Assignment
+            See :meth:`RouterService.assign`.
+        """
         return await self._assign((group, context, num_rollouts))
 
     async def report(self, ticket: str, slot: int, reward: float) -> bool:
-        """One rollout's reward (see :meth:`RouterService.report`)."""
+        """One rollout's reward.
+
+        Parameters
+        ----------
+        ticket, slot : str, int
+            Those of the rollout's :class:`Assignment`.
+        reward : float
+            Its reward.
+
+        Returns
+        -------
+        bool
+            Whether it completed a router step (see :meth:`RouterService.report`).
+        """
         return await self._report((ticket, slot, reward))
 
-    async def metrics(self) -> dict[str, float]:
-        """The owner's router and service metrics."""
-        return await self._call("metrics")
+    async def metric_sums(self, *, reset: bool = False) -> MetricSums:
+        """The owner's router and service sums (a coroutine: the owner may be remote).
+
+        Parameters
+        ----------
+        reset : bool, default False
+            Start a new window at the owner (see :meth:`RouterService.metric_sums`).
+
+        Returns
+        -------
+        MetricSums
+            Its ``metrics()`` are ``router/`` and ``router/service/`` floats.
+        """
+        return await self._call("metric_sums", reset=reset)
 
     @abstractmethod
-    async def _call(self, method: str, *args: Any) -> Any:
-        """Run ``method`` of the owner with ``args``."""
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Run ``method`` of the owner with ``args`` and ``kwargs``."""
 
 
 class LocalRouterClient(RouterClient):
@@ -65,8 +107,8 @@ class LocalRouterClient(RouterClient):
         super().__init__()
         self.service = service
 
-    async def _call(self, method: str, *args: Any) -> Any:
-        return await asyncio.to_thread(getattr(self.service, method), *args)
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(getattr(self.service, method), *args, **kwargs)
 
 
 class RayRouterClient(RouterClient):
@@ -135,12 +177,12 @@ class RayRouterClient(RouterClient):
             _check_same_owner(config, found, describe(router_factory(), config.groups_per_step))
         return cls(handle, config)
 
-    async def _call(self, method: str, *args: Any) -> Any:
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         from ray.exceptions import RayActorError
 
         try:
             return await asyncio.wait_for(
-                getattr(self.handle, method).remote(*args), self.config.timeout_s
+                getattr(self.handle, method).remote(*args, **kwargs), self.config.timeout_s
             )
         except TimeoutError:
             raise RouterServiceUnavailable(
@@ -184,6 +226,25 @@ def connect(config: ServiceConfig, router_factory: RouterFactory | None = None) 
 
     ``backend="local"`` keeps one owner per ``config.name`` in this process, so every plugin
     instance loaded here shares it; ``"ray"`` uses a named actor shared by the cluster.
+
+    Parameters
+    ----------
+    config : ServiceConfig
+        Where the owner lives, and its settings.
+    router_factory : callable, optional
+        Builds the router when the owner does not exist yet; without it the owner must exist.
+
+    Returns
+    -------
+    RouterClient
+        A :class:`LocalRouterClient` or a :class:`RayRouterClient`.
+
+    Raises
+    ------
+    RouterServiceUnavailable
+        When there is no owner and no factory, or no Ray cluster.
+    RouterServiceError
+        When the existing owner routes with other settings than ``router_factory``'s router.
     """
     if config.backend == "ray":
         return RayRouterClient.connect(config, router_factory)

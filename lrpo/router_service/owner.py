@@ -3,84 +3,35 @@
 OpenRLHF's vLLM engines and verl's agent-loop workers each load a plugin file on their own and
 see one rollout at a time, with no slot index and no step boundary. The owner turns that into
 what a router needs: it routes a whole group (K rollouts) when the group's first rollout asks,
-hands the group's slots out in arrival order (slot 0 first, so the first K_on askers keep the
-prompt's language), collects one reward per slot, and records a router step once
-``groups_per_step`` groups are complete. Routing keys are ``"{group}@{step}#{n}"`` (``n`` counts
-the groups opened with that key during the router step), so a prompt seen again, in a later
-epoch or twice in one batch, gets fresh and reproducible draws, and the owner keeps no
-per-prompt history.
+hands the group's slots out and collects one reward per slot (the book of open groups:
+:mod:`lrpo.router_service.groups`), and records a router step once ``groups_per_step`` groups
+are complete. Routing keys are the groups' tickets, fresh for a prompt seen again, so the owner
+keeps no per-prompt history.
 """
 
 from __future__ import annotations
 
 import json
-import numbers
 import os
 import threading
-from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from lrpo.router import BaseRouter, RoutingContext, RoutingPlan
+from lrpo.metrics import MetricSums
+from lrpo.router import BaseRouter, RoutingPlan
 from lrpo.router.context import ContextLike
-from lrpo.router.state import check_counts
 
-from .errors import GroupMismatchError, RouterServiceError, RouterServiceUnavailable
+from .errors import RouterServiceError, RouterServiceUnavailable
+from .groups import Assignment, OpenGroup, OpenGroups
+from .state import COUNTERS, STATE_FORMAT, check_state, write_state_file
 
-__all__ = ["Assignment", "RouterService", "describe"]
+__all__ = ["RouterService", "describe"]
 
-STATE_FORMAT = 1
-_COUNTERS = (
-    "groups",
-    "rewards",
-    "late_rewards",
-    "duplicate_rewards",
-    "expired_groups",
-    "recorded_steps",
-)
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """One rollout's part of its group's plan; hand ``ticket`` and ``slot`` back with its reward."""
-
-    ticket: str
-    slot: int
-    language: str
-    prompt_language: str
-    step: int
-
-    @property
-    def routed(self) -> bool:
-        """Whether the rollout answers in another language than the prompt's."""
-        return self.language != self.prompt_language
-
-    @classmethod
-    def unrouted(cls, language: str) -> Assignment:
-        """A rollout kept in its prompt's language without asking the router (no ticket, so
-        its reward is not reported)."""
-        return cls(ticket="", slot=-1, language=language, prompt_language=language, step=-1)
-
-
-@dataclass
-class _OpenGroup:
-    """A group handing out its slots and waiting for their rewards; routed once per batch."""
-
-    group: str
-    ticket: str
-    context: RoutingContext
-    step: int  # the router step it was opened (and routed) in
-    rewards: np.ndarray  # (K,) NaN until reported
-    reported: np.ndarray  # (K,) bool
-    next_slot: int = 0
-    key: int = 0
-    languages: np.ndarray | None = None  # (K,) codes, once routed
-    arms: np.ndarray | None = None  # (K,) arm ids, once routed
-
+#: Counter of each dropped report outcome (see OpenGroups.take_reward).
+_DROPPED = {"late": "late_rewards", "duplicate": "duplicate_rewards"}
 
 Request = tuple[str, ContextLike, int]
 Report = tuple[str, int, float]
@@ -132,32 +83,45 @@ class RouterService:
         self.metrics_path = metrics_path
         self.timeout_s = timeout_s
         self._lock = threading.Lock()
-        self._open: dict[str, _OpenGroup] = {}  # ticket -> group
-        self._filling: dict[str, str] = {}  # group key -> ticket still handing out slots
-        self._opened: dict[str, int] = {}  # group key -> groups opened in this router step
-        self._complete: deque[_OpenGroup] = deque()
-        self.counters = dict.fromkeys(_COUNTERS, 0)
+        self._groups = OpenGroups(router.config.num_rollouts)
+        self._counters = dict.fromkeys(COUNTERS, 0)
         if state_path and os.path.isfile(state_path):
             self._resume(state_path)
 
-    @property
-    def num_rollouts(self) -> int:
-        return self.router.config.num_rollouts
-
     # ----------------------------------------------------------------- routing
     def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
-        """The next free slot of ``group``'s plan, routing the group on its first request."""
+        """The next free slot of ``group``'s plan, routing the group on its first request.
+
+        Parameters
+        ----------
+        group : str
+            The prompt's key, shared by its K rollouts.
+        context : RoutingContext or mapping
+            The prompt's language, theme(s) and region(s); the same for every slot.
+        num_rollouts : int
+            K of the group; it must be the router's ``num_rollouts``.
+
+        Returns
+        -------
+        Assignment
+            The slot's ticket, slot index and language.
+        """
         return _raised(self.assign_many([(group, context, num_rollouts)])[0])
 
     def assign_many(self, requests: list[Request]) -> list[Assignment | Exception]:
         """:meth:`assign` for a batch of ``(group, context, K)``, in order; the new groups are
-        routed in one call. A bad request gets its exception in its place; the others proceed.
+        routed in one call.
+
+        Returns
+        -------
+        list of Assignment or Exception
+            One per request; a bad request gets its exception in its place, the others proceed.
         """
         with self._locked():
-            taken: list[tuple[_OpenGroup, int] | Exception] = []
+            taken: list[tuple[OpenGroup, int] | Exception] = []
             for request in requests:
                 try:
-                    taken.append(self._take_slot(*request))
+                    taken.append(self._groups.take_slot(*request, step=self.router.step))
                 except (TypeError, ValueError) as error:
                     taken.append(error)
             failed = self._route_new([t[0] for t in taken if isinstance(t, tuple)])
@@ -166,11 +130,11 @@ class RouterService:
                 if isinstance(result, tuple):
                     entry, slot = result
                     error = failed.get(id(entry))
-                    result = self._assignment(entry, slot) if error is None else error
+                    result = entry.assignment(slot) if error is None else error
                 out.append(result)
             return out
 
-    def _route_new(self, entries: list[_OpenGroup]) -> dict[int, Exception]:
+    def _route_new(self, entries: list[OpenGroup]) -> dict[int, Exception]:
         """Route the groups among ``entries`` not routed yet; the error of each that fails.
 
         A group whose context cannot be routed (a theme embedding of the wrong size, ...) is
@@ -190,68 +154,17 @@ class RouterService:
                 self._route([entry])
             except (TypeError, ValueError) as error:
                 failed[id(entry)] = error
-                del self._open[entry.ticket]
-                if self._filling.get(entry.group) == entry.ticket:
-                    del self._filling[entry.group]
+                self._groups.close(entry)
         return failed
 
-    def _route(self, entries: list[_OpenGroup]) -> None:
+    def _route(self, entries: list[OpenGroup]) -> None:
         if not entries:
             return
         plan = self.router.route([e.context for e in entries], keys=[e.ticket for e in entries])
         for row, entry in enumerate(entries):
             entry.key = int(plan.keys[row])
             entry.languages, entry.arms = plan.languages[row], plan.arms[row]
-        self.counters["groups"] += len(entries)
-
-    def _take_slot(
-        self, group: str, context: ContextLike, num_rollouts: int
-    ) -> tuple[_OpenGroup, int]:
-        if not isinstance(group, str) or not group:
-            raise TypeError(f"a group key is a non-empty string, got {group!r}")
-        context = RoutingContext.coerce(context)
-        ticket = self._filling.get(group)
-        if ticket is None:
-            self._check_rollouts(group, num_rollouts, self.num_rollouts)
-            ticket = self._open_group(group, context)
-        entry = self._open[ticket]
-        self._check_rollouts(group, num_rollouts, len(entry.rewards))
-        if entry.context != context:
-            raise GroupMismatchError(
-                f"group {group!r} was routed for {entry.context} but is now asked for "
-                f"{context}: group keys must identify one prompt"
-            )
-        slot = entry.next_slot
-        entry.next_slot += 1
-        if entry.next_slot == len(entry.rewards):
-            del self._filling[group]
-        return entry, slot
-
-    @staticmethod
-    def _assignment(entry: _OpenGroup, slot: int) -> Assignment:
-        return Assignment(ticket=entry.ticket, slot=slot, language=str(entry.languages[slot]),
-                          prompt_language=entry.context.language, step=entry.step)  # fmt: skip
-
-    def _open_group(self, group: str, context: RoutingContext) -> str:
-        count = self._opened.get(group, 0)
-        self._opened[group] = count + 1
-        step = self.router.step
-        ticket = f"{group}@{step}#{count}"
-        k = self.num_rollouts
-        self._open[ticket] = _OpenGroup(
-            group, ticket, context, step, np.full(k, np.nan), np.zeros(k, bool)
-        )
-        self._filling[group] = ticket
-        return ticket
-
-    @staticmethod
-    def _check_rollouts(group: str, asked: int, planned: int) -> None:
-        if asked != planned:
-            raise GroupMismatchError(
-                f"group {group!r} is asked for with K={asked} rollouts but its plan has "
-                f"K={planned}: the trainer's samples per prompt must equal the router's "
-                "num_rollouts, and one key must not be reused with another K"
-            )
+        self._counters["groups"] += len(entries)
 
     # ---------------------------------------------------------------- learning
     def report(self, ticket: str, slot: int, reward: float) -> bool:
@@ -261,12 +174,30 @@ class RouterService:
         restart) is counted in ``late_rewards`` and dropped; so is a second reward for a slot
         (``duplicate_rewards``): the first one counts. A slot that was never handed out is
         refused. NaN is kept: the router counts it.
+
+        Parameters
+        ----------
+        ticket, slot : str, int
+            Those of the rollout's :class:`Assignment`.
+        reward : float
+            Its reward.
+
+        Returns
+        -------
+        bool
+            Whether this reward completed a router step.
         """
         return _raised(self.report_many([(ticket, slot, reward)])[0])
 
     def report_many(self, reports: list[Report]) -> list[bool | Exception]:
-        """:meth:`report` for a batch of ``(ticket, slot, reward)``, in order; a bad report
-        gets its exception in its place, before it changes anything."""
+        """:meth:`report` for a batch of ``(ticket, slot, reward)``, in order.
+
+        Returns
+        -------
+        list of bool or Exception
+            One per report; a bad report gets its exception in its place, before it changes
+            anything.
+        """
         with self._locked():
             out: list[bool | Exception] = []
             for report in reports:
@@ -277,51 +208,32 @@ class RouterService:
             return out
 
     def _take_reward(self, ticket: str, slot: int, reward: float) -> bool:
-        if not isinstance(ticket, str):
-            raise TypeError(f"a ticket is an Assignment's ticket string, got {ticket!r}")
-        if isinstance(slot, bool) or not isinstance(slot, int | np.integer):
-            raise TypeError(
-                f"slot must be an Assignment's int slot, got {slot!r} ({type(slot).__name__})"
-            )
-        if isinstance(reward, bool) or not isinstance(reward, numbers.Real):
-            raise TypeError(f"reward must be a number, got {reward!r} ({type(reward).__name__})")
-        entry = self._open.get(ticket)
-        if entry is None:
-            self.counters["late_rewards"] += 1
+        outcome = self._groups.take_reward(ticket, slot, reward)
+        if outcome in _DROPPED:
+            self._counters[_DROPPED[outcome]] += 1
             return False
-        k = len(entry.rewards)
-        if not 0 <= slot < k:
-            raise ValueError(f"slot {slot} is outside 0..{k - 1} of group {ticket!r}")
-        if slot >= entry.next_slot:
-            raise ValueError(
-                f"slot {slot} of group {ticket!r} was never handed out (slots "
-                f"0..{entry.next_slot - 1} were): report the slot of an Assignment"
-            )
-        if entry.reported[slot]:
-            self.counters["duplicate_rewards"] += 1
-            return False
-        entry.rewards[slot] = float(reward)
-        entry.reported[slot] = True
-        self.counters["rewards"] += 1
-        if not entry.reported.all():
-            return False
-        del self._open[ticket]
-        self._complete.append(entry)
-        if len(self._complete) < self.groups_per_step:
+        self._counters["rewards"] += 1
+        if outcome != "completed" or len(self._groups.complete) < self.groups_per_step:
             return False
         self._record(self.groups_per_step)
         return True
 
     def flush(self) -> bool:
-        """Record the completed groups now, however few (end of training)."""
+        """Record the completed groups now, however few (end of training).
+
+        Returns
+        -------
+        bool
+            Whether a router step was recorded (False when no group was complete).
+        """
         with self._locked():
-            if not self._complete:
+            if not self._groups.complete:
                 return False
-            self._record(len(self._complete))
+            self._record(len(self._groups.complete))
             return True
 
     def _record(self, count: int) -> None:
-        groups = [self._complete.popleft() for _ in range(count)]
+        groups = self._groups.pop_complete(count)
         plan = RoutingPlan(
             contexts=tuple(g.context for g in groups),
             languages=np.stack([g.languages for g in groups]),
@@ -330,35 +242,44 @@ class RouterService:
             keys=np.array([g.key for g in groups], dtype=np.uint64),
         )
         self.router.record(plan, np.stack([g.rewards for g in groups]))
-        self._opened.clear()
-        self._expire(self.router.step - self.expire_after_steps)
-        self.counters["recorded_steps"] += 1
+        expired = self._groups.next_step(expire_before=self.router.step - self.expire_after_steps)
+        self._counters["expired_groups"] += expired
+        self._counters["recorded_steps"] += 1
         if self.state_path:
-            self._save(self.state_path)
+            write_state_file(self.state_path, self._state())
         if self.metrics_path:
             with open(self.metrics_path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(self._metrics()) + "\n")
-
-    def _expire(self, before_step: int) -> None:
-        """Drop the open groups routed before ``before_step`` (their rewards count as late)."""
-        stale = [ticket for ticket, entry in self._open.items() if entry.step < before_step]
-        for ticket in stale:
-            del self._open[ticket]
-        self._filling = {g: t for g, t in self._filling.items() if t in self._open}
-        self.counters["expired_groups"] += len(stale)
+                handle.write(json.dumps(self._metric_sums().metrics()) + "\n")
 
     # ---------------------------------------------------------------- reports
-    def metrics(self) -> dict[str, float]:
-        """Router metrics plus the service's own counters, prefixed ``router/service/``."""
-        with self._locked():
-            return self._metrics()
+    def metric_sums(self, *, reset: bool = False) -> MetricSums:
+        """The router's sums and the service's own, for a trainer's logs or the metrics file.
 
-    def _metrics(self) -> dict[str, float]:
-        out = self.router.metrics()
-        out.update({f"router/service/{k}": float(v) for k, v in self.counters.items()})
-        out["router/service/open_groups"] = float(len(self._open))
-        out["router/service/complete_groups"] = float(len(self._complete))
-        return out
+        Parameters
+        ----------
+        reset : bool, default False
+            Start a new window: the router's and the service's counters restart from 0 (the
+            gauges, such as the step and the open groups, stay).
+
+        Returns
+        -------
+        MetricSums
+            Its ``metrics()`` are the router's ``router/<name>`` and the service's
+            ``router/service/<name>`` floats (``groups``, ``rewards``, ``late_rewards``,
+            ``duplicate_rewards``, ``expired_groups``, ``recorded_steps``, ``open_groups``,
+            ``complete_groups``).
+        """
+        with self._locked():
+            return self._metric_sums(reset=reset)
+
+    def _metric_sums(self, *, reset: bool = False) -> MetricSums:
+        router = self.router.metric_sums(reset=reset)
+        service = {f"service/{name}": float(count) for name, count in self._counters.items()}
+        service["service/open_groups"] = float(len(self._groups.open))
+        service["service/complete_groups"] = float(len(self._groups.complete))
+        if reset:
+            self._counters = dict.fromkeys(COUNTERS, 0)
+        return MetricSums({**router.values, **service}, router.derive)
 
     def describe(self) -> dict[str, Any]:
         """What a client checks before sharing this owner: policy, router config, step size."""
@@ -366,8 +287,14 @@ class RouterService:
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """The router, the groups opened this step and the counters (open groups are in
-        flight and not saved)."""
+        """What resumes this owner exactly.
+
+        Returns
+        -------
+        dict
+            JSON-safe: the router's state, the groups opened per key this step and the
+            counters (open groups are in flight and not saved).
+        """
         with self._locked():
             return self._state()
 
@@ -375,27 +302,24 @@ class RouterService:
         return {
             "format": STATE_FORMAT,
             "router": self.router.state_dict(),
-            "opened": dict(self._opened),
-            "counters": dict(self.counters),
+            "opened": dict(self._groups.opened),
+            "counters": dict(self._counters),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`; the whole state is checked first, so that a bad one is
-        refused with the field that is wrong and changes nothing."""
-        fmt = state.get("format") if isinstance(state, Mapping) else None
-        if type(fmt) is not int or fmt != STATE_FORMAT:
-            raise ValueError(
-                f"router service state 'format' is {fmt!r}, not {STATE_FORMAT}: load a state "
-                "saved by RouterService.state_dict()"
-            )
-        opened = check_counts(state.get("opened"), "opened")
-        counters = check_counts(state.get("counters"), "counters", known=_COUNTERS)
-        if "router" not in state:
-            raise ValueError("router service state lacks its 'router' state")
+        """Restore :meth:`state_dict`.
+
+        Parameters
+        ----------
+        state : mapping
+            A state saved by :meth:`state_dict`; it is checked whole first, so that a bad one
+            is refused (``ValueError`` naming the wrong field) and changes nothing.
+        """
+        router, opened, counters = check_state(state)
         with self._locked():
-            self.router.load_state_dict(state["router"])  # checked whole, before it changes
-            self._opened = opened
-            self.counters.update(counters)
+            self.router.load_state_dict(router)  # checked whole, before it changes
+            self._groups.opened = opened
+            self._counters.update(counters)
 
     def _resume(self, path: str) -> None:
         """Load the state file, or say which file cannot be resumed from and what to do."""
@@ -422,11 +346,6 @@ class RouterService:
             yield
         finally:
             self._lock.release()
-
-    def _save(self, path: str) -> None:
-        with open(path + ".tmp", "w", encoding="utf-8") as handle:
-            json.dump(self._state(), handle)
-        os.replace(path + ".tmp", path)
 
 
 def _raised(result: Any) -> Any:

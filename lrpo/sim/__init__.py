@@ -18,7 +18,7 @@ from .environment import Condition, PromptBatch, RoutingEnvironment
 from .metrics import CURVE_NAMES, MetricsLog, StepMetrics, step_metrics
 from .presets import default_scenario, fine_grained_scenario
 from .report import format_table, summary_rows
-from .routers import ROUTERS, default_router_names, make_router, router_config
+from .routers import ROUTERS, build_router, default_router_names, router_config
 from .runner import CONDITIONS, simulate
 from .scenario import Scenario
 
@@ -32,11 +32,11 @@ __all__ = [
     "RoutingEnvironment",
     "Scenario",
     "StepMetrics",
+    "build_router",
     "default_router_names",
     "default_scenario",
     "fine_grained_scenario",
     "format_table",
-    "make_router",
     "router_config",
     "simulate",
     "step_metrics",

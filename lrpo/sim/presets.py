@@ -17,7 +17,8 @@ from .scenario import Scenario
 
 __all__ = ["REGION_LANGUAGES", "RESOURCE_LEVEL", "default_scenario", "fine_grained_scenario"]
 
-#: The local language of each region (None: not among the arms).
+#: The local language of each region (None: not among the arms). Kept unformatted: as a table
+#: of pairs it reads better than one pair per line.
 REGION_LANGUAGES: dict[str, str | None] = {
     "Arab World": "ar", "Brazil": "pt", "China": "zh", "France": "fr", "Germany": "de",
     "Indonesia": "id", "Italy": "it", "Japan": "ja", "Korea": "ko", "Latin America": "es",
@@ -28,9 +29,22 @@ REGION_LANGUAGES: dict[str, str | None] = {
 
 #: How well-resourced each arm is (1 = English); drives reasoning and general knowledge.
 RESOURCE_LEVEL: dict[str, float] = {
-    "en": 1.0, "zh": 0.85, "es": 0.8, "fr": 0.8, "de": 0.8, "ja": 0.7, "ru": 0.7, "pt": 0.7,
-    "it": 0.65, "ko": 0.6, "nl": 0.6, "pl": 0.55, "ar": 0.5, "vi": 0.5, "id": 0.5,
-}  # fmt: skip
+    "en": 1.0,
+    "zh": 0.85,
+    "es": 0.8,
+    "fr": 0.8,
+    "de": 0.8,
+    "ja": 0.7,
+    "ru": 0.7,
+    "pt": 0.7,
+    "it": 0.65,
+    "ko": 0.6,
+    "nl": 0.6,
+    "pl": 0.55,
+    "ar": 0.5,
+    "vi": 0.5,
+    "id": 0.5,
+}
 
 # Per theme: P(theme), P(has a region | theme), and the quality gained per unit of resource.
 # Most reference prompts (HelpSteer3) carry no region; regional ones (CARE) do.

@@ -1,39 +1,47 @@
-"""The routers a simulation can compare, by name, each configured for a scenario."""
+"""The routers a simulation can compare, by label, each configured for a scenario.
+
+Every router is built by :func:`lrpo.router.make_router` from a config whose ``policy`` the
+label names; a label is a policy with its settings (``input-dominant`` and ``english-dominant``
+are the ``dominant`` router with ``language`` set). Only ``ema-embeddings`` is a variant of the
+simulator's own: the EMA router reading themes as embeddings, anchored on the scenario.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy.cluster.vq import kmeans2
 
-from lrpo.router import (
-    BaseRouter,
-    DominantLanguageRouter,
-    LanguageRouter,
-    MonolingualRouter,
-    RouterConfig,
-    ThompsonRouter,
-    UniformRouter,
-)
+from lrpo.router import BaseRouter, RouterConfig, make_router
 
 from .scenario import Scenario
 
-__all__ = ["ROUTERS", "RouterSpec", "default_router_names", "make_router", "router_config"]
+__all__ = ["ROUTERS", "RouterSpec", "build_router", "default_router_names", "router_config"]
 
 #: Theme anchors of the embedding router: k-means clusters of the scenario's theme embeddings.
 NUM_THEME_ANCHORS = 16
 
 
+def _no_change(config: RouterConfig, scenario: Scenario) -> RouterConfig:
+    return config
+
+
 @dataclass(frozen=True)
 class RouterSpec:
-    """How to build one named router from a scenario's router config."""
+    """One labelled router: its policy, and how a scenario adapts the config (if it does)."""
 
     description: str
-    build: Callable[[RouterConfig, Scenario], BaseRouter]
+    policy: Mapping[str, Any]
+    adapt: Callable[[RouterConfig, Scenario], RouterConfig] = field(default=_no_change)
     needs_theme_embeddings: bool = False
+
+    def build(self, config: RouterConfig, scenario: Scenario) -> BaseRouter:
+        """The router of this spec from a scenario's ``config`` (its policy is replaced)."""
+        settings = config.model_dump() | {"policy": dict(self.policy)}
+        return make_router(self.adapt(RouterConfig(**settings), scenario))
 
 
 def router_config(scenario: Scenario, *, seed: int, **overrides: Any) -> RouterConfig:
@@ -49,8 +57,8 @@ def router_config(scenario: Scenario, *, seed: int, **overrides: Any) -> RouterC
     return RouterConfig(**{**settings, **overrides})
 
 
-def _embedding_router(config: RouterConfig, scenario: Scenario) -> LanguageRouter:
-    """LRPO router reading themes as embeddings, one row per k-means anchor."""
+def _theme_embeddings(config: RouterConfig, scenario: Scenario) -> RouterConfig:
+    """Themes read as embeddings, one row per k-means anchor of the scenario's embeddings."""
     embeddings = np.asarray(scenario.theme_embeddings, dtype=np.float64)
     centres, _ = kmeans2(embeddings, NUM_THEME_ANCHORS, minit="++", seed=config.seed)
     anchors = {f"anchor-{i:02d}": tuple(centre.tolist()) for i, centre in enumerate(centres)}
@@ -59,30 +67,27 @@ def _embedding_router(config: RouterConfig, scenario: Scenario) -> LanguageRoute
         "theme_input": "embeddings",
         "theme_anchors": anchors,
     }
-    return LanguageRouter(RouterConfig(**settings))
+    return RouterConfig(**settings)
 
 
 ROUTERS: dict[str, RouterSpec] = {
-    "ema": RouterSpec(
-        "LanguageRouter: the learned LRPO router (EMA)", lambda c, s: LanguageRouter(c)
-    ),
+    "ema": RouterSpec("LanguageRouter: the learned LRPO router (EMA)", {"kind": "ema"}),
     "ema-embeddings": RouterSpec(
-        "LanguageRouter on theme embeddings (k-means anchors)", _embedding_router, True
+        "LanguageRouter on theme embeddings (k-means anchors)",
+        {"kind": "ema"},
+        _theme_embeddings,
+        needs_theme_embeddings=True,
     ),
-    "thompson": RouterSpec(
-        "ThompsonRouter: Gaussian Thompson sampling", lambda c, s: ThompsonRouter(c)
-    ),
-    "monolingual": RouterSpec(
-        "every rollout in the prompt's language", lambda c, s: MonolingualRouter(c)
-    ),
+    "thompson": RouterSpec("ThompsonRouter: Gaussian Thompson sampling", {"kind": "thompson"}),
+    "monolingual": RouterSpec("every rollout in the prompt's language", {"kind": "monolingual"}),
     "input-dominant": RouterSpec(
-        "prompt's language with p=0.5, else uniform",
-        lambda c, s: DominantLanguageRouter(c, language="input"),
+        "dominant: the prompt's language with p=0.5, else uniform",
+        {"kind": "dominant", "language": "input"},
     ),
     "english-dominant": RouterSpec(
-        "English with p=0.5, else uniform", lambda c, s: DominantLanguageRouter(c, language="en")
+        "dominant: English with p=0.5, else uniform", {"kind": "dominant", "language": "en"}
     ),
-    "uniform": RouterSpec("a uniform language per routed rollout", lambda c, s: UniformRouter(c)),
+    "uniform": RouterSpec("a uniform language per routed rollout", {"kind": "uniform"}),
 }
 
 
@@ -95,7 +100,7 @@ def default_router_names(scenario: Scenario) -> tuple[str, ...]:
     )
 
 
-def make_router(name: str, scenario: Scenario, *, seed: int) -> BaseRouter:
+def build_router(name: str, scenario: Scenario, *, seed: int) -> BaseRouter:
     """Build router ``name`` for ``scenario``; routing draws are seeded with ``seed``."""
     spec = ROUTERS.get(name)
     if spec is None:

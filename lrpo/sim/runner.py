@@ -17,7 +17,7 @@ from lrpo.router import BaseRouter
 
 from .environment import Condition, RoutingEnvironment
 from .metrics import CURVE_NAMES, MetricsLog, step_metrics
-from .routers import default_router_names, make_router
+from .routers import build_router, default_router_names
 from .scenario import Scenario
 
 __all__ = ["CONDITIONS", "final_window", "simulate"]
@@ -71,7 +71,7 @@ def simulate(
     ) as bar:
         for seed in seeds:
             env = RoutingEnvironment(scenario, batch_size=batch_size, seed=seed)
-            live = {run: make_router(run[1], scenario, seed=seed) for run in runs}
+            live = {run: build_router(run[1], scenario, seed=seed) for run in runs}
             for run in runs:
                 logs[run].append(MetricsLog())
             for step in range(steps):

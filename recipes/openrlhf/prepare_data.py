@@ -87,13 +87,21 @@ def gsm_rows(languages: list[str], per_language: int | None) -> Iterator[dict[st
         raise RuntimeError("GSM-symbolic questions and answers are not aligned item by item")
     taken: dict[str, int] = {}
     for item, lang, question, answer in zip(
-        questions.ids.tolist(), questions.langs.tolist(), questions.texts, answers.texts,
+        questions.ids.tolist(),
+        questions.langs.tolist(),
+        questions.texts,
+        answers.texts,
         strict=True,
-    ):  # fmt: skip
+    ):
         taken[lang] = taken.get(lang, 0) + 1
         if per_language is None or taken[lang] <= per_language:
-            yield {"id": f"gsm-{item}-{lang}", "prompt": question, "language": lang,
-                   "theme": GSM_THEME, "reference": answer}  # fmt: skip
+            yield {
+                "id": f"gsm-{item}-{lang}",
+                "prompt": question,
+                "language": lang,
+                "theme": GSM_THEME,
+                "reference": answer,
+            }
 
 
 def read_rows(args: argparse.Namespace) -> Iterable[Mapping[str, Any]]:
@@ -112,12 +120,16 @@ def pack_rows(rows: Iterable[Mapping[str, Any]], args: argparse.Namespace) -> It
     """One ``{"prompt", "label", "datasource"}`` record per row; a bad row names its number."""
     for number, row in enumerate(rows):
         if row.get(args.prompt_column) is None:
-            raise ValueError(f"row {number} has no prompt column {args.prompt_column!r}; "
-                             f"its columns: {sorted(row)} (set --prompt-column)")  # fmt: skip
+            raise ValueError(
+                f"row {number} has no prompt column {args.prompt_column!r}; "
+                f"its columns: {sorted(row)} (set --prompt-column)"
+            )
         language = row.get(args.language_column) or args.language
         if language is None:
-            raise ValueError(f"row {number} has no language column {args.language_column!r} "
-                             "(set --language-column, or --language for all rows)")  # fmt: skip
+            raise ValueError(
+                f"row {number} has no language column {args.language_column!r} "
+                "(set --language-column, or --language for all rows)"
+            )
         group = row.get(args.id_column)
         try:
             label = pack_label(
@@ -139,8 +151,9 @@ def main(argv: list[str] | None = None) -> Path:
     records = list(pack_rows(read_rows(args), args))  # every row checked before writing
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                      encoding="utf-8")  # fmt: skip
+    output.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
     print(f"wrote {len(records)} prompts with packed labels to {output}")
     return output
 

@@ -95,7 +95,7 @@ def length_reward(prompts, completions, **kwargs):
 
 
 def build(args: Args):
-    """The dataset, model, tokenizer, router, callback and trainer; ``callback.attach`` done."""
+    """The trainer, with the router's callback built and added, and the callback."""
     from datasets import Dataset, load_dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -133,8 +133,7 @@ def build(args: Args):
             seed=args.seed,
         )
     )
-    callback = LanguageRouterCallback(router, directive=args.directive)
-    inner = SemanticReward() if args.reward == "semantic" else length_reward
+    reward = SemanticReward() if args.reward == "semantic" else length_reward
     config = GRPOConfig(
         output_dir=args.output_dir,
         max_steps=args.max_steps,
@@ -155,10 +154,11 @@ def build(args: Args):
         model=model,
         processing_class=tokenizer,
         args=config,
-        reward_funcs=[callback.reward_func(inner)],
+        reward_funcs=[reward],
         train_dataset=dataset,
     )
-    callback.attach(trainer)
+    callback = LanguageRouterCallback(trainer, router, directive=args.directive)
+    trainer.add_callback(callback)
     return trainer, callback
 
 

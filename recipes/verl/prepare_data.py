@@ -123,8 +123,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     for split, items in records.items():
         if not items:
             continue
-        rows = [verl_row(args, r, index=i, split=split, source=source)
-                for i, r in enumerate(items)]  # fmt: skip
+        rows = [verl_row(args, r, index=i, split=split, source=source) for i, r in enumerate(items)]
         paths[split] = out / f"{split}.parquet"
         pq.write_table(pa.Table.from_pylist(rows), paths[split])
         counts = Counter(r["language"] for r in items)

@@ -16,14 +16,7 @@ import numpy as np
 from lrpo import RouterConfig, Schedule
 from lrpo.calibration import SHIPPED_TABLE, CalibrationTable, MeanCalibrator, QuantileCalibrator
 from lrpo.rewards import LanguageGate, SemanticReward
-from lrpo.router import (
-    DominantLanguageRouter,
-    FixedDistributionRouter,
-    LanguageRouter,
-    MonolingualRouter,
-    ThompsonRouter,
-    UniformRouter,
-)
+from lrpo.router import make_router
 from lrpo.sim import default_scenario, simulate
 
 RECORD = Path(__file__).with_name("behaviour.json")
@@ -48,18 +41,21 @@ def _config(**overrides: Any) -> RouterConfig:
 
 
 def _routers() -> dict[str, Any]:
+    thompson = {"kind": "thompson", "prior_strength": 2.0, "noise_scale": 0.5, "discount": 0.9}
+    policies: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+        "ema": ({"kind": "ema"}, {}),
+        "ema-all-regions": ({"kind": "ema"}, {"region_scope": "all", "ema_alpha": 0.3}),
+        "thompson": ({"kind": "thompson"}, {}),
+        "thompson-discounted": (thompson, {}),
+        "monolingual": ({"kind": "monolingual"}, {}),
+        "input-dominant": ({"kind": "dominant", "language": "input"}, {}),
+        "english-dominant": ({"kind": "dominant", "language": "en"}, {}),
+        "fixed": ({"kind": "fixed", "distribution": {"de": 3.0, "sw": 1.0}}, {}),
+        "uniform": ({"kind": "uniform"}, {}),
+    }
     return {
-        "ema": LanguageRouter(_config()),
-        "ema-all-regions": LanguageRouter(_config(region_scope="all", ema_alpha=0.3)),
-        "thompson": ThompsonRouter(_config()),
-        "thompson-discounted": ThompsonRouter(
-            _config(), prior_strength=2.0, noise_scale=0.5, discount=0.9
-        ),
-        "monolingual": MonolingualRouter(_config()),
-        "input-dominant": DominantLanguageRouter(_config(), language="input"),
-        "english-dominant": DominantLanguageRouter(_config(), language="en"),
-        "fixed": FixedDistributionRouter(_config(), distribution={"de": 3.0, "sw": 1.0}),
-        "uniform": UniformRouter(_config()),
+        name: make_router(_config(policy=policy, **overrides))
+        for name, (policy, overrides) in policies.items()
     }
 
 
@@ -101,7 +97,7 @@ def _router_record(router: Any) -> dict[str, Any]:
         "plans": plans,
         "softmax": [p.softmax.tolist() for p in probabilities],
         "effective": [p.effective.tolist() for p in probabilities],
-        "metrics": {k: v for k, v in router.metrics().items() if np.isfinite(v)},
+        "metrics": {k: v for k, v in router.metric_sums().metrics().items() if np.isfinite(v)},
     }
 
 

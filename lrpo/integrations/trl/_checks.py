@@ -1,38 +1,12 @@
-"""Checks run by ``LanguageRouterCallback.attach``: fail at once, naming the fix."""
+"""Checks between a ``GRPOTrainer``, its data and the router, all run when the callback is built:
+each fails at once, naming the fix."""
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["SUPPORTED_TRL", "check_trainer", "dataset_columns"]
-
-#: TRL versions whose private names the callback was tested against (the ``trl`` extra pins it).
-SUPPORTED_TRL = ">=1.0,<1.17"
-
-# Private GRPOTrainer methods the callback wraps, with the parameters it relies on.
-_WRAPPED = {
-    "_generate_and_score_completions": ("inputs",),
-    "_calculate_rewards": ("inputs", "prompts", "completions", "completion_ids_list"),
-}
-
-
-def trl_version() -> str:
-    import trl
-
-    return trl.__version__
-
-
-def check_version(version: str) -> None:
-    from packaging.specifiers import SpecifierSet
-    from packaging.version import Version
-
-    if Version(version) not in SpecifierSet(SUPPORTED_TRL):
-        raise RuntimeError(
-            f"lrpo's LanguageRouterCallback supports trl{SUPPORTED_TRL} (it wraps private "
-            f"GRPOTrainer methods), but trl {version} is installed; install a supported "
-            f'version: pip install "trl{SUPPORTED_TRL}"'
-        )
+__all__ = ["check_trainer", "dataset_columns", "routed_datasets"]
 
 
 def dataset_columns(dataset: Any) -> list[str] | None:
@@ -53,24 +27,25 @@ def dataset_columns(dataset: Any) -> list[str] | None:
     return list(first) if isinstance(first, dict) else None
 
 
+def routed_datasets(trainer: Any, *, route_eval: bool) -> dict[str, Any]:
+    """The trainer's datasets whose rows are routed, by the name an error message gives them."""
+    datasets = {"train_dataset": trainer.train_dataset}
+    if route_eval:
+        evals = trainer.eval_dataset
+        items = evals.items() if isinstance(evals, dict) else [("eval_dataset", evals)]
+        datasets.update((k if k == "eval_dataset" else f"eval_dataset[{k!r}]", v) for k, v in items)
+    return datasets
+
+
 def check_trainer(
-    trainer: Any, router: Any, *, required: tuple[str, ...], route_eval: bool
+    trainer: Any,
+    router: Any,
+    *,
+    required: tuple[str, ...],
+    route_eval: bool,
+    learn_from: Sequence[str] | None,
 ) -> None:
-    """Every check between the trainer, its data and the router, in one place."""
-    check_version(trl_version())
-    for name, params in _WRAPPED.items():
-        method = getattr(trainer, name, None)
-        if method is None or not callable(method):
-            raise RuntimeError(
-                f"{type(trainer).__name__} has no method {name}; LanguageRouterCallback needs a "
-                f"trl.GRPOTrainer (or a subclass) from trl{SUPPORTED_TRL}"
-            )
-        got = tuple(inspect.signature(method).parameters)
-        if got != params:
-            raise RuntimeError(
-                f"{type(trainer).__name__}.{name} takes {got}, expected {params}: this TRL build "
-                f"changed a private method lrpo wraps; install trl{SUPPORTED_TRL}"
-            )
+    """Every check between the trainer, its data, its reward functions and the router."""
     config = router.config
     k, k_on = config.num_rollouts, config.num_on_policy
     if trainer.num_generations != k:
@@ -93,19 +68,29 @@ def check_trainer(
             "GRPOConfig.remove_unused_columns=True drops the language/theme columns before they "
             "reach the callback; set remove_unused_columns=False (the GRPO default)"
         )
-    datasets = {"train_dataset": trainer.train_dataset}
-    if route_eval:
-        evals = trainer.eval_dataset
-        items = evals.items() if isinstance(evals, dict) else [("eval_dataset", evals)]
-        datasets.update((f"eval_dataset[{k!r}]" if k != "eval_dataset" else k, v) for k, v in items)
-    for label, dataset in datasets.items():
+    for label, dataset in routed_datasets(trainer, route_eval=route_eval).items():
         columns = dataset_columns(dataset)
-        if columns is None:
-            continue
-        missing = [name for name in required if name not in columns]
+        missing = [name for name in required if columns is not None and name not in columns]
         if missing:
             raise ValueError(
                 f"{label} lacks the column(s) {missing} that routing reads (it has {columns}); "
                 "add them (e.g. ds.add_column) or pass language_column= / theme_column= to "
                 "LanguageRouterCallback"
             )
+    _check_learn_from(list(trainer.reward_func_names), learn_from)
+
+
+def _check_learn_from(names: list[str], learn_from: Sequence[str] | None) -> None:
+    if learn_from is None:
+        return
+    if isinstance(learn_from, str) or not learn_from:
+        raise ValueError(
+            f"learn_from={learn_from!r}: pass a list of reward function names (e.g. "
+            f"learn_from={names[:1]!r}), or None to learn from all of them"
+        )
+    unknown = [name for name in learn_from if name not in names]
+    if unknown:
+        raise ValueError(
+            f"learn_from names {unknown}, which are not among the trainer's reward functions "
+            f"(trainer.reward_func_names: {names}); pick from those names"
+        )

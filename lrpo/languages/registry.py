@@ -1,8 +1,4 @@
-"""Language registry and answer-language directives.
-
-A router decides which language each rollout of a prompt should answer in; this
-module says what a language *is* (:class:`Language`, :data:`LANGUAGES`,
-:func:`get_language`) and rewrites prompts to ask for it (:func:`apply_directive`).
+"""The language registry: what a language code means, and which codes are accepted.
 
 English names, autonyms and likely scripts come from ``langcodes`` (backed by
 ``language-data`` / CLDR). Only what it cannot give is written here: the
@@ -22,50 +18,32 @@ Design choices
   script-share check. Composite codes are expanded: ``Jpan`` -> Hira, Kana, Hani;
   ``Hans``/``Hant`` -> Hani; ``Kore`` -> Hang only, since Hanja is rare in modern
   Korean and allowing Hani would accept a Chinese answer as Korean.
-* The ``system`` directive is written in English ("You are a helpful assistant.
-  Answer in Swahili."): every arm then gets the same system prompt except for the
-  language name, and models reliably follow English system prompts even for
-  languages they read poorly (e.g. Tibetan). Use ``native`` for an in-language
-  instruction. An existing system message is extended with "Answer in <name>.",
-  not replaced, so instructions that rewards depend on (answer format) survive.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
-import functools
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, overload
 
 import langcodes
 
 __all__ = [
-    "DEFAULT_TAG_TEMPLATE",
     "LANGUAGES",
     "REFERENCE_LANGUAGES",
-    "DirectiveStyle",
     "Language",
     "UnknownLanguageError",
-    "apply_directive",
-    "directive_text",
     "get_language",
     "validate_languages",
 ]
 
+# One row of codes reads better than fifteen lines: hence the format skip below.
 #: The 15 language arms of the LRPO reference implementation.
 REFERENCE_LANGUAGES: tuple[str, ...] = (
     "ar", "de", "en", "es", "fr", "id", "it", "ja", "ko", "nl", "pl", "pt", "ru", "vi", "zh",
 )  # fmt: skip
-
-#: Output-language tag appended by the ``tag`` style, as in the LRPO reference.
-DEFAULT_TAG_TEMPLATE = "<|out_lang_{code}|>"
-
-_SYSTEM_PREAMBLE = "You are a helpful assistant."
 
 # "Answer in <language>." written in that language; its keys are the curated codes.
 _NATIVE_INSTRUCTIONS: dict[str, str] = {
@@ -283,187 +261,3 @@ def validate_languages(codes: Sequence[str]) -> tuple[str, ...]:
             f"duplicate language codes {duplicates} in {list(codes)}; list each language once"
         )
     return codes
-
-
-class DirectiveStyle(StrEnum):
-    """How :func:`apply_directive` asks for the answer language.
-
-    Attributes
-    ----------
-    TAG
-        Append an output-language tag, ``<|out_lang_sw|>``, to the last user turn.
-    ENGLISH
-        Append "Answer in Swahili." to the last user turn.
-    NATIVE
-        Append the instruction written in the target language ("Jibu kwa Kiswahili.").
-    SYSTEM
-        Put "You are a helpful assistant. Answer in Swahili." in the system
-        message (a first line for plain-text prompts).
-    """
-
-    TAG = "tag"
-    ENGLISH = "english"
-    NATIVE = "native"
-    SYSTEM = "system"
-
-
-def _as_style(style: DirectiveStyle | str) -> DirectiveStyle:
-    try:
-        return DirectiveStyle(style)
-    except ValueError:
-        choices = ", ".join(repr(s.value) for s in DirectiveStyle)
-        raise ValueError(f"unknown directive style {style!r}; choose one of {choices}") from None
-
-
-def _format_tag(template: str, code: str) -> str:
-    try:
-        fields = {field for _, field, _, _ in string.Formatter().parse(template)}
-    except ValueError:  # unbalanced braces
-        fields = set()
-    if fields - {None} != {"code"}:
-        raise ValueError(
-            f"tag_template {template!r} must contain exactly the placeholder "
-            f"'{{code}}' (double any literal braces), e.g. {DEFAULT_TAG_TEMPLATE!r}"
-        )
-    return template.format(code=code)
-
-
-@functools.lru_cache(maxsize=4096)  # a pure function, called for every routed rollout
-def directive_text(
-    code: str,
-    style: DirectiveStyle | str = DirectiveStyle.TAG,
-    *,
-    tag_template: str = DEFAULT_TAG_TEMPLATE,
-) -> str:
-    """Return the text a directive adds to a prompt.
-
-    Parameters
-    ----------
-    code : str
-        Target language code (see :func:`get_language`).
-    style : DirectiveStyle or str, default ``"tag"``
-        Directive style.
-    tag_template : str, default ``"<|out_lang_{code}|>"``
-        Template for the ``tag`` style; must contain ``{code}``.
-
-    Returns
-    -------
-    str
-        E.g. ``"<|out_lang_sw|>"``, ``"Answer in Swahili."``, ``"Jibu kwa Kiswahili."``
-        or ``"You are a helpful assistant. Answer in Swahili."``.
-
-    Raises
-    ------
-    ValueError
-        For an unknown style or code, a bad ``tag_template``, or the ``native``
-        style on a language without a native instruction.
-    """
-    style = _as_style(style)
-    language = get_language(code)
-    if style is DirectiveStyle.TAG:
-        return _format_tag(tag_template, language.code)
-    if style is DirectiveStyle.NATIVE:
-        if language.native_instruction is None:
-            raise ValueError(
-                f"no native instruction for {code!r} ({language.name}); use style "
-                f"'english' or one of the curated codes: {', '.join(LANGUAGES)}"
-            )
-        return language.native_instruction
-    english = f"Answer in {language.name}."
-    return english if style is DirectiveStyle.ENGLISH else f"{_SYSTEM_PREAMBLE} {english}"
-
-
-def _append(message: dict[str, Any], text: str) -> None:
-    content = message.get("content")
-    if not isinstance(content, str):
-        raise TypeError(
-            f"cannot add a directive to a {message.get('role')!r} message whose "
-            f"content is {type(content).__name__}; expected str content"
-        )
-    message["content"] = f"{content}\n{text}"
-
-
-@overload
-def apply_directive(
-    prompt: str, code: str, style: DirectiveStyle | str = ..., *, tag_template: str = ...
-) -> str: ...
-@overload
-def apply_directive(
-    prompt: Sequence[Mapping[str, Any]],
-    code: str,
-    style: DirectiveStyle | str = ...,
-    *,
-    tag_template: str = ...,
-) -> list[dict[str, Any]]: ...
-def apply_directive(
-    prompt: str | Sequence[Mapping[str, Any]],
-    code: str,
-    style: DirectiveStyle | str = DirectiveStyle.TAG,
-    *,
-    tag_template: str = DEFAULT_TAG_TEMPLATE,
-) -> str | list[dict[str, Any]]:
-    """Rewrite a prompt to ask for an answer in language ``code``.
-
-    The input is never mutated.
-
-    Parameters
-    ----------
-    prompt : str or sequence of dict
-        Plain text, or a conversation of ``{"role": ..., "content": ...}`` dicts
-        (TRL's conversational format) with at least one ``"user"`` message.
-    code : str
-        Target language code (see :func:`get_language`).
-    style : DirectiveStyle or str, default ``"tag"``
-        ``tag``, ``english`` and ``native`` append ``"\\n" + directive`` to the
-        text, or to the last user message. ``system`` prepends the directive as a
-        first line of plain text; in a conversation it inserts a leading system
-        message, or appends ``"\\nAnswer in <name>."`` to an existing one so that
-        its instructions (e.g. answer format) are kept.
-    tag_template : str, default ``"<|out_lang_{code}|>"``
-        Template for the ``tag`` style; must contain ``{code}``.
-
-    Returns
-    -------
-    str or list of dict
-        A new string for a string prompt, else a new list of new message dicts.
-
-    Raises
-    ------
-    ValueError
-        For an unknown style or code (see :func:`directive_text`), or a
-        conversation without a user message.
-    TypeError
-        If ``prompt`` is neither a str nor a sequence of mappings, or the message
-        to edit has non-str content.
-
-    Examples
-    --------
-    >>> apply_directive("What is 2+2?", "sw")
-    'What is 2+2?\\n<|out_lang_sw|>'
-    >>> apply_directive([{"role": "user", "content": "Hi"}], "de", "native")
-    [{'role': 'user', 'content': 'Hi\\nAntworte auf Deutsch.'}]
-    """
-    style = _as_style(style)
-    text = directive_text(code, style, tag_template=tag_template)
-    if isinstance(prompt, str):
-        return f"{text}\n{prompt}" if style is DirectiveStyle.SYSTEM else f"{prompt}\n{text}"
-    if not isinstance(prompt, Sequence) or not all(isinstance(m, Mapping) for m in prompt):
-        raise TypeError(
-            "prompt must be a str or a list of {'role': ..., 'content': ...} dicts, "
-            f"got {type(prompt).__name__}"
-        )
-    messages = [dict(message) for message in prompt]
-    user_turns = [i for i, message in enumerate(messages) if message.get("role") == "user"]
-    if not user_turns:
-        roles = [message.get("role") for message in messages]
-        raise ValueError(
-            f"conversation has no 'user' message (roles: {roles}); "
-            "add the question as a {'role': 'user', 'content': ...} message"
-        )
-    if style is not DirectiveStyle.SYSTEM:
-        _append(messages[user_turns[-1]], text)
-    elif messages[0].get("role") == "system":
-        _append(messages[0], directive_text(code, DirectiveStyle.ENGLISH))
-    else:
-        messages.insert(0, {"role": "system", "content": text})
-    return messages
