@@ -1,103 +1,33 @@
 """What every benchmark script shares: its command line, interleaved timing, the JSON record.
 
 A benchmark is one readable script (cleanrl style): an ``Args`` dataclass whose fields are its
-flags (the string under each field is its ``--help``), a seed, a table on stdout, and a JSON
-file holding the settings next to the results.
+flags through ``tyro`` (the string under each field is its ``--help``), a seed, a table on
+stdout, and a JSON file holding the settings next to the results. Run them from the repository
+root as modules: ``python -m benchmarks.routing_throughput``.
 """
 
 from __future__ import annotations
 
-import argparse
-import ast
-import dataclasses
-import inspect
-import itertools
 import json
 import os
 import platform
 import random
 import statistics
-import textwrap
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn
 
 import numpy as np
 
-__all__ = [
-    "environment",
-    "field_docs",
-    "interleaved",
-    "parse_args",
-    "run_and_record",
-    "settings",
-    "write_results",
-]
-
-ArgsT = TypeVar("ArgsT")
+__all__ = ["environment", "interleaved", "refuse", "run_and_record", "settings", "write_results"]
 
 
-def parse_args(
-    args_class: type[ArgsT],
-    argv: list[str] | None,
-    description: str,
-    *,
-    choices: Mapping[str, tuple] | None = None,
-) -> tuple[ArgsT, argparse.ArgumentParser]:
-    """One ``--flag`` per field of ``args_class``, typed by its default; returns the parser too.
-
-    Booleans get ``--flag / --no-flag``; tuples take one or more values of their items' type.
-    Each flag's help is the string literal under its field (see :func:`field_docs`), with the
-    default.
-    """
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    defaults = args_class()
-    docs = field_docs(args_class)
-    for field in dataclasses.fields(args_class):
-        flag = "--" + field.name.replace("_", "-")
-        default = getattr(defaults, field.name)
-        help_text = docs[field.name].replace("%", "%%") if field.name in docs else None
-        if isinstance(default, bool):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
-            )
-        elif isinstance(default, tuple):
-            kind = type(default[0]) if default else str
-            parser.add_argument(flag, type=kind, nargs="+", default=list(default), help=help_text)
-        else:
-            options = (choices or {}).get(field.name)
-            parser.add_argument(
-                flag, type=type(default), default=default, choices=options, help=help_text
-            )
-    values = vars(parser.parse_args(argv))
-    for name, value in values.items():
-        if isinstance(getattr(defaults, name), tuple):
-            values[name] = tuple(value)
-    return args_class(**values), parser
-
-
-def field_docs(args_class: type) -> dict[str, str]:
-    """``{field: doc}`` from the string literal written under each field of a dataclass.
-
-    Python keeps no such attribute docstrings at run time, so they are read from the class's
-    source: the one place they are written (cleanrl's convention), never repeated as help.
-    """
-    tree = ast.parse(textwrap.dedent(inspect.getsource(args_class)))
-    body = tree.body[0].body
-    docs = {}
-    for statement, following in itertools.pairwise(body):
-        if (
-            isinstance(statement, ast.AnnAssign)
-            and isinstance(statement.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-            and isinstance(following.value.value, str)
-        ):
-            docs[statement.target.id] = " ".join(following.value.value.split())
-    return docs
+def refuse(message: str) -> NoReturn:
+    """Stop on settings that parse but make no sense together, as a usage error does."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def interleaved(

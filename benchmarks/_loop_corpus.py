@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from _gate_corpus import _genuine, load_catalogues
 
+from benchmarks._gate_corpus import _genuine, load_catalogues
 from lrpo.rewards.cleaning import strip_non_prose
 
 __all__ = ["ParallelItems", "load_items"]

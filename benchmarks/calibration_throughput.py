@@ -11,8 +11,8 @@ It also prices calibration inside a reward call, which embeds every completion f
 shortcut inside calibration (e.g. for encoding language codes) earns its place only if it saves
 at least 1% of that call, so it cannot while all of calibration costs less.
 
-    python benchmarks/calibration_throughput.py            # full run, writes benchmarks/results/
-    python benchmarks/calibration_throughput.py --quick    # seconds; what the tests run
+    python -m benchmarks.calibration_throughput            # full run, writes benchmarks/results/
+    python -m benchmarks.calibration_throughput --quick    # seconds; what the tests run
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
+import tyro
 
+from benchmarks import _harness as harness
 from lrpo.calibration import CalibrationTable, MeanCalibrator, Provenance, QuantileCalibrator
 
 _HERE = Path(__file__).resolve().parent
@@ -58,15 +59,15 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    args, parser = harness.parse_args(Args, argv, __doc__.splitlines()[0])
+    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
     if args.quick:
         args.num_scores, args.reward_batch, args.repeats = 2_000, 64, 1
     if not 1 <= args.num_languages <= len(LANGUAGES):
-        parser.error(f"--num-languages must be in 1..{len(LANGUAGES)}")
+        harness.refuse(f"--num-languages must be in 1..{len(LANGUAGES)}")
     if not 1 <= args.reward_batch <= args.num_scores:
-        parser.error(f"--reward-batch must be in 1..{args.num_scores} (--num-scores)")
+        harness.refuse(f"--reward-batch must be in 1..{args.num_scores} (--num-scores)")
     if not args.embed_ms_per_item > 0:
-        parser.error("--embed-ms-per-item must be > 0")
+        harness.refuse("--embed-ms-per-item must be > 0")
     return args
 
 

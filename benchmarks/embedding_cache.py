@@ -14,8 +14,8 @@ in K other languages, so no rollout repeats another text and the cache only save
 reference repeats. ``--text first_line`` (default) uses the first step of each answer (about
 35 tokens), ``--text full`` whole answers (about 100 tokens, about 2.5x slower).
 
-    python benchmarks/embedding_cache.py            # about 1-2 minutes on 2 cores
-    python benchmarks/embedding_cache.py --quick    # seconds; what the tests run
+    python -m benchmarks.embedding_cache            # about 1-2 minutes on 2 cores
+    python -m benchmarks.embedding_cache --quick    # seconds; what the tests run
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
+import tyro
 
+from benchmarks import _harness as harness
 from lrpo.embedders import CachedEmbedder, load_embedder
 
 _HERE = Path(__file__).resolve().parent
@@ -62,7 +64,7 @@ class Args:
     """K: rollouts per prompt, each sharing its prompt's reference"""
     languages: tuple[str, ...] = LANGUAGES
     """multilingual-gsm-symbolic language codes to draw from (more than K of them)"""
-    text: str = "first_line"
+    text: Literal["first_line", "full"] = "first_line"
     """'first_line' (first step of each worked answer) or 'full' (the whole answer)"""
     repeats: int = 3
     """timed repeats of each method (order alternates); the median is reported"""
@@ -75,16 +77,14 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    args, parser = harness.parse_args(
-        Args, argv, __doc__.splitlines()[0], choices={"text": ("first_line", "full")}
-    )
+    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
     if args.quick:
         args.num_references, args.num_rollouts, args.repeats = 2, 4, 1
         args.languages = args.languages[:6]
     if min(args.num_references, args.num_rollouts, args.repeats) < 1:
-        parser.error("num-references, num-rollouts and repeats must be at least 1")
+        harness.refuse("num-references, num-rollouts and repeats must be at least 1")
     if len(args.languages) <= args.num_rollouts:
-        parser.error(
+        harness.refuse(
             f"need more than K={args.num_rollouts} languages so that rollouts differ from "
             f"their reference, got {len(args.languages)}"
         )

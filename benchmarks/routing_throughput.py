@@ -7,8 +7,8 @@ cost is also given as a share of a 1 s GRPO step; batch 1 is what a router servi
 route one group. A speed shortcut beside the router's one numpy path would have to save 1% of
 either to be worth keeping.
 
-    python benchmarks/routing_throughput.py            # full run, writes benchmarks/results/
-    python benchmarks/routing_throughput.py --quick    # seconds; what the tests run
+    python -m benchmarks.routing_throughput            # full run, writes benchmarks/results/
+    python -m benchmarks.routing_throughput --quick    # seconds; what the tests run
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
-from _reference_router import PurePythonRouter
+import tyro
 
+from benchmarks import _harness as harness
+from benchmarks._reference_router import PurePythonRouter
 from lrpo.languages import REFERENCE_LANGUAGES
 from lrpo.router import (
     REFERENCE_THEMES,
@@ -109,7 +110,7 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    args, _ = harness.parse_args(Args, argv, __doc__.splitlines()[0])
+    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
     if args.quick:
         args.batch_sizes = (1, 64)
         args.repeats, args.min_time, args.update_repeats = 1, 0.0, 2

@@ -15,8 +15,8 @@ Rollouts: the first lines of the aligned worked answers of multilingual-gsm-symb
 ``reward_throughput.py``: a reference in one of 8 languages, its rollouts the same problem's
 answers in the 8 languages, each requested in its own language.
 
-    python benchmarks/serve_load.py            # about 1-2 minutes on 2 cores
-    python benchmarks/serve_load.py --quick    # 40 requests from 4 clients: what the tests run
+    python -m benchmarks.serve_load            # about 1-2 minutes on 2 cores
+    python -m benchmarks.serve_load --quick    # 40 requests from 4 clients: what the tests run
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _harness as harness  # this folder is on sys.path when a script runs
 import httpx
 import numpy as np
-import reward_throughput
+import tyro
 import yaml
 
+from benchmarks import _harness as harness
+from benchmarks import reward_throughput
 from lrpo.labelled.labels import pack_label
 
 _HERE = Path(__file__).resolve().parent
@@ -257,7 +258,7 @@ def print_table(result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args, _ = harness.parse_args(Args, argv, __doc__.splitlines()[0])
+    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
     results = harness.run_and_record(args, run, print_table)
     result = results["results"]
     if result["load/errors"]:

@@ -13,8 +13,8 @@ step of B prompts x K rollouts is timed four ways in the same run:
   client sends the calls of one loop turn as one batch;
 - ``ray``: the same through a named Ray actor from this process (``--no-ray`` skips it).
 
-    python benchmarks/service_throughput.py           # about a minute on 2 cores
-    python benchmarks/service_throughput.py --quick   # seconds; what the tests run
+    python -m benchmarks.service_throughput           # about a minute on 2 cores
+    python -m benchmarks.service_throughput --quick   # seconds; what the tests run
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
+import tyro
 
+from benchmarks import _harness as harness
 from lrpo import LanguageRouter, RouterConfig
 from lrpo.languages import REFERENCE_LANGUAGES
 from lrpo.router import REFERENCE_THEMES
@@ -63,11 +64,11 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    args, parser = harness.parse_args(Args, argv, __doc__.splitlines()[0])
+    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
     if args.quick:
         args.num_prompts, args.repeats, args.ray = 16, 2, False
     if min(args.num_prompts, args.num_rollouts, args.repeats) < 1:
-        parser.error("num-prompts, num-rollouts and repeats must be at least 1")
+        harness.refuse("num-prompts, num-rollouts and repeats must be at least 1")
     return args
 
 

@@ -46,12 +46,12 @@ chat template); ``--questions gsm`` asks real multilingual GSM-symbolic problems
 one short line. On 2 CPU cores one of its steps takes about two minutes: run it on a GPU.
 ``--tag-tokens`` registers the language tags as single tokens first (``add_language_tags``).
 
-    python benchmarks/trl_overhead.py            # full run, writes benchmarks/results/
-    python benchmarks/trl_overhead.py --quick    # seconds; what the tests run
+    python -m benchmarks.trl_overhead            # full run, writes benchmarks/results/
+    python -m benchmarks.trl_overhead --quick    # seconds; what the tests run
     # stress: 8-token completions make a step ~85 ms, so the callback's fixed work shows
-    python benchmarks/trl_overhead.py --max-completion-length 8 --num-generations 4 \
+    python -m benchmarks.trl_overhead --max-completion-length 8 --num-generations 4 \
         --num-on-policy 1 --batch-size 8 --repeats 12
-    python benchmarks/trl_overhead.py --model gemma3-270m --questions gsm --repeats 4 \
+    python -m benchmarks.trl_overhead --model gemma3-270m --questions gsm --repeats 4 \
         --steps 9 --max-completion-length 64
 """
 
@@ -70,10 +70,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import _harness as harness  # this folder is on sys.path when a script runs
 import numpy as np
+import tyro
+
+from benchmarks import _harness as harness
 
 _HERE = Path(__file__).resolve().parent
 
@@ -99,9 +101,9 @@ MODELS = {
 class Args:
     seed: int = 0
     """seed of the model weights, the trainer, the router and the dataset order"""
-    model: str = "tiny"
+    model: Literal["tiny", "gemma3-270m"] = "tiny"
     """tiny (a random 2-layer Qwen2, milliseconds a step) or gemma3-270m (the packaged GGUF)"""
-    questions: str = "short"
+    questions: Literal["short", "gsm"] = "short"
     """short (one line per language) or gsm (multilingual GSM-symbolic problems)"""
     repeats: int = 10
     """training runs per arm; the arms of one repeat train at once, stepping in turn"""
@@ -126,7 +128,7 @@ class Args:
     logging_steps: int = 10
     """trainer logging period (TRL's default 10; 1: router metrics and entropy every step, the
     most work); make warmup-steps + steps a multiple of it"""
-    directive: str = "tag"
+    directive: Literal["tag", "english", "native", "system"] = "tag"
     """how a routed prompt asks for its language (tag | english | native | system)"""
     tag_tokens: bool = False
     """register the language tags as single tokens first (``add_language_tags``), as a model
@@ -140,21 +142,12 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    args, parser = harness.parse_args(
-        Args,
-        argv,
-        __doc__.splitlines()[0],
-        choices={
-            "directive": ("tag", "english", "native", "system"),
-            "model": ("tiny", "gemma3-270m"),
-            "questions": ("short", "gsm"),
-        },
-    )
+    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
     if args.quick:
         args.repeats, args.steps, args.warmup_steps, args.prompts = 1, 2, 1, 24
         args.max_completion_length, args.logging_steps = 8, 1
     if (args.warmup_steps + args.steps) % args.logging_steps:
-        parser.error(
+        harness.refuse(
             "warmup-steps + steps must be a multiple of logging-steps, so that the "
             "last timed step ends at a log"
         )

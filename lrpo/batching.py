@@ -1,24 +1,8 @@
 """`MicroBatcher`: concurrent single calls, sent on as few batched calls.
 
-An engine starts every rollout of a batch in the same event-loop turn, and a server receives
-many small requests at once; whatever answers them (the router's owner, the reward model) costs
-far less per item in one batched call than in one call per item. A :class:`MicroBatcher`
-gathers the items submitted on an event loop and hands them to ``send`` as one list: when the
-loop turn ends, or after ``max_wait_s`` for more to join, or as soon as the next item would
-take the batch past ``max_items``. Each caller gets its own item's result back.
-
-Examples
---------
->>> import asyncio
->>> calls = []
->>> async def double(items):
-...     calls.append(items)
-...     return [2 * item for item in items]
->>> async def main():
-...     batcher = MicroBatcher(double)
-...     return await asyncio.gather(*(batcher(i) for i in range(4)))
->>> asyncio.run(main()), calls
-([0, 2, 4, 6], [[0, 1, 2, 3]])
+An engine starts every rollout of a batch in one event-loop turn, and a server receives many
+small requests at once; whatever answers them (the router's owner, the reward model) costs far
+less per item in one batched call.
 """
 
 from __future__ import annotations
@@ -26,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Generic, TypeVar
 
 from lrpo.metrics import MetricSums
@@ -59,35 +43,35 @@ class _Lane:
     in_flight: dict[asyncio.Task, list[_Waiting]] = field(default_factory=dict)
 
 
+@dataclass(eq=False)
 class MicroBatcher(Generic[ItemT, ResultT]):
     """Send the items submitted together as one call of ``send``; each caller awaits its own.
+
+    A batch goes when the loop turn ends, or after ``max_wait_s`` for more to join, or as soon
+    as the next item would take it past ``max_items``.
 
     Parameters
     ----------
     send : async callable
-        ``await send(items)`` returns one result per item; an exception object in an item's
-        place fails that item alone. When the whole call raises, every item of the batch gets
-        the error (or, with ``retry_alone``, is sent again alone).
+        ``await send(items)`` returns one result per item, an exception object failing that
+        item alone; when the call raises, every item of the batch gets the error.
     max_items : int, optional
-        Largest batch, counted in ``size`` units; an item is never split, so a larger one is
-        refused. Default: no limit.
+        Largest batch in ``size`` units (default: no limit); an item is never split, so a
+        larger one is refused.
     size : callable, optional
-        ``size(item)``, the item's share of ``max_items`` (a request of several rollouts);
-        default 1 per item.
+        ``size(item)``, the item's share of ``max_items``; default 1 per item.
     max_wait_s : float
-        How long the first item of a batch waits for others to join it; 0 sends the items of
-        one event-loop turn together.
+        How long the first item of a batch waits for others; 0: the items of one loop turn.
     one_at_a_time : bool
         Send the next batch only once the previous one has answered (``send`` is not safe to
-        run twice at once); items arriving meanwhile join the next batch. Otherwise batches
-        are sent concurrently, so that no item waits on another batch's call.
+        run twice at once). Otherwise batches go concurrently: no item waits on another's call.
     retry_alone : bool
-        When a batch of several items fails whole, send each of its items again alone, so that
-        only the item that fails alone gets the error, not the strangers batched with it.
+        When a batch of several items fails whole, send each item again alone, so that only
+        the item that fails alone gets the error, not the strangers batched with it.
 
     Examples
     --------
-    A failed call of two items is retried item by item, so only the bad item fails:
+    Two items go as one call; it fails, so each is sent again alone and only the bad one fails:
 
     >>> import asyncio
     >>> async def invert(items):
@@ -100,26 +84,19 @@ class MicroBatcher(Generic[ItemT, ResultT]):
     ([0.25, ZeroDivisionError('division by zero')], {'batches': 3.0, 'items': 4.0})
     """
 
-    def __init__(
-        self,
-        send: BatchSender,
-        *,
-        max_items: int | None = None,
-        size: Callable[[ItemT], int] | None = None,
-        max_wait_s: float = 0.0,
-        one_at_a_time: bool = False,
-        retry_alone: bool = False,
-    ) -> None:
-        if max_items is not None and max_items < 1:
-            raise ValueError(f"max_items must be >= 1 (or None: no limit), got {max_items}")
-        if not max_wait_s >= 0:
-            raise ValueError(f"max_wait_s must be >= 0, got {max_wait_s}")
-        self.send = send
-        self.max_items = max_items
-        self.size = size
-        self.max_wait_s = max_wait_s
-        self.one_at_a_time = one_at_a_time
-        self.retry_alone = retry_alone
+    send: BatchSender
+    _: KW_ONLY
+    max_items: int | None = None
+    size: Callable[[ItemT], int] | None = None
+    max_wait_s: float = 0.0
+    one_at_a_time: bool = False
+    retry_alone: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_items is not None and self.max_items < 1:
+            raise ValueError(f"max_items must be >= 1 (or None: no limit), got {self.max_items}")
+        if not self.max_wait_s >= 0:
+            raise ValueError(f"max_wait_s must be >= 0, got {self.max_wait_s}")
         self._counts = {"batches": 0, "items": 0}
         self._lanes: dict[asyncio.AbstractEventLoop, _Lane] = {}
         self._closed: str | None = None  # why, once closed
@@ -130,18 +107,13 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         return self._closed is not None
 
     def metric_sums(self, *, reset: bool = False) -> MetricSums:
-        """What this batcher sent, for logs and health checks.
+        """What this batcher sent: ``batches`` (calls of ``send``) and ``items`` (in ``size``
+        units), failed calls and retries included.
 
         Parameters
         ----------
         reset : bool, default False
             Start counting afresh after reading.
-
-        Returns
-        -------
-        MetricSums
-            ``batches`` (calls of ``send``) and ``items`` (what they carried, in ``size``
-            units), failed calls and retries included.
         """
         sums = MetricSums({name: float(count) for name, count in self._counts.items()})
         if reset:
@@ -149,24 +121,10 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         return sums
 
     async def __call__(self, item: ItemT) -> ResultT:
-        """``item``'s result, sent together with the items submitted alongside it.
+        """``send``'s result for ``item``, sent in a list with the items submitted alongside it.
 
-        Parameters
-        ----------
-        item : object
-            What ``send`` gets, in a list with the items batched with it.
-
-        Returns
-        -------
-        object
-            ``send``'s result for this item.
-
-        Raises
-        ------
-        ValueError
-            When the item is larger than ``max_items``.
-        RuntimeError
-            When the batcher is closed, or closes before the item is answered.
+        Raises ValueError for an item larger than ``max_items``, RuntimeError when the batcher
+        is closed or closes before the item is answered.
         """
         size = 1 if self.size is None else self.size(item)
         if self.max_items is not None and size > self.max_items:
@@ -174,9 +132,7 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         if self._closed is not None:
             raise RuntimeError(self._closed)
         loop = asyncio.get_running_loop()
-        lane = self._lanes.get(loop)
-        if lane is None:
-            lane = self._lanes[loop] = _Lane(loop)
+        lane = self._lanes.setdefault(loop, _Lane(loop))
         waiting = _Waiting(item, size, loop.time(), loop.create_future())
         lane.pending.append(waiting)
         lane.size += size
@@ -184,15 +140,8 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         return await waiting.answer
 
     def close(self, reason: str = "the batcher is closed") -> None:
-        """Refuse new items; the items waiting or in flight get a ``RuntimeError(reason)``.
-
-        Call it on the event loop that submits (a server's shutdown).
-
-        Parameters
-        ----------
-        reason : str
-            The message of that error and of every later refusal.
-        """
+        """Refuse new items; the items waiting or in flight get a ``RuntimeError(reason)``, as
+        does every later item. Call it on the event loop that submits (a server's shutdown)."""
         self._closed = reason
         error = RuntimeError(reason)
         for lane in self._lanes.values():
@@ -204,7 +153,6 @@ class MicroBatcher(Generic[ItemT, ResultT]):
             _fail(lane.pending, error)
         self._lanes.clear()
 
-    # ------------------------------------------------------------ scheduling
     def _schedule(self, lane: _Lane) -> None:
         """Send the next batch when it is due; else make sure a timer will send it."""
         while lane.pending and not (self.one_at_a_time and lane.in_flight):
@@ -250,7 +198,6 @@ class MicroBatcher(Generic[ItemT, ResultT]):
         if not lane.pending and not lane.in_flight:
             del self._lanes[lane.loop]  # a loop that is done leaves nothing behind
 
-    # --------------------------------------------------------------- sending
     async def _answer(self, batch: list[_Waiting]) -> None:
         """Send ``batch`` and answer each of its items."""
         self._counts["batches"] += 1

@@ -1,9 +1,5 @@
-"""The ``lrpo`` command.
-
-Each subcommand is one ``_register_*`` function that adds its parser and sets ``handler``;
-:data:`_SUBCOMMANDS` lists them, so a new command (``calibrate build``, ``calibrate report``)
-is one function and one entry, and never touches the others.
-"""
+"""The ``lrpo`` command: each subcommand is one ``_register_*`` function (it adds its parser
+and sets ``handler``) and one entry of :data:`_SUBCOMMANDS`, and never touches the others."""
 
 from __future__ import annotations
 
@@ -13,7 +9,7 @@ import shlex
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -134,9 +130,7 @@ def _register_calibrate(subparsers: _Subparsers) -> None:
     build.add_argument("--hard-negatives", type=_positive_int, default=2, help="per reference")
     build.add_argument("--min-items", type=_positive_int, default=5, help="per language pair")
     build.add_argument("--ordered", action="store_true", help="keep (a, b) and (b, a) apart")
-    build.add_argument(
-        "--holdout", type=float, default=0.2, help="share of items held out for the report"
-    )
+    build.add_argument("--holdout", type=float, default=0.2, help="share held out for the report")
     build.add_argument("--seed", type=int, default=0, help="seed of the split and the pairs")
     build.set_defaults(handler=lambda args: _run_calibrate_build(args, build))
 
@@ -171,9 +165,8 @@ def _builtin_languages(spec: str) -> tuple[str, ...] | None:
 
 
 def _run_calibrate_build(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from lrpo.calibration.build import build_table
     from lrpo.calibration.data import load_corpus
-    from lrpo.calibration.pairs import PairSettings
+    from lrpo.calibration.pairs import PairSettings, build_table
     from lrpo.embedders import load_embedder
 
     if not 0.0 <= args.holdout < 1.0:
@@ -203,42 +196,33 @@ def _run_calibrate_build(args: argparse.Namespace, parser: argparse.ArgumentPars
 
 
 def _run_calibrate_report(args: argparse.Namespace) -> int:
+    from lrpo.calibration import CalibrationTable, report
     from lrpo.calibration.data import load_corpus
-    from lrpo.calibration.report import (
-        calibrate_held_out,
-        evaluate,
-        format_report,
-        held_out_scores,
-        unseen_scores,
-    )
-    from lrpo.calibration.table import CalibrationTable
     from lrpo.embedders import load_embedder
 
     embedder = load_embedder(args.embedder)
     table = CalibrationTable.load(args.table, embedder=embedder.fingerprint)
     languages = args.languages or table.languages
     corpus = load_corpus(args.data, languages)
-    unseen = {"held-out": held_out_scores(table, corpus, embedder, min_items=args.min_items)}
+    min_items = args.min_items
+    unseen = {"held-out": report.held_out_scores(table, corpus, embedder, min_items=min_items)}
     if args.out_of_domain:
-        other = load_corpus(
-            args.out_of_domain, args.languages or _builtin_languages(args.out_of_domain)
-        )
-        unseen["out-of-domain"] = unseen_scores(table, other, embedder, min_items=args.min_items)
-    calibrated = {data: calibrate_held_out(table, scores) for data, scores in unseen.items()}
-    results = {data: evaluate(versions) for data, versions in calibrated.items()}
+        other_languages = args.languages or _builtin_languages(args.out_of_domain)
+        other = load_corpus(args.out_of_domain, other_languages)
+        unseen["out-of-domain"] = report.unseen_scores(table, other, embedder, min_items=min_items)
+    calibrated = {data: report.calibrate_held_out(table, pairs) for data, pairs in unseen.items()}
+    results = {data: report.evaluate(versions) for data, versions in calibrated.items()}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(format_report(results))
+    print(report.format_report(results))
     if not args.no_plots:
-        from lrpo.calibration.plots import plot_pair_distributions
-
         for data, versions in calibrated.items():
             panels = {
                 "raw cosine" if name == "raw" else f"{name} calibration": pair_scores
                 for name, pair_scores in versions.items()
             }
-            path = plot_pair_distributions(panels, args.out / f"pair_distributions-{data}.png")
-            print(f"wrote {path}")
+            path = args.out / f"pair_distributions-{data}.png"
+            print(f"wrote {report.plot_pair_distributions(panels, path)}")
     print(f"wrote {args.out / 'report.json'}")
     return 0
 
@@ -265,9 +249,7 @@ def _run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         from lrpo.reward_server import ServeConfig, serve
     except ImportError as error:
         parser.error(str(error))
-    overrides = {
-        name: getattr(args, name) for name in ("host", "port") if getattr(args, name) is not None
-    }
+    overrides = {k: v for k in ("host", "port") if (v := getattr(args, k)) is not None}
     try:
         if args.config is None:
             config = ServeConfig(**overrides)
@@ -280,11 +262,7 @@ def _run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 # ---------------------------------------------------------------------- main
-_SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
-    _register_simulate,
-    _register_calibrate,
-    _register_serve,
-)
+_SUBCOMMANDS = (_register_simulate, _register_calibrate, _register_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,7 @@
 """`MetricSums`: the one form in which every lrpo component reports what it counted.
 
-A component (reward, gate, calibrator, router) keeps additive running sums, and hands them out
-as a :class:`MetricSums`. Sums of one kind merge by adding key by key, so data-parallel ranks
-that each scored a slice of the rollouts, or several logging windows, combine exactly; the
+A component (reward, gate, calibrator, router) keeps additive running sums. Sums of one kind
+merge by adding key by key, so data-parallel ranks or logging windows combine exactly; the
 logged metrics (means, rates) are derived from the total only at the end, by the component's
 ``derive`` function. The trainer layer gathers and merges; components never talk across ranks.
 
@@ -65,12 +64,7 @@ class MetricSums:
     def merge(parts: Iterable[MetricSums]) -> MetricSums:
         """The sum of several parts of one kind (an empty iterable gives empty counts)."""
         parts = list(parts)
-        if not parts:
-            return MetricSums()
-        total = parts[0]
-        for part in parts[1:]:
-            total = total + part
-        return total
+        return sum(parts[1:], parts[0]) if parts else MetricSums()
 
     def metrics(self) -> dict[str, float]:
         """The logged metrics derived from these sums."""

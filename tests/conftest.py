@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -33,14 +31,9 @@ def small_config() -> RouterConfig:
     )
 
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
 def load_benchmark(name: str) -> ModuleType:
-    """Import ``benchmarks/<name>.py`` as running it would: with its folder on ``sys.path``."""
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))
-    return importlib.import_module(name)
+    """Import ``benchmarks/<name>.py`` (the repository root is on ``sys.path`` for pytest)."""
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 
 from lrpo.languages import LANGUAGES, DirectiveStyle, apply_directive, directive_text
 from lrpo.metrics import MetricSums
-from lrpo.rewards.copies import letters, normalize_for_copy, numbers
-from lrpo.rewards.directives import strip_directives
+from lrpo.rewards.copies import letters, normalize_for_copy, numbers, strip_directives
 from lrpo.rewards.guards import GUARDS
 from lrpo.rewards.semantic import SemanticReward, reward_metrics
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,14 @@ from lrpo.labelled.labels import LabelError, unpack_label
 
 @pytest.fixture(scope="module")
 def prepare_data():
-    spec = importlib.util.spec_from_file_location("prepare_data", FILES / "prepare_data.py")
+    spec = importlib.util.spec_from_file_location(
+        "openrlhf_prepare_data", FILES / "prepare_data.py"
+    )
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
-    return module
+    yield module
+    del sys.modules[spec.name]
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

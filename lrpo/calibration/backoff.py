@@ -1,4 +1,4 @@
-"""Language pairs as integer cells, and the back-off for pairs a table does not have.
+"""Language pairs as integer cells, the back-off for pairs a table lacks, and their counts.
 
 With the table's L languages plus one slot for "a language the table does not know", every
 (ref_lang, out_lang) of a batch is a cell ``ref * (L + 1) + out`` of a dense (L + 1)^2 grid.
@@ -7,35 +7,46 @@ Statistics are resolved for every cell once, at fit time, so calibrating a batch
 Back-off rules, tried in the configured order for a cell without its own entry:
 
 ``reverse``
-    the (out_lang, ref_lang) entry of an ordered table (an unordered table serves both orders
-    already, so this rule never fires there).
+    the (out_lang, ref_lang) entry of an ordered table (an unordered one serves both orders).
 ``same_language``
     for (a, a), the count-weighted mean over the other same-language entries: a paraphrase in
-    one language is more like a paraphrase in another than like a translation, so Arabic's
-    own equivalents are better estimated from German's and Japanese's paraphrases than from
-    Arabic's translations. Does not apply to pairs of two languages, nor without any
-    same-language entry.
+    one language is more like a paraphrase in another than like a translation. Does not
+    apply to pairs of two languages, nor without any same-language entry.
 ``marginal``
-    an additive two-way estimate from all entries: ``row(ref) + col(out) - grand``, where
-    ``row(a)`` is the count-weighted mean of the statistic over entries with reference
-    language ``a`` (both orders of an unordered entry count), ``col(b)`` likewise over output
-    language ``b`` and ``grand`` over all. A side without entries (a language unknown to the
-    table) contributes ``grand``; with neither side, the rule does not apply. Its weight is the
-    smaller of the two sides' counts. For knots, the mean of quantile vectors is the
-    Wasserstein barycentre; the estimate is then made non-decreasing and clipped to [-1, 1].
+    an additive two-way estimate ``row(ref) + col(out) - grand``: count-weighted means over
+    the entries with reference language ``ref`` (both orders of an unordered entry count),
+    with output language ``out``, and over all. A side without entries contributes
+    ``grand``; with neither side, the rule does not apply. Its weight is the smaller of the
+    two sides' counts. For knots, the mean of quantile vectors is the Wasserstein
+    barycentre; the estimate is then made non-decreasing and clipped to [-1, 1].
 ``global``
     the count-weighted mean over all entries (always last: nothing crashes).
+
+:class:`CellCounts` counts what was calibrated per cell: how much of a run's reward came from
+estimated statistics, and which languages it met that the table does not know. Monitoring
+only: nothing calibrated depends on it, and it is not part of a calibrator's saved state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from lrpo.metrics import MetricSums
+
 from .table import CalibrationTable
 
-__all__ = ["BACKOFF_RULES", "EXACT", "SOURCES", "PairIndex", "check_backoff"]
+__all__ = [
+    "BACKOFF_RULES",
+    "EXACT",
+    "SOURCES",
+    "CellCounts",
+    "PairIndex",
+    "calibration_metrics",
+    "check_backoff",
+]
 
 #: Back-off rule names, in their default order.
 BACKOFF_RULES = ("reverse", "same_language", "marginal", "global")
@@ -43,6 +54,9 @@ BACKOFF_RULES = ("reverse", "same_language", "marginal", "global")
 EXACT = "exact"
 #: How a cell is served; :meth:`PairIndex.resolve` gives each cell an index into this.
 SOURCES = (EXACT, *BACKOFF_RULES)
+_PREFIX = "calibration/"
+# Sums keyed by name (a pair, a code) -> the metric they are logged as.
+_PER_NAME = {"missing": "missing_pair", "unknown": "unknown_language"}
 
 
 def check_backoff(backoff: Sequence[str]) -> tuple[str, ...]:
@@ -73,21 +87,11 @@ class PairIndex:
         self._order = np.argsort(codes, kind="stable")
         self._sorted = codes[self._order]
 
-    # ---------------------------------------------------------------- encoding
     def encode(self, codes: np.ndarray) -> np.ndarray:
-        """Index of each code in the table's languages (``len(languages)`` if unknown).
+        """Index of each str code in the table's languages (``len(languages)`` if unknown).
 
-        A binary search of each code among the table's sorted codes, then a check that it
-        was found: no per-item Python, and no sort of the batch (``np.unique`` would sort it,
-        ten times slower on a million codes). Any str code works, of any length or script.
-
-        Parameters
-        ----------
-        codes : ndarray of str, shape (n,)
-
-        Returns
-        -------
-        ndarray of intp, shape (n,)
+        A binary search among the table's sorted codes: no per-item Python, and no sort of
+        the batch (``np.unique`` would sort it, ten times slower on a million codes).
         """
         unknown = len(self.languages)
         if codes.size == 0 or unknown == 0:
@@ -105,7 +109,6 @@ class PairIndex:
         """The language codes of a cell whose languages are both known."""
         return self.languages[cell // self.size], self.languages[cell % self.size]
 
-    # -------------------------------------------------------------- resolution
     def resolve(
         self,
         table: CalibrationTable,
@@ -113,24 +116,13 @@ class PairIndex:
         backoff: Sequence[str],
         repair: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Statistics of every cell, with the rule that gave them.
+        """``(values, weights, sources)`` of every cell: shapes (size**2, d), (size**2,) and
+        (size**2,), sources indexing :data:`SOURCES`.
 
-        Parameters
-        ----------
-        table : CalibrationTable
-        extract : callable
-            ``extract(pair_stats) -> (weight, vector)``, or ``None`` when the entry lacks
-            what the calibrator needs (e.g. no equivalents).
-        backoff : sequence of str
-            Rules to try, see the module notes.
-        repair : callable, optional
-            Applied to marginal estimates (e.g. make knots monotone).
-
-        Returns
-        -------
-        values : ndarray of shape (size**2, d)
-        weights : ndarray of shape (size**2,)
-        sources : ndarray of int8, index into :data:`SOURCES`
+        ``extract(pair_stats)`` gives an entry's ``(weight, vector)``, or ``None`` when it lacks
+        what the calibrator needs (e.g. no equivalents); ``backoff`` lists the rules to try
+        (see the module notes); ``repair`` is applied to marginal estimates (e.g. to make
+        knots monotone).
         """
         found: dict[tuple[int, int], tuple[float, np.ndarray]] = {}
         for a, ref_lang in enumerate(self.languages):
@@ -167,9 +159,7 @@ class PairIndex:
         row[row_w == 0], col[col_w == 0] = grand, grand
         diagonal = [(a, b) for a, b in found if a == b]
         same_w = sum(found[cell][0] for cell in diagonal)
-        same = sum(found[cell][0] * np.asarray(found[cell][1]) for cell in diagonal) / max(
-            same_w, 1
-        )
+        same = sum(found[c][0] * np.asarray(found[c][1]) for c in diagonal) / max(same_w, 1)
 
         for rule in backoff:
             code = SOURCES.index(rule)
@@ -192,3 +182,73 @@ class PairIndex:
                 else:
                     values[cell], weights[cell], sources[cell] = grand, total, code
         return values, weights, sources
+
+
+class CellCounts:
+    """Items calibrated per cell since the last reset, with the codes of unknown languages.
+
+    One ``bincount`` per batch; names are looked up when the sums are read. Unknown languages
+    share one cell per side, so their codes are counted apart (a loop over those items only).
+    """
+
+    def __init__(self, index: PairIndex, sources: np.ndarray) -> None:
+        self.index = index
+        self.sources = sources  # each cell's index into SOURCES
+        self.per_cell = np.zeros(sources.size, dtype=np.int64)
+        self.nan_scores = 0
+        self.outside: Counter[tuple[str, str]] = Counter()
+
+    def add(
+        self, cells: np.ndarray, ref: np.ndarray, out: np.ndarray, known: np.ndarray, n_nan: int
+    ) -> None:
+        """Count a batch: its cells, its codes, which items have both languages in the table."""
+        self.per_cell += np.bincount(cells, minlength=self.per_cell.size)
+        self.nan_scores += n_nan
+        if not known.all():
+            outside = ~known
+            self.outside.update(zip(ref[outside].tolist(), out[outside].tolist(), strict=True))
+
+    def sums(self) -> MetricSums:
+        """The counts, keyed as :func:`calibration_metrics` reads them."""
+        per_cell, sources = self.per_cell, self.sources
+        by_source = np.bincount(sources, weights=per_cell, minlength=len(SOURCES))
+        sums = {"scores": float(per_cell.sum()), "nan_scores": float(self.nan_scores)}
+        rules = zip(BACKOFF_RULES, by_source[1:].tolist(), strict=True)
+        sums.update((f"backoff/{rule}", n) for rule, n in rules)
+        size, known = self.index.size, len(self.index.languages)
+        for cell in np.flatnonzero((per_cell > 0) & (sources > 0)).tolist():
+            if cell // size < known and cell % size < known:
+                ref, out = self.index.name(cell)
+                sums[f"missing/{ref}/{out}"] = float(per_cell[cell])
+        languages = set(self.index.languages)
+        for (ref, out), n in self.outside.items():
+            key = f"missing/{ref}/{out}"
+            sums[key] = sums.get(key, 0.0) + n
+            for code in {ref, out} - languages:
+                sums[f"unknown/{code}"] = sums.get(f"unknown/{code}", 0.0) + n
+        return MetricSums(sums, calibration_metrics)
+
+
+def calibration_metrics(sums: Mapping[str, float]) -> dict[str, float]:
+    """The logged metrics of merged :meth:`CellCounts.sums`.
+
+    ``calibration/scores`` (items calibrated), ``calibration/nan_scores``,
+    ``calibration/backoff/<rule>`` (items served by each rule), ``calibration/backoff_rate``
+    (their share; NaN without items), ``calibration/missing_pair/<ref>/<out>`` (items per
+    pair without its own entry), ``calibration/unknown_language/<code>`` (items per code).
+    """
+    scores = sums.get("scores", 0.0)
+    backed_off = [float(sums.get(f"backoff/{rule}", 0.0)) for rule in BACKOFF_RULES]
+    metrics = {
+        f"{_PREFIX}scores": float(scores),
+        f"{_PREFIX}nan_scores": float(sums.get("nan_scores", 0.0)),
+        f"{_PREFIX}backoff_rate": float(sum(backed_off) / scores) if scores else float("nan"),
+    }
+    metrics.update(
+        (f"{_PREFIX}backoff/{rule}", n) for rule, n in zip(BACKOFF_RULES, backed_off, strict=True)
+    )
+    for key, value in sorted(sums.items()):
+        kind, _, rest = key.partition("/")
+        if kind in _PER_NAME:
+            metrics[f"{_PREFIX}{_PER_NAME[kind]}/{rest}"] = float(value)
+    return metrics

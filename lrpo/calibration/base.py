@@ -9,24 +9,26 @@ import numpy as np
 
 from lrpo.metrics import MetricSums
 
-from .backoff import BACKOFF_RULES, SOURCES, PairIndex, check_backoff
-from .monitoring import CellCounts
-from .table import SCORE_TOLERANCE, CalibrationTable
+from .backoff import BACKOFF_RULES, SOURCES, CellCounts, PairIndex, check_backoff
+from .entries import SCORE_TOLERANCE
+from .table import CalibrationTable
 
 __all__ = ["BaseCalibrator", "NotFittedError"]
 
 #: Version of :meth:`BaseCalibrator.state_dict`.
 STATE_VERSION = 2
 #: Versions :meth:`BaseCalibrator.load_state_dict` reads: version 1 also held the monitoring
-#: counters, which are ignored (they are not state: see :mod:`lrpo.calibration.monitoring`).
+#: counters, which are ignored (monitoring is not state).
 _READABLE_VERSIONS = (1, STATE_VERSION)
+Scores = Sequence[float] | np.ndarray
+Codes = Sequence[str] | np.ndarray
 
 
 class NotFittedError(ValueError, AttributeError):
     """Raised when a calibrator is used before :meth:`fit`."""
 
 
-def _codes(values: Sequence[str] | np.ndarray, name: str) -> np.ndarray:
+def _codes(values: Codes, name: str) -> np.ndarray:
     codes = np.asarray(values)
     if codes.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of language codes, got {codes.shape}")
@@ -48,10 +50,11 @@ class BaseCalibrator:
 
     _params: tuple[str, ...] = ("backoff",)
 
-    def __init__(self, *, backoff: Sequence[str] = BACKOFF_RULES) -> None:
+    def __init__(self, *, backoff: Sequence[str] = BACKOFF_RULES, **params: Any) -> None:
         self.backoff = backoff
+        for name, value in params.items():  # a subclass's settings, as named in its _params
+            setattr(self, name, value)
 
-    # --------------------------------------------------------------- parameters
     def get_params(self) -> dict[str, Any]:
         """The constructor settings (JSON-safe)."""
         params = {name: getattr(self, name) for name in self._params}
@@ -66,7 +69,6 @@ class BaseCalibrator:
         """Check every setting at once (the one place for parameter constraints)."""
         self._backoff = check_backoff(self.backoff)
 
-    # -------------------------------------------------------------------- fit
     def fit(self, table: CalibrationTable) -> BaseCalibrator:
         """Learn per-pair statistics from a table; returns ``self``."""
         if not isinstance(table, CalibrationTable):
@@ -96,23 +98,8 @@ class BaseCalibrator:
                 "CalibrationTable first"
             )
 
-    # -------------------------------------------------------------- transform
-    def __call__(
-        self,
-        scores: Sequence[float] | np.ndarray,
-        ref_langs: Sequence[str] | np.ndarray,
-        out_langs: Sequence[str] | np.ndarray,
-    ) -> np.ndarray:
-        """Calibrated rewards in [0, 1] (NaN where the score is NaN); see :meth:`transform`."""
-        return self.transform(scores, ref_langs, out_langs)
-
-    def transform(
-        self,
-        scores: Sequence[float] | np.ndarray,
-        ref_langs: Sequence[str] | np.ndarray,
-        out_langs: Sequence[str] | np.ndarray,
-    ) -> np.ndarray:
-        """Calibrate raw cosine scores of a batch of mixed language pairs.
+    def transform(self, scores: Scores, ref_langs: Codes, out_langs: Codes) -> np.ndarray:
+        """Calibrate raw cosine scores of a batch of mixed language pairs (also ``__call__``).
 
         Parameters
         ----------
@@ -124,25 +111,20 @@ class BaseCalibrator:
         Returns
         -------
         ndarray of float64, shape (n,)
+            Calibrated rewards in [0, 1], NaN where the score is NaN.
         """
         x, cells = self._prepare(scores, ref_langs, out_langs, count=True)
         return self._transform(x, cells)
+
+    __call__ = transform
 
     def _transform(self, x: np.ndarray, cells: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def _prepare(
-        self,
-        scores: Sequence[float] | np.ndarray,
-        ref_langs: Sequence[str] | np.ndarray,
-        out_langs: Sequence[str] | np.ndarray,
-        *,
-        count: bool,
+        self, scores: Scores, ref_langs: Codes, out_langs: Codes, *, count: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Validated float scores (clipped to [-1, 1]) and the cell of each item.
-
-        ``count`` adds the batch to the monitoring counts (calibrated items only).
-        """
+        """Validated scores clipped to [-1, 1], the cell of each item; ``count`` monitors them."""
         self.check_fitted()
         x = np.asarray(scores, dtype=np.float64)
         if x.ndim != 1:
@@ -171,22 +153,22 @@ class BaseCalibrator:
             self._counts.add(cells, ref, out, known, n_nan)
         return x, cells
 
-    # ------------------------------------------------------------------ metrics
     def metric_sums(self, *, reset: bool = False) -> MetricSums:
         """Counts of the items calibrated since fit or the last reset, for the trainer's logs.
 
         Sums of several calibrators fitted alike (data-parallel ranks) merge by adding;
-        :func:`~lrpo.calibration.monitoring.calibration_metrics` lists the logged names
+        :func:`~lrpo.calibration.backoff.calibration_metrics` lists the logged names
         (``calibration/backoff/<rule>``, ``calibration/missing_pair/<ref>/<out>``, ...).
 
         Parameters
         ----------
         reset : bool, default False
-            Start a new window: zero the counts after reading them.
+            Zero the counts after reading them (a new window).
 
         Returns
         -------
         MetricSums
+            Counts; their ``metrics()`` are the logged names above.
 
         Examples
         --------
@@ -216,7 +198,6 @@ class BaseCalibrator:
             for b in range(size - 1)
         }
 
-    # ------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
         """Settings and online statistics (JSON-safe); the table stays a file.
 
@@ -226,14 +207,7 @@ class BaseCalibrator:
             Restored by :meth:`load_state_dict`; monitoring counts are not part of it.
         """
         self.check_fitted()
-        return {
-            "format_version": STATE_VERSION,
-            "calibrator": type(self).__name__,
-            "params": self.get_params(),
-            "embedder": self.embedder_,
-            "languages": list(self.languages_),
-            "online": self._online_state(),
-        }
+        return {"format_version": STATE_VERSION, **self._identity(), "online": self._online_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` into a calibrator fitted on the same table and settings.
@@ -255,19 +229,22 @@ class BaseCalibrator:
             raise ValueError(
                 f"calibrator state format {version!r} is not one of {list(_READABLE_VERSIONS)}"
             )
-        expected = {
-            "calibrator": type(self).__name__,
-            "params": self.get_params(),
-            "embedder": self.embedder_,
-            "languages": list(self.languages_),
-        }
-        differ = sorted(k for k, v in expected.items() if state.get(k) != v)
+        differ = sorted(k for k, v in self._identity().items() if state.get(k) != v)
         if differ:
             raise ValueError(
                 f"state does not match this calibrator (fields differ: {differ}); fit it on the "
                 "same table with the same settings first"
             )
         self._load_online_state(state["online"])
+
+    def _identity(self) -> dict[str, Any]:
+        """What a state must match: the calibrator, its settings and its table."""
+        return {
+            "calibrator": type(self).__name__,
+            "params": self.get_params(),
+            "embedder": self.embedder_,
+            "languages": list(self.languages_),
+        }
 
     def _online_state(self) -> dict[str, Any] | None:
         return None

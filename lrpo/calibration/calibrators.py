@@ -1,8 +1,7 @@
 """`MeanCalibrator` and `QuantileCalibrator`: raw cosine -> reward in [0, 1], per language pair.
 
-Both are fitted on a :class:`~lrpo.calibration.table.CalibrationTable` and calibrate a batch of
-mixed language pairs with array gathers: every (ref_lang, out_lang) is an integer cell whose
-statistics were resolved at fit time, back-off included (see :mod:`lrpo.calibration.backoff`).
+A batch of mixed pairs is calibrated with array gathers: every (ref_lang, out_lang) is a cell
+whose statistics were resolved at fit time, back-off included (:mod:`lrpo.calibration.backoff`).
 """
 
 from __future__ import annotations
@@ -14,8 +13,9 @@ from typing import Any, Literal
 import numpy as np
 
 from .backoff import BACKOFF_RULES
-from .base import BaseCalibrator, NotFittedError
-from .table import CalibrationTable, PairStats
+from .base import BaseCalibrator, Codes, NotFittedError, Scores
+from .entries import KindStats, PairStats
+from .table import CalibrationTable
 
 __all__ = ["MeanCalibrator", "NotFittedError", "QuantileCalibrator"]
 
@@ -24,6 +24,10 @@ _OFFSET = 4.0  # knots of cell c are searched as knot + 4 c: cells never overlap
 
 def _is_finite_number(value: object) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _count_mean(stats: KindStats | None) -> tuple[float, np.ndarray] | None:
+    return None if stats is None else (float(stats.count), np.array([stats.mean]))
 
 
 class MeanCalibrator(BaseCalibrator):
@@ -41,15 +45,12 @@ class MeanCalibrator(BaseCalibrator):
     backoff : sequence of str, default ("reverse", "same_language", "marginal", "global")
         Rules for a pair without its own equivalents; must end with ``"global"``.
     online : float or None, default None
-        Off when None. Otherwise online adjustment to the training domain (a domain shifts
-        every cosine: UI strings sit lower than math answers, and not by the same amount in
-        every pair), learned from *mismatches* seen in training, each rollout scored against
-        the reference of another prompt (:meth:`partial_fit`). Those are wrong whatever the
-        policy does, so a policy that is truly worse in one language does not get its
-        rewards there lifted, as adapting on the rollouts' own scores would. ``online`` is
-        the prior strength (a pseudo-count): a pair's offset moves by ``c / (c + online)``
-        times its own shift ``m_online - m_offline`` plus ``online / (c + online)`` times
-        the shift pooled over all pairs, ``c`` being its count of training mismatches.
+        Off when None. Otherwise the prior strength (a pseudo-count) of an adjustment to the
+        training domain (a domain shifts every cosine, not equally in every pair), learned
+        from training *mismatches* (:meth:`partial_fit`): wrong whatever the policy does, so
+        a policy truly worse in one language does not get its rewards lifted there. A pair's
+        offset moves by ``c / (c + online)`` times its own shift ``m_online - m_offline``
+        plus ``online / (c + online)`` times the pooled shift, ``c`` its mismatch count.
 
     Examples
     --------
@@ -72,9 +73,7 @@ class MeanCalibrator(BaseCalibrator):
         backoff: Sequence[str] = BACKOFF_RULES,
         online: float | None = None,
     ) -> None:
-        super().__init__(backoff=backoff)
-        self.shrinkage = shrinkage
-        self.online = online
+        super().__init__(backoff=backoff, shrinkage=shrinkage, online=online)
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -86,13 +85,11 @@ class MeanCalibrator(BaseCalibrator):
             )
 
     def _fit(self, table: CalibrationTable) -> None:
-        def extract(entry: PairStats) -> tuple[float, np.ndarray] | None:
-            eq = entry.equivalent
-            return None if eq is None else (float(eq.count), np.array([eq.mean]))
-
         def mismatches(entry: PairStats) -> tuple[float, np.ndarray] | None:
-            stats = entry.mismatch or entry.hard_negative
-            return None if stats is None else (float(stats.count), np.array([stats.mean]))
+            return _count_mean(entry.mismatch or entry.hard_negative)
+
+        def extract(entry: PairStats) -> tuple[float, np.ndarray] | None:
+            return _count_mean(entry.equivalent)
 
         if self.online is not None:
             means, _, _ = self.index_.resolve(table, mismatches, self._backoff)
@@ -116,17 +113,11 @@ class MeanCalibrator(BaseCalibrator):
         cal *= 0.5
         return np.clip(cal, 0.0, 1.0, out=cal)
 
-    # ------------------------------------------------------------------ online
-    def partial_fit(
-        self,
-        scores: Sequence[float] | np.ndarray,
-        ref_langs: Sequence[str] | np.ndarray,
-        out_langs: Sequence[str] | np.ndarray,
-    ) -> MeanCalibrator:
+    def partial_fit(self, scores: Scores, ref_langs: Codes, out_langs: Codes) -> MeanCalibrator:
         """Add training *mismatch* scores (a rollout against another prompt's reference).
 
-        NaN is ignored; inputs are validated as in :meth:`transform`, but not counted in
-        :meth:`metric_sums`, which counts calibrated items.
+        NaN is ignored; inputs are validated as in :meth:`transform`, not counted in
+        :meth:`metric_sums`.
 
         Parameters
         ----------
@@ -186,27 +177,24 @@ class MeanCalibrator(BaseCalibrator):
 class QuantileCalibrator(BaseCalibrator):
     """Quantile calibration: the pair's empirical CDF of raw scores, as the authors' runs.
 
-    ``u = F_pair(s)``: the share of the pair's offline scores below ``s``, by monotone
-    piecewise-linear interpolation between its knots (right-continuous at tied knots), flat
-    outside them: 0 below the smallest knot, 1 from the largest. For a fixed pair ``u`` is
-    non-decreasing in ``s`` and lies in [0, 1].
+    ``u = F_pair(s)``: the share of the pair's offline scores below ``s``, piecewise-linear
+    between its knots (right-continuous at tied knots), 0 below the smallest knot, 1 from
+    the largest; non-decreasing in ``s``.
 
-    What makes ``u`` comparable across pairs: it is a rank, not a similarity, so a pair whose
-    cosines all sit higher (same-language, or a language the embedder favours) does not get
-    higher rewards for it. With ``knots="mixture"`` (the reference) the rank is among the
-    pair's pooled equivalents, mismatches and hard negatives; this is comparable across pairs
-    only if every pair's pool has the same mix of kinds, which the pair builder must ensure.
-    With ``knots="equivalent"`` the rank is among correct answers only ("how typical of a
-    correct answer"): comparable whatever the mix, but every answer scoring below the pair's
-    lowest equivalent gets 0, so wrong answers give no gradient among themselves.
+    ``u`` is a rank, not a similarity, so a pair whose cosines all sit higher (same
+    language, a language the embedder favours) gets no higher rewards for it. With
+    ``knots="mixture"`` (the reference) the rank is among the pair's pooled kinds: comparable
+    across pairs only if every pool has the same mix of kinds (the pair builder must ensure).
+    With ``knots="equivalent"`` it is among correct answers only: comparable whatever the
+    mix, but every answer below the pair's lowest equivalent gets 0 (no gradient among
+    wrong answers).
 
     Parameters
     ----------
     upper_anchor : bool, default False
-        First map ``s <- min(1, s / U)`` with the pair's ``upper_anchor`` U, as the reference.
-        The knots go through the same map, so the lookup stays consistent: ``u`` is unchanged
-        below the knot interval holding U and is 1 for every ``s >= U`` (the anchor saturates
-        the top; it does not rescale the pair's scores against unscaled knots).
+        First map ``s <- min(1, s / U)`` with the pair's ``upper_anchor`` U, as the reference,
+        and the knots alike: ``u`` is unchanged below the knot interval holding U and is 1
+        for every ``s >= U`` (the anchor saturates the top).
     knots : {"mixture", "equivalent"}, default "mixture"
         Which knots define the CDF (see above).
     backoff : sequence of str, default ("reverse", "same_language", "marginal", "global")
@@ -233,9 +221,7 @@ class QuantileCalibrator(BaseCalibrator):
         knots: Literal["mixture", "equivalent"] = "mixture",
         backoff: Sequence[str] = BACKOFF_RULES,
     ) -> None:
-        super().__init__(backoff=backoff)
-        self.upper_anchor = upper_anchor
-        self.knots = knots
+        super().__init__(backoff=backoff, upper_anchor=upper_anchor, knots=knots)
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -1,18 +1,15 @@
 """Parallel data from the gettext catalogues installed on a machine: UI text in many languages.
 
-Translation catalogues (``<locale>/LC_MESSAGES/<domain>.mo``) hold real text by real
-translators in dozens of languages, full of what chat answers hold too: technical terms inside
-CJK, Arabic and Cyrillic text, options, placeholders and units. They ship with the system (
-``/usr/share/locale``) and with Python packages (``wtforms``, ``sphinx``), so a table built
-from them needs no download. An item is one English message (the message id, with its
-translations); when two domains translate the same message differently, the second
-translation is a paraphrase of the first, the only same-language equivalents that offline
-data offers.
+Catalogues (``<locale>/LC_MESSAGES/<domain>.mo``) hold real text by real translators in dozens
+of languages, full of what chat answers hold too (technical terms inside CJK, Arabic and
+Cyrillic text, placeholders, units), and ship with the system and with Python packages: a
+table built from them needs no download. An item is one English message; when two domains
+translate it differently, the second is a paraphrase of the first (the only same-language
+equivalents offline data offers).
 
 Domains are split by a hash of their name into ``dev`` (two thirds) and ``test`` (one third),
-so that a table built on ``dev`` can be evaluated on domains it never saw. Django's catalogues
-are never read: independent evaluations of lrpo's tables use them, so no table of lrpo may
-have seen them.
+so a table built on ``dev`` can be evaluated on unseen domains. Django's catalogues are never
+read: independent evaluations of lrpo's tables use them.
 """
 
 from __future__ import annotations

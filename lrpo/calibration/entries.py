@@ -1,7 +1,5 @@
-"""Entries of a calibration table: statistics of one kind, of one pair, and provenance.
-
-See :mod:`lrpo.calibration.table` for the conventions (quantiles, std, upper anchor).
-"""
+"""Entries of a calibration table: statistics of one kind, of one pair, and provenance
+(conventions: :mod:`lrpo.calibration.table`)."""
 
 from __future__ import annotations
 
@@ -36,8 +34,7 @@ KINDS = ("equivalent", "mismatch", "hard_negative")
 DEFAULT_QUANTILE_LEVELS: tuple[float, ...] = tuple(i / 100 for i in range(101))
 #: Scores this far outside [-1, 1] are clipped (float32 rounding); further ones are errors.
 SCORE_TOLERANCE = 1e-5
-#: Largest count or size a table may hold: the calibrators weigh with counts as float64, exact
-#: up to 2**53 (a count of 10**400 would load, then overflow at fit).
+#: Largest count or size a table may hold: calibrators weigh counts as float64, exact to 2**53.
 MAX_COUNT = 2**53
 
 # A table's numbers are strict (StrictInt, StrictFloat): JSON ``true`` is no count of 1 and
@@ -69,14 +66,16 @@ class KindStats(BaseModel):
     2
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    count: StrictInt = Field(
-        le=MAX_COUNT, description="Number of scores; a kind without scores is null instead."
-    )
-    mean: StrictFloat = Field(description="Mean raw cosine similarity.")
-    std: StrictFloat = Field(description="Population standard deviation (ddof=0).")
-    knots: tuple[StrictFloat, ...] = Field(description="Quantiles at the table's quantile_levels.")
+    count: StrictInt = Field(le=MAX_COUNT)
+    """Number of scores; a kind without scores is null instead."""
+    mean: StrictFloat
+    """Mean raw cosine similarity."""
+    std: StrictFloat
+    """Population standard deviation (ddof=0)."""
+    knots: tuple[StrictFloat, ...]
+    """Quantiles at the table's quantile_levels."""
 
     def _check(self, where: str) -> None:
         if self.count < 1:
@@ -99,19 +98,22 @@ class PairStats(BaseModel):
     ('en', 'de')
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    ref_lang: str = Field(description="Language of the reference answer.")
-    out_lang: str = Field(description="Language of the scored output.")
-    equivalent: KindStats | None = Field(None, description="Same item in both languages.")
-    mismatch: KindStats | None = Field(None, description="A random other item.")
-    hard_negative: KindStats | None = Field(None, description="The most similar other items.")
-    mixture_knots: tuple[StrictFloat, ...] = Field(
-        description="Quantiles of all kinds pooled, at the table's quantile_levels."
-    )
-    upper_anchor: StrictFloat = Field(
-        description="U: a high quantile of the equivalents (see the module notes); in (0, 1]."
-    )
+    ref_lang: str
+    """Language of the reference answer."""
+    out_lang: str
+    """Language of the scored output."""
+    equivalent: KindStats | None = None
+    """Same item in both languages."""
+    mismatch: KindStats | None = None
+    """A random other item."""
+    hard_negative: KindStats | None = None
+    """The most similar other items."""
+    mixture_knots: tuple[StrictFloat, ...]
+    """Quantiles of all kinds pooled, at the table's quantile_levels."""
+    upper_anchor: StrictFloat
+    """U: a high quantile of the equivalents (see the module notes); in (0, 1]."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -129,12 +131,11 @@ class PairStats(BaseModel):
         where = f"pair ({self.ref_lang}, {self.out_lang})"
         for code in self.key:
             get_language(code)
-        if all(self.kind(name) is None for name in KINDS):
+        present = {name: stats for name in KINDS if (stats := self.kind(name)) is not None}
+        if not present:
             raise ValueError(f"{where}: at least one of {KINDS} must have data")
-        for name in KINDS:
-            stats = self.kind(name)
-            if stats is not None:
-                stats._check(f"{where}.{name}")
+        for name, stats in present.items():
+            stats._check(f"{where}.{name}")
         check_knots(self.mixture_knots, f"{where}.mixture_knots")
         if not (math.isfinite(self.upper_anchor) and 0.0 < self.upper_anchor <= 1.0):
             raise ValueError(f"{where}.upper_anchor must be in (0, 1], got {self.upper_anchor}")
@@ -144,19 +145,17 @@ class PairStats(BaseModel):
 class Provenance(BaseModel):
     """Where a table comes from, so that a result can be traced back and rebuilt."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    source: str = Field(description="Data the pairs were built from (dataset, split, path).")
-    sizes: dict[str, _Size] = Field(
-        {}, description="Sizes, e.g. items, references, pairs per kind."
-    )
-    seed: StrictInt | None = Field(None, description="Seed of the pair sampling.")
-    date: str = Field(
-        default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"),
-        description="When the table was built (ISO 8601, UTC).",
-    )
-    lrpo_version: str = Field(
-        default_factory=lambda: importlib.import_module("lrpo").__version__,
-        description="lrpo version that built the table.",
-    )
-    command: str = Field("", description="The command line that built the table.")
+    source: str
+    """Data the pairs were built from (dataset, split, path)."""
+    sizes: dict[str, _Size] = {}
+    """Sizes, e.g. items, references, pairs per kind."""
+    seed: StrictInt | None = None
+    """Seed of the pair sampling."""
+    date: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    """When the table was built (ISO 8601, UTC)."""
+    lrpo_version: str = Field(default_factory=lambda: importlib.import_module("lrpo").__version__)
+    """lrpo version that built the table."""
+    command: str = ""
+    """The command line that built the table."""

@@ -1,4 +1,4 @@
-"""Raw similarity scores of equivalent, mismatched and hard-negative pairs per language pair.
+"""Build a calibration table: embed parallel data, score pairs of three kinds, summarise.
 
 For a pair (reference language a, output language b), with one embedding per item and language:
 
@@ -16,14 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Sequence
 from itertools import product
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
 
 from .data import ParallelCorpus
+from .entries import KINDS, Provenance
+from .table import CalibrationTable
 
-__all__ = ["PairSettings", "pair_scores"]
+if TYPE_CHECKING:
+    from lrpo.embedders import Embedder
+
+__all__ = ["PairSettings", "build_table", "embed_corpus", "pair_scores"]
 
 _NAMED = 10  # left-out pairs named in the warning (a table of 17 languages can leave out 60)
 
@@ -31,18 +39,18 @@ _NAMED = 10  # left-out pairs named in the warning (a table of 17 languages can 
 class PairSettings(BaseModel):
     """How many pairs of each kind to draw per reference item, and how."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    mismatches_per_reference: int = Field(10, ge=1, description="Random other items per item.")
-    hard_negatives_per_reference: int = Field(2, ge=0, description="Most similar other items.")
-    min_items: int = Field(
-        10, ge=2, description="Items a language pair needs; below it the pair is left out."
-    )
-    ordered: bool = Field(
-        False,
-        description="Keep (a, b) and (b, a) apart, or pool both directions in one entry.",
-    )
-    seed: int = Field(0, description="Seed of the mismatch draws.")
+    mismatches_per_reference: int = Field(10, ge=1)
+    """Random other items per item."""
+    hard_negatives_per_reference: int = Field(2, ge=0)
+    """Most similar other items."""
+    min_items: int = Field(10, ge=2)
+    """Items a language pair needs; below it the pair is left out."""
+    ordered: bool = False
+    """Keep (a, b) and (b, a) apart, else pool them."""
+    seed: int = 0
+    """Seed of the mismatch draws."""
 
 
 def pair_scores(
@@ -86,6 +94,57 @@ def pair_scores(
             stacklevel=2,
         )
     return scores
+
+
+def embed_corpus(
+    corpus: ParallelCorpus, embedder: Embedder, *, batch_size: int = 64, progress: bool = True
+) -> np.ndarray:
+    """One unit embedding per corpus row, in batches, with a progress bar."""
+    batches = range(0, len(corpus), batch_size)
+    parts = [
+        embedder.embed(corpus.texts[start : start + batch_size])
+        for start in tqdm(batches, desc="embedding", unit="batch", disable=not progress)
+    ]
+    return np.concatenate(parts)
+
+
+def build_table(
+    corpus: ParallelCorpus,
+    embedder: Embedder,
+    settings: PairSettings,
+    *,
+    languages: Sequence[str] | None = None,
+    command: str = "",
+    progress: bool = True,
+    holdout: float = 0.0,
+) -> CalibrationTable:
+    """Fit a table on ``corpus`` (the fit side, if it was split with ``holdout``)."""
+    languages = tuple(languages or corpus.languages)
+    embeddings = embed_corpus(corpus, embedder, progress=progress)
+    scores = pair_scores(corpus, embeddings, settings, languages)
+    sizes = {f"pairs_{kind}": sum(len(k.get(kind, ())) for k in scores.values()) for kind in KINDS}
+    ids = {lang: corpus.ids[corpus.langs == lang] for lang in languages}
+    items = {f"items_{lang}": int(np.unique(ids[lang]).size) for lang in languages}
+    provenance = Provenance(
+        source=corpus.source,
+        sizes={
+            **items,
+            **sizes,
+            "mismatches_per_reference": settings.mismatches_per_reference,
+            "hard_negatives_per_reference": settings.hard_negatives_per_reference,
+            "min_items": settings.min_items,
+            "holdout_percent": round(100 * holdout),
+        },
+        seed=settings.seed,
+        command=command,
+    )
+    return CalibrationTable.from_scores(
+        scores,
+        embedder=embedder.fingerprint,
+        languages=languages,
+        ordered=settings.ordered,
+        provenance=provenance,
+    )
 
 
 class _Items:

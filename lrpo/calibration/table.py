@@ -1,26 +1,22 @@
 """`CalibrationTable`: per language pair statistics of raw embedding similarities, as JSON.
 
-A table is fitted offline from scored pairs (see :meth:`CalibrationTable.from_scores`) and read
-by the calibrators in :mod:`lrpo.calibration.calibrators`. Every number is checked when a table is
-built or loaded, and each error names the pair and the field.
+Fitted offline from scored pairs (:meth:`CalibrationTable.from_scores`) and read by the
+calibrators. Every number is checked when a table is built or loaded; each error names the
+pair and the field. Conventions:
 
-Design choices
---------------
-* Three kinds of pairs: ``equivalent`` (the same item in both languages: a correct answer),
-  ``mismatch`` (a random other item) and ``hard_negative`` (the most similar other items).
-  A kind without data (e.g. same-language equivalents when the data has no paraphrases) is
-  ``null``, never a fake zero-count entry.
-* Knots are ``np.quantile(scores, quantile_levels)`` (linear interpolation, numpy's default);
-  ``std`` is the population standard deviation (``ddof=0``), so a single score has std 0.
-* ``mixture_knots`` pool every kind of the pair, as the reference's ``mix_quantiles``.
+* Kinds: ``equivalent`` (the same item in both languages: a correct answer), ``mismatch``
+  (a random other item), ``hard_negative`` (the most similar other items). A kind without
+  data (e.g. same-language equivalents without paraphrases) is ``null``, never a fake
+  zero-count entry.
+* Knots are ``np.quantile(scores, quantile_levels)`` (linear interpolation); ``std`` has
+  ``ddof=0`` (one score: std 0); ``mixture_knots`` pool every kind, as the reference's
+  ``mix_quantiles``.
 * ``upper_anchor`` U (the reference's ``ub_anchor``) is the ``upper_anchor_level`` quantile
-  (default 0.95) of the pair's equivalents, or of the pooled scores when the pair has no
-  equivalents. A high quantile rather than the maximum, so that one near-duplicate pair
-  (cosine 1.0) does not set it.
-* In an unordered table (``ordered=False``) one entry serves (a, b) and (b, a); ``from_scores``
-  pools the scores of both orders and stores the entry in the order of ``languages``.
-* Raw cosines of float32 embeddings may exceed 1 by rounding; scores within ``SCORE_TOLERANCE``
-  of [-1, 1] are clipped, others are rejected.
+  of the equivalents (of all scores without equivalents): not the maximum, so that one
+  near-duplicate pair (cosine 1.0) does not set it.
+* In an unordered table one entry, stored in the order of ``languages``, pools and serves
+  (a, b) and (b, a).
+* Scores within ``SCORE_TOLERANCE`` of [-1, 1] (float32 rounding) are clipped, others rejected.
 """
 
 from __future__ import annotations
@@ -34,7 +30,6 @@ import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Field,
     PrivateAttr,
     StrictBool,
     StrictFloat,
@@ -55,16 +50,7 @@ from .entries import (
     Provenance,
 )
 
-__all__ = [
-    "DEFAULT_QUANTILE_LEVELS",
-    "FORMAT_VERSION",
-    "KINDS",
-    "SCORE_TOLERANCE",
-    "CalibrationTable",
-    "KindStats",
-    "PairStats",
-    "Provenance",
-]
+__all__ = ["CalibrationTable"]
 
 
 class CalibrationTable(BaseModel):
@@ -82,23 +68,24 @@ class CalibrationTable(BaseModel):
     True
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    format_version: StrictInt = Field(FORMAT_VERSION, description="Version of the JSON layout.")
-    embedder: str = Field(description="Fingerprint of the embedder that produced the scores.")
-    languages: tuple[str, ...] = Field(description="Language codes the table knows.")
-    ordered: StrictBool = Field(
-        description="Whether (a, b) and (b, a) are distinct entries (else one serves both)."
-    )
-    quantile_levels: tuple[StrictFloat, ...] = Field(
-        DEFAULT_QUANTILE_LEVELS,
-        description="Increasing levels in [0, 1], starting at 0 and ending at 1.",
-    )
-    upper_anchor_level: StrictFloat = Field(
-        0.95, description="Quantile of the equivalents that sets each pair's upper_anchor."
-    )
-    pairs: tuple[PairStats, ...] = Field(description="One entry per (ordered or not) pair.")
-    provenance: Provenance = Field(description="Where the table comes from.")
+    format_version: StrictInt = FORMAT_VERSION
+    """Version of the JSON layout."""
+    embedder: str
+    """Fingerprint of the embedder that produced the scores."""
+    languages: tuple[str, ...]
+    """Language codes the table knows."""
+    ordered: StrictBool
+    """Whether (a, b) and (b, a) are distinct entries (else one serves both)."""
+    quantile_levels: tuple[StrictFloat, ...] = DEFAULT_QUANTILE_LEVELS
+    """Increasing levels in [0, 1], starting at 0 and ending at 1."""
+    upper_anchor_level: StrictFloat = 0.95
+    """Quantile of the equivalents that sets each pair's upper_anchor."""
+    pairs: tuple[PairStats, ...]
+    """One entry per (ordered or not) pair."""
+    provenance: Provenance
+    """Where the table comes from."""
 
     _index: dict[tuple[str, str], PairStats] = PrivateAttr(default_factory=dict)
 
@@ -113,13 +100,8 @@ class CalibrationTable(BaseModel):
             raise ValueError("embedder must be a non-empty fingerprint string")
         validate_languages(self.languages)
         levels = np.asarray(self.quantile_levels, dtype=float)
-        if (
-            levels.size < 2
-            or not np.all(np.isfinite(levels))
-            or levels[0] != 0.0
-            or levels[-1] != 1.0
-            or np.any(np.diff(levels) <= 0)
-        ):
+        rising = np.all(np.diff(levels) > 0)  # NaN compares False; inf cannot lie within 0..1
+        if levels.size < 2 or levels[0] != 0.0 or levels[-1] != 1.0 or not rising:
             raise ValueError(
                 "quantile_levels must increase strictly from 0 to 1 (both included), got "
                 f"{list(self.quantile_levels)[:5]}... ({levels.size} levels)"
@@ -136,16 +118,12 @@ class CalibrationTable(BaseModel):
                     f"{where}: languages {unknown} are not in the table's languages "
                     f"{list(self.languages)}"
                 )
-            for name, knots in [(f"{k}.knots", s.knots) for k in KINDS if (s := entry.kind(k))]:
+            named = [(f"{k}.knots", s.knots) for k in KINDS if (s := entry.kind(k))]
+            for name, knots in [*named, ("mixture_knots", entry.mixture_knots)]:
                 if len(knots) != levels.size:
                     raise ValueError(
                         f"{where}.{name}: {len(knots)} knots for {levels.size} quantile_levels"
                     )
-            if len(entry.mixture_knots) != levels.size:
-                raise ValueError(
-                    f"{where}.mixture_knots: {len(entry.mixture_knots)} knots for "
-                    f"{levels.size} quantile_levels"
-                )
             key = self._key(*entry.key)
             if key in seen:
                 raise ValueError(f"{where}: duplicate entry (ordered={self.ordered})")
@@ -164,11 +142,8 @@ class CalibrationTable(BaseModel):
         return (ref_lang, out_lang) if ref_lang <= out_lang else (out_lang, ref_lang)
 
     def pair(self, ref_lang: str, out_lang: str) -> PairStats | None:
-        """The entry for (ref_lang, out_lang), or ``None``; an unordered table serves both orders.
-
-        The returned entry keeps its stored order (``entry.key`` may be ``(out_lang,
-        ref_lang)`` in an unordered table).
-        """
+        """The entry for (ref_lang, out_lang), or ``None``; an unordered table serves both orders
+        with one entry, whose ``key`` keeps the stored order."""
         if not self._index and self.pairs:
             for entry in self.pairs:
                 self._index[entry.key] = entry
@@ -252,19 +227,8 @@ class CalibrationTable(BaseModel):
         scores : mapping
             ``{(ref_lang, out_lang): {kind: 1-D array of raw cosines}}``, kinds among
             :data:`KINDS`; a missing or empty kind becomes ``null``.
-        embedder : str
-            Fingerprint of the embedder that produced the scores.
-        languages : sequence of str
-            Language codes of the table (every pair's languages must be among them).
-        ordered : bool
-            Whether (a, b) and (b, a) are distinct; if not, the scores of both orders are
-            pooled into one entry stored in the order of ``languages``.
-        provenance : Provenance
-            Where the scores come from.
-        quantile_levels : sequence of float
-            Levels of the knots; increasing from 0 to 1.
-        upper_anchor_level : float
-            Quantile of the equivalents used as each pair's upper anchor.
+        embedder, languages, ordered, provenance, quantile_levels, upper_anchor_level
+            The table's fields (see the class); an unordered table pools both orders.
 
         Raises
         ------

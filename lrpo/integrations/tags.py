@@ -1,9 +1,6 @@
-"""Language tags as single tokens, as a model warm-started to read the ``tag`` directive has them.
-
-A tag such as ``<|out_lang_de|>`` that a tokenizer has never seen is split into five to ten
-tokens, added to every routed prompt. The LRPO reference warm-starts its model by SFT to read
-the tags; registering them as added tokens first (here) makes each tag one token, in SFT and
-in GRPO alike. Works with any ``transformers`` tokenizer, so with TRL, OpenRLHF and verl.
+"""Language tags as single tokens: a tag such as ``<|out_lang_de|>`` that a tokenizer has never
+seen is split into five to ten tokens on every routed prompt; registered as added tokens before
+the SFT warm-start, each tag is one token in SFT and GRPO alike (any ``transformers`` tokenizer).
 """
 
 from __future__ import annotations
@@ -25,9 +22,8 @@ def add_language_tags(
 ) -> list[str]:
     """Add each language's tag to ``tokenizer`` as one special token; returns the tags.
 
-    Tags the tokenizer already has are left as they are. With ``model``, its token embeddings
-    are resized when the tokenizer outgrows them (new rows start at the mean embedding), so
-    call it before training and save the tokenizer with the model.
+    Tags the tokenizer has are left as they are. With ``model``, its token embeddings are
+    resized when the tokenizer outgrows them; call it before training, save both together.
 
     Examples
     --------

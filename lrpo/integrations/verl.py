@@ -1,35 +1,18 @@
 """lrpo for verl 0.9: a routed agent loop and a reward function, by configuration only.
 
-verl lets a plugin in at two places, both loaded by the trainer's Ray workers from its config:
+* :class:`LRPOAgentLoop` (rows pick it by ``agent_name``) asks the router service for the
+  rollout's language, with the label's ``group`` as the group key (else verl's ``uid``, shared
+  by a prompt's ``actor_rollout_ref.rollout.n`` rollouts) and K = that ``n``; it rewrites
+  ``raw_prompt`` and puts the assignment into ``extra_fields``, which verl merges into the reward
+  function's ``extra_info``.
+* :func:`compute_score` (``reward.custom_reward_function``) scores the response in the assigned
+  language and reports the reward to the router service. Without an assignment (a row not run
+  by the agent loop) it scores in the prompt's language and reports nothing.
 
-* an **agent loop** (a named class; each dataset row picks one by its ``agent_name``) runs one
-  rollout and may change ``raw_prompt`` before generation. :class:`LRPOAgentLoop` asks the router
-  service for the rollout's language, with the label's ``group`` as the group key (else verl's
-  ``uid``, shared by a prompt's ``actor_rollout_ref.rollout.n`` rollouts) and K = that ``n``;
-  it rewrites the prompt and puts the assignment into ``extra_fields``, which verl merges into
-  the reward function's ``extra_info``;
-* a **reward function** (``reward.custom_reward_function``): :func:`compute_score` scores the
-  response in the assigned language with the plugin's :class:`~lrpo.rewards.SemanticReward` and
-  reports the reward to the router service. Without an assignment (a row not run by the agent
-  loop) it scores in the prompt's language and reports nothing.
-
-The routing context and the reference travel in the row's packed label
-(:func:`~lrpo.labelled.labels.pack_label`), read from ``reward_model.ground_truth``; a row
-whose ground truth serves another reward carries it in ``extra_info["lrpo_label"]`` instead,
-which wins when present.
-
-Agent-loop workers and reward-loop workers are separate Ray actors, so the router's single owner
-must be the Ray actor (``service.backend: ray``); every worker reads the plugin config from
-``$LRPO_CONFIG`` (or from an ``lrpo_config`` argument: the agent-loop YAML entry, or
-``reward.custom_reward_function.reward_kwargs``).
-
-Validation: verl's ``validate`` flag reaches the agent-loop worker but not the agent loop's
-``run`` (only its tracing and post-processing), so the agent loop cannot tell an evaluation
-rollout from a training one. Evaluation rows keep the prompt's language when their label says
-``route=False`` (``recipes/verl/prepare_data.py`` writes them so), or when they name verl's
-``single_turn_agent``.
-
-See ``recipes/verl/README.md`` for the files to hand verl and the launch overrides.
+Agent-loop and reward-loop workers are separate Ray actors, so the router's owner must be the
+Ray actor (``service.backend: ray``). verl's ``validate`` flag does not reach the agent loop, so
+evaluation rows keep their language only when labelled ``route=False`` or run by verl's
+``single_turn_agent``. See ``recipes/verl/README.md``.
 """
 
 from __future__ import annotations
@@ -72,12 +55,8 @@ logger = logging.getLogger(__name__)
 
 
 def read_label(ground_truth: Any, extra_info: Mapping[str, Any] | None) -> PackedLabel:
-    """The row's packed label: ``extra_info["lrpo_label"]`` if present, else ``ground_truth``.
-
-    Raises
-    ------
-    lrpo.labelled.labels.LabelError
-        Naming the field read, when it is not a valid packed label.
+    """The row's packed label: ``extra_info["lrpo_label"]`` if present, else ``ground_truth``
+    (a :class:`~lrpo.labelled.labels.LabelError` names the field read).
 
     Examples
     --------
@@ -135,14 +114,9 @@ async def route_sample(
     """One rollout's assignment, and its agent-loop kwargs with ``raw_prompt`` rewritten.
 
     The group key is the label's ``group`` (stable across runs, so a rerun routes the same), else
-    verl's ``uid`` (a fresh random id per prompt and step), else a hash of the prompt.
-
-    Raises
-    ------
-    lrpo.labelled.labels.LabelError
-        When the row carries no valid packed label.
-    lrpo.router_service.GroupMismatchError
-        When ``num_rollouts`` is not the router's K (``router.num_rollouts``).
+    verl's ``uid`` (a fresh random id per prompt and step), else a hash of the prompt. Raises
+    ``LabelError`` without a valid packed label, ``GroupMismatchError`` when ``num_rollouts`` is
+    not the router's K.
     """
     reward_model = kwargs.get("reward_model")
     ground_truth = reward_model.get("ground_truth") if isinstance(reward_model, Mapping) else None
@@ -157,9 +131,9 @@ async def route_sample(
 class LRPOAgentLoop(SingleTurnAgentLoop):
     """verl's single-turn agent loop, asking each rollout in the language the router chose.
 
-    verl builds one instance per rollout; the router client and the reward are per process
-    (:meth:`RoutedRollouts.for_process`). ``lrpo_config`` (from the agent-loop YAML entry)
-    names the plugin config when ``$LRPO_CONFIG`` is not set in the workers.
+    verl builds one instance per rollout; the router client and the reward are per process.
+    ``lrpo_config`` (from the agent-loop YAML entry) names the plugin config when
+    ``$LRPO_CONFIG`` is not set in the workers.
     """
 
     def __init__(self, *args: Any, lrpo_config: str | None = None, **kwargs: Any) -> None:
@@ -186,8 +160,7 @@ async def compute_score(
 
     Returns ``{"score": reward, "lrpo/similarity", "lrpo/calibrated", "lrpo/gate",
     "lrpo/guarded", "lrpo/routed"}``, the same float keys for every rollout (verl stacks them
-    per key into its validation metrics and rollout dumps). ``data_source`` and any other
-    keyword verl passes are not used.
+    per key). ``data_source`` and other keywords are not used.
     """
     extra_info = extra_info or {}
     routed = RoutedRollouts.for_process(lrpo_config)

@@ -1,9 +1,6 @@
-"""Rollouts whose routing context and reference travel in one packed label string.
-
-File-based trainers (OpenRLHF's agents and reward files, verl's reward function) and
-``lrpo serve`` all read lrpo's packed label (:mod:`.labels`) and score labelled rollouts the
-same way (:mod:`.scoring`).
-"""
+"""Rollouts whose routing context and reference travel in one packed label string
+(:mod:`.labels`), scored the same way by every file-based trainer and ``lrpo serve``
+(:mod:`.scoring`)."""
 
 from .labels import LabelError, PackedLabel, pack_label, unpack_label
 from .scoring import ScoredRollouts, response_from_query, score_labelled

@@ -1,10 +1,5 @@
-"""The packed label: routing context and reference of a prompt in one string column.
-
-OpenRLHF hands a plugin one label column per prompt (``--data.label_key``), and verl's reward
-function one ``ground_truth``; lrpo needs the prompt's language, theme(s), region(s) and the
-reference answer. They travel as one JSON object in that single string, packed at data
-preparation (``recipes/openrlhf/prepare_data.py``) and unpacked by every lrpo component
-that reads labels: the agents, the reward files, and ``lrpo serve``.
+"""The packed label: a prompt's language, theme(s), region(s) and reference as one JSON string,
+for the one label column OpenRLHF (``--data.label_key``) and verl (``ground_truth``) hand over.
 
 Examples
 --------
@@ -41,11 +36,9 @@ class LabelError(ValueError):
 class PackedLabel(BaseModel):
     """What one prompt's label carries.
 
-    ``language`` is the prompt's own language; ``requested`` (optional) the language a rollout
-    was asked to answer in, when something upstream already routed it (the reward server);
-    ``group`` a stable id of the prompt, the router service's group key (default: a hash of
-    the prompt text); ``route=False`` keeps every rollout in the prompt's language (evaluation
-    sets, translation prompts).
+    ``language`` is the prompt's own; ``requested`` the language asked for when something
+    upstream already routed the rollout; ``group`` the router service's group key (default: a
+    hash of the prompt); ``route=False`` keeps every rollout in the prompt's language.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,9 +1,5 @@
-"""Rewards for rollouts whose context travels in packed labels (OpenRLHF, verl, ``lrpo serve``).
-
-The remote-reward protocol of OpenRLHF (and WALAR's server) answers ``rewards``, ``scores`` and
-``extra_logs``; this module computes them with a :class:`~lrpo.rewards.SemanticReward` from
-the responses and their labels, so every file-based integration scores the same way.
-"""
+"""Rewards of rollouts whose context travels in packed labels, in the remote-reward protocol of
+OpenRLHF (``rewards``, ``scores``, ``extra_logs``): every file-based integration scores so."""
 
 from __future__ import annotations
 
@@ -50,18 +46,15 @@ def score_labelled(
 ) -> ScoredRollouts:
     """Score responses against the references of their packed labels.
 
-    The requested language of item ``i`` is ``requested[i]`` (what the router assigned), else
-    the label's ``requested``, else the prompt's own language. References are taken to be in
-    the label's ``reference_language``, else the prompt's language.
+    Item ``i`` is asked for ``requested[i]``, else the label's ``requested``, else the prompt's
+    language; its reference is in the label's ``reference_language``, else the prompt's.
 
     Parameters
     ----------
     reward : SemanticReward
         What scores the responses.
-    responses : sequence of str
-        The answers, one per item.
-    labels : sequence of str or PackedLabel
-        Each item's packed label.
+    responses, labels : sequence
+        The answers and their packed labels (str or PackedLabel), one per item.
     requested : sequence of str or None, optional
         Each item's assigned language (None: the label's).
     prompts : sequence, optional
@@ -70,12 +63,8 @@ def score_labelled(
     Returns
     -------
     ScoredRollouts
-        Rewards (NaN as 0) and the per-item ``lrpo/*`` values worth logging.
-
-    Raises
-    ------
-    lrpo.labelled.labels.LabelError
-        When a label is not the packed JSON or names an unknown language.
+        Rewards (NaN as 0) and the per-item ``lrpo/*`` values worth logging. A bad label
+        raises :class:`~lrpo.labelled.labels.LabelError`.
     """
     if len(labels) != len(responses):
         raise ValueError(f"got {len(labels)} labels for {len(responses)} responses")

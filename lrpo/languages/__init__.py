@@ -1,10 +1,5 @@
-"""Language registry and answer-language directives.
-
-A router decides which language each rollout of a prompt should answer in; this
-package says what a language *is* (:mod:`~lrpo.languages.registry`: :class:`Language`,
-:data:`LANGUAGES`, :func:`get_language`) and rewrites prompts to ask for it
-(:mod:`~lrpo.languages.directives`: :func:`apply_directive`).
-"""
+"""What a language is (:mod:`~lrpo.languages.registry`), and prompts that ask for it
+(:mod:`~lrpo.languages.directives`)."""
 
 from .directives import DEFAULT_TAG_TEMPLATE, DirectiveStyle, apply_directive, directive_text
 from .registry import (

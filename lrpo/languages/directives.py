@@ -1,11 +1,8 @@
 """Answer-language directives: rewrite a prompt to ask for an answer in a given language.
 
-The ``system`` directive is written in English ("You are a helpful assistant. Answer in
-Swahili."): every arm then gets the same system prompt except for the language name, and
-models reliably follow English system prompts even for languages they read poorly (e.g.
-Tibetan). Use ``native`` for an in-language instruction. An existing system message is
-extended with "Answer in <name>.", not replaced, so instructions that rewards depend on
-(answer format) survive.
+The ``system`` directive is in English: every arm gets the same system prompt but for the
+language name, and models follow English system prompts even for languages they read poorly.
+An existing system message is extended, not replaced, so that its instructions survive.
 """
 
 from __future__ import annotations
@@ -18,12 +15,9 @@ from typing import Any, overload
 
 from .registry import LANGUAGES, get_language
 
-__all__ = ["DEFAULT_TAG_TEMPLATE", "DirectiveStyle", "apply_directive", "directive_text"]
-
 #: Output-language tag appended by the ``tag`` style, as in the LRPO reference.
 DEFAULT_TAG_TEMPLATE = "<|out_lang_{code}|>"
-
-_SYSTEM_PREAMBLE = "You are a helpful assistant."
+Conversation = Sequence[Mapping[str, Any]]
 
 
 class DirectiveStyle(StrEnum):
@@ -31,15 +25,12 @@ class DirectiveStyle(StrEnum):
 
     Attributes
     ----------
-    TAG
-        Append an output-language tag, ``<|out_lang_sw|>``, to the last user turn.
-    ENGLISH
-        Append "Answer in Swahili." to the last user turn.
-    NATIVE
-        Append the instruction written in the target language ("Jibu kwa Kiswahili.").
+    TAG, ENGLISH, NATIVE
+        Append ``<|out_lang_sw|>``, "Answer in Swahili." or the instruction in the target
+        language ("Jibu kwa Kiswahili.") to the last user turn.
     SYSTEM
-        Put "You are a helpful assistant. Answer in Swahili." in the system
-        message (a first line for plain-text prompts).
+        Put "You are a helpful assistant. Answer in Swahili." in the system message (a
+        first line for plain-text prompts).
     """
 
     TAG = "tag"
@@ -76,28 +67,25 @@ def directive_text(
     *,
     tag_template: str = DEFAULT_TAG_TEMPLATE,
 ) -> str:
-    """Return the text a directive adds to a prompt.
+    """The text a directive adds to a prompt (see :class:`DirectiveStyle`).
 
     Parameters
     ----------
     code : str
         Target language code (see :func:`get_language`).
     style : DirectiveStyle or str, default ``"tag"``
-        Directive style.
     tag_template : str, default ``"<|out_lang_{code}|>"``
         Template for the ``tag`` style; must contain ``{code}``.
 
     Returns
     -------
     str
-        E.g. ``"<|out_lang_sw|>"``, ``"Answer in Swahili."``, ``"Jibu kwa Kiswahili."``
-        or ``"You are a helpful assistant. Answer in Swahili."``.
 
     Raises
     ------
     ValueError
-        For an unknown style or code, a bad ``tag_template``, or the ``native``
-        style on a language without a native instruction.
+        For an unknown style or code, a bad ``tag_template``, or the ``native`` style on
+        a language without a native instruction.
     """
     style = _as_style(style)
     language = get_language(code)
@@ -111,7 +99,7 @@ def directive_text(
             )
         return language.native_instruction
     english = f"Answer in {language.name}."
-    return english if style is DirectiveStyle.ENGLISH else f"{_SYSTEM_PREAMBLE} {english}"
+    return english if style is DirectiveStyle.ENGLISH else f"You are a helpful assistant. {english}"
 
 
 def _append(message: dict[str, Any], text: str) -> None:
@@ -130,38 +118,27 @@ def apply_directive(
 ) -> str: ...
 @overload
 def apply_directive(
-    prompt: Sequence[Mapping[str, Any]],
-    code: str,
-    style: DirectiveStyle | str = ...,
-    *,
-    tag_template: str = ...,
+    prompt: Conversation, code: str, style: DirectiveStyle | str = ..., *, tag_template: str = ...
 ) -> list[dict[str, Any]]: ...
 def apply_directive(
-    prompt: str | Sequence[Mapping[str, Any]],
+    prompt: str | Conversation,
     code: str,
     style: DirectiveStyle | str = DirectiveStyle.TAG,
     *,
     tag_template: str = DEFAULT_TAG_TEMPLATE,
 ) -> str | list[dict[str, Any]]:
-    """Rewrite a prompt to ask for an answer in language ``code``.
-
-    The input is never mutated.
+    """Rewrite a prompt, never mutated, to ask for an answer in language ``code``.
 
     Parameters
     ----------
     prompt : str or sequence of dict
-        Plain text, or a conversation of ``{"role": ..., "content": ...}`` dicts
-        (TRL's conversational format) with at least one ``"user"`` message.
-    code : str
-        Target language code (see :func:`get_language`).
-    style : DirectiveStyle or str, default ``"tag"``
-        ``tag``, ``english`` and ``native`` append ``"\\n" + directive`` to the
-        text, or to the last user message. ``system`` prepends the directive as a
-        first line of plain text; in a conversation it inserts a leading system
-        message, or appends ``"\\nAnswer in <name>."`` to an existing one so that
-        its instructions (e.g. answer format) are kept.
-    tag_template : str, default ``"<|out_lang_{code}|>"``
-        Template for the ``tag`` style; must contain ``{code}``.
+        Plain text, or a conversation of ``{"role": ..., "content": ...}`` dicts (TRL's
+        conversational format) with at least one ``"user"`` message.
+    code, style, tag_template
+        As in :func:`directive_text`. ``tag``, ``english`` and ``native`` append
+        ``"\\n" + directive`` to the text or the last user message; ``system`` prepends
+        it to plain text, inserts a leading system message, or appends
+        ``"\\nAnswer in <name>."`` to an existing one.
 
     Returns
     -------
@@ -171,11 +148,9 @@ def apply_directive(
     Raises
     ------
     ValueError
-        For an unknown style or code (see :func:`directive_text`), or a
-        conversation without a user message.
+        For an unknown style or code, or a conversation without a user message.
     TypeError
-        If ``prompt`` is neither a str nor a sequence of mappings, or the message
-        to edit has non-str content.
+        For a prompt neither a str nor a sequence of mappings, or non-str content to edit.
 
     Examples
     --------

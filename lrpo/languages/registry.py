@@ -1,23 +1,15 @@
 """The language registry: what a language code means, and which codes are accepted.
 
-English names, autonyms and likely scripts come from ``langcodes`` (backed by
-``language-data`` / CLDR). Only what it cannot give is written here: the
-instruction "Answer in <language>." in each curated language, and the few script
-lists where one likely script is not enough.
+Names, autonyms and likely scripts come from ``langcodes`` (CLDR); written here is only what
+it cannot give: "Answer in <language>." in each curated language, and a few script lists.
 
-Design choices
---------------
-* Codes are strict. A code is used as-is as a dictionary key and compared as a
-  string everywhere (router arms, reward tables, logs), so ``"EN"``, ``"en_US"``
-  or ``"iw"`` are rejected, with the canonical form (``"en"``, ``"en-US"``,
-  ``"he"``) suggested, instead of being silently normalised.
-* A valid canonical tag that is not curated (e.g. ``"gd"``, ``"zh-Hant"``) is
-  accepted if CLDR has names for it; such entries have no native instruction.
-* ``Language.scripts`` holds Unicode ``Script`` property values (ISO 15924 codes
-  that individual characters carry), because it feeds a per-character
-  script-share check. Composite codes are expanded: ``Jpan`` -> Hira, Kana, Hani;
-  ``Hans``/``Hant`` -> Hani; ``Kore`` -> Hang only, since Hanja is rare in modern
-  Korean and allowing Hani would accept a Chinese answer as Korean.
+* Codes are strict: a code is a dictionary key and compared as a string everywhere (router
+  arms, reward tables, logs), so ``"EN"``, ``"en_US"`` or ``"iw"`` are rejected with the
+  canonical form suggested, not silently normalised. A canonical tag that is not curated
+  (``"gd"``, ``"zh-Hant"``) is accepted if CLDR names it, without a native instruction.
+* ``Language.scripts`` holds Unicode ``Script`` values (what a per-character script-share
+  check sees): ``Jpan`` -> Hira, Kana, Hani; ``Hans``/``Hant`` -> Hani; ``Kore`` -> Hang
+  only, since Hanja is rare in modern Korean and would let a Chinese answer pass as Korean.
 """
 
 from __future__ import annotations
@@ -30,16 +22,6 @@ from types import MappingProxyType
 
 import langcodes
 
-__all__ = [
-    "LANGUAGES",
-    "REFERENCE_LANGUAGES",
-    "Language",
-    "UnknownLanguageError",
-    "get_language",
-    "validate_languages",
-]
-
-# One row of codes reads better than fifteen lines: hence the format skip below.
 #: The 15 language arms of the LRPO reference implementation.
 REFERENCE_LANGUAGES: tuple[str, ...] = (
     "ar", "de", "en", "es", "fr", "id", "it", "ja", "ko", "nl", "pl", "pt", "ru", "vi", "zh",
@@ -109,16 +91,12 @@ class Language:
     ----------
     code : str
         Canonical BCP-47 tag (ISO 639-1 where one exists), e.g. ``"sw"``.
-    name : str
-        English name, e.g. ``"Swahili"``.
-    native_name : str
-        Autonym, e.g. ``"Kiswahili"``.
+    name, native_name : str
+        English name and autonym, e.g. ``"Swahili"``, ``"Kiswahili"``.
     scripts : tuple of str
-        Unicode Script values (ISO 15924) a correct answer may be written in,
-        e.g. ``("Hira", "Kana", "Hani")`` for Japanese.
+        Unicode Script values a correct answer may be written in (Japanese: Hira, Kana, Hani).
     native_instruction : str or None
-        "Answer in <language>." written in the language itself; ``None`` for
-        languages outside the curated registry.
+        "Answer in <language>." in the language itself; ``None`` outside the curated ones.
     """
 
     code: str
@@ -131,12 +109,7 @@ class Language:
 class UnknownLanguageError(ValueError):
     """Raised for a language code that is malformed, non-canonical or unknown.
 
-    Parameters
-    ----------
-    code : object
-        The rejected value.
-    suggestions : sequence of str, optional
-        Valid codes the caller probably meant, best first.
+    ``code`` is the rejected value, ``suggestions`` the valid codes probably meant, best first.
     """
 
     def __init__(self, code: object, suggestions: Sequence[str] = ()) -> None:
@@ -146,9 +119,8 @@ class UnknownLanguageError(ValueError):
             problem = f"unknown language code {code!r}"
         else:
             problem = f"language code must be a str, got {type(code).__name__} {code!r}"
-        hint = (
-            f"did you mean {' or '.join(map(repr, self.suggestions))}? " if self.suggestions else ""
-        )
+        meant = " or ".join(map(repr, self.suggestions))
+        hint = f"did you mean {meant}? " if meant else ""
         super().__init__(
             f"{problem}; {hint}use a canonical, case-sensitive BCP-47 tag such as 'en' or "
             f"'zh-Hant' (curated: {', '.join(LANGUAGES)})"
@@ -156,7 +128,6 @@ class UnknownLanguageError(ValueError):
 
 
 def _from_langcodes(code: str, native_instruction: str | None = None) -> Language:
-    """Build a :class:`Language` from ``langcodes`` data for a valid tag."""
     tag = langcodes.Language.get(code)
     likely = tag.maximize().script
     default_scripts = _COMPOSITE_SCRIPTS.get(likely, (likely,)) if likely else ()
@@ -176,7 +147,7 @@ LANGUAGES: Mapping[str, Language] = MappingProxyType(
 
 
 def _lookup(code: str) -> Language | None:
-    """Return the language for an exact code, or ``None`` if it is not acceptable."""
+    """The language of an exact code, or ``None`` if it is not acceptable."""
     if code in LANGUAGES:
         return LANGUAGES[code]
     if not langcodes.tag_is_valid(code) or langcodes.standardize_tag(code) != code:
@@ -185,7 +156,7 @@ def _lookup(code: str) -> Language | None:
 
 
 def _suggest(code: str) -> tuple[str, ...]:
-    """Return up to three acceptable codes close to a rejected one."""
+    """Up to three acceptable codes close to a rejected one."""
     text = code.strip()
     candidates: list[str] = []
     if langcodes.tag_is_valid(text):
@@ -194,22 +165,19 @@ def _suggest(code: str) -> tuple[str, ...]:
         with contextlib.suppress(LookupError):
             candidates.append(str(langcodes.find(text)))
     code_by_name = {language.name.lower(): key for key, language in LANGUAGES.items()}
-    for match in difflib.get_close_matches(
-        text.lower(), [*LANGUAGES, *code_by_name], n=3, cutoff=0.75
-    ):
-        candidates.append(code_by_name.get(match, match))
+    matches = difflib.get_close_matches(text.lower(), [*LANGUAGES, *code_by_name], 3, 0.75)
+    candidates += [code_by_name.get(match, match) for match in matches]
     return tuple(dict.fromkeys(c for c in candidates if _lookup(c) is not None))[:3]
 
 
 def get_language(code: str) -> Language:
-    """Return the language for a code.
+    """The language of a code.
 
     Parameters
     ----------
     code : str
-        Canonical BCP-47 tag. Curated codes return their :data:`LANGUAGES` entry;
-        other valid canonical tags with CLDR names are built on the fly, without a
-        native instruction.
+        Canonical BCP-47 tag: a curated code (its :data:`LANGUAGES` entry) or another
+        valid canonical tag with CLDR names (built on the fly, no native instruction).
 
     Returns
     -------
@@ -218,8 +186,8 @@ def get_language(code: str) -> Language:
     Raises
     ------
     UnknownLanguageError
-        If ``code`` is not a str, is malformed, is not in canonical form (``"EN"``)
-        or names no known language. The message suggests close valid codes.
+        For a non-str, malformed, non-canonical (``"EN"``) or unknown code; the message
+        suggests close valid codes.
     """
     if isinstance(code, str) and (language := _lookup(code)) is not None:
         return language
@@ -242,8 +210,7 @@ def validate_languages(codes: Sequence[str]) -> tuple[str, ...]:
     Raises
     ------
     ValueError
-        If ``codes`` is a bare string or empty, or contains a duplicate;
-        :class:`UnknownLanguageError` (a ``ValueError``) for an unknown code.
+        For a bare string, an empty sequence, a duplicate or an unknown code.
     """
     if isinstance(codes, str):
         raise ValueError(

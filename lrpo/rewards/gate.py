@@ -1,44 +1,23 @@
 """`LanguageGate`: did a rollout answer in the language it was asked for, and how much of it?
 
-The LRPO reference zeroes the reward unless fastText's top-1 language of the cleaned answer
-equals the routed language. On real answers that rule fails three ways: technical terms and
-code make non-Latin answers look foreign, a short string is a coin flip between close
-languages, and a German answer followed by two English sentences is still "German". This
-gate measures instead the share of the answer's words written in the requested language.
+LRPO's reference compares fastText's top-1 language with the routed one; that fails on real
+answers (technical terms look foreign, a short string is a coin flip between close languages,
+German followed by two English sentences is "German"). This gate measures instead the share of
+the answer's words written in the requested language:
 
-How a batch is gated
---------------------
-1. **Prose** (:mod:`lrpo.rewards.cleaning`): any ``str`` is sanitised; code, URLs, maths and
-   technical tokens (acronyms, identifiers, placeholders, options, paths) are removed.
-2. **Spans** (:mod:`lrpo.rewards.spans`): the prose is cut into sentences, and long runs of
-   foreign-script words inside a sentence are cut out; each span is weighed in words.
-3. **Language of each span**: the backend (:mod:`lrpo.rewards.lid`) scores each span for
-   every candidate; another language than the requested one is named only when it beats the
-   requested one by ``margin``, and never the requested one for a span without a letter of
-   its scripts. A language the backend cannot detect (``script_only``, e.g. Tibetan) is
-   recognised by its script alone.
-4. **Share and verdict**: ``language_share`` is the requested language's share of the
-   words; ``detected`` the language with the largest share. ``pass`` needs ``detected`` to be
-   the requested language and a share of at least ``min_language_share``.
+1. **Prose** (:mod:`lrpo.rewards.cleaning`): code, URLs, maths and technical tokens removed.
+2. **Spans** (:mod:`lrpo.rewards.spans`): sentences, and long foreign-script runs inside one,
+   each weighed in words (fair across scripts).
+3. **Language of each span** (:mod:`lrpo.rewards.lid`): another language is named only when
+   it beats the requested one by ``margin`` (close siblings such as Malay and Indonesian pass
+   a short string), the requested one never without a letter of its scripts; a
+   ``script_only`` language (undetectable by the backend) by its script.
+4. **Verdict**: ``pass`` needs the requested language to hold the largest share, and at least
+   ``min_language_share``; ``hard`` gives 1 or 0, ``soft`` the share (seed 000's R_lang),
+   ``additive`` ``match_reward`` or ``mismatch_reward``. Too few letters: no language.
 
-Design choices
---------------
-* Candidates: by default every curated lrpo language the backend detects. Restrict them to
-  the languages the run can ask for (the router's arms) plus English: ``SemanticReward``,
-  the TRL callback and the trainer plugins pass those through. Close siblings (Malay and
-  Indonesian, Danish and Norwegian, Serbian, Croatian and Bosnian, Russian and Ukrainian...)
-  are handled by the margin: a short Russian string that the detector finds a shade more
-  Serbian still passes as Russian, while a real Serbian paragraph does not.
-* Fair across scripts: shares are in words, and technical tokens count for no language.
-* Modes: ``hard`` is 1 on a pass, else 0. ``soft`` is ``language_share`` (seed 000's R_lang:
-  the fraction of the answer in the target language). ``additive`` returns
-  ``match_reward`` on a pass, else ``mismatch_reward``, a term R_lang to add
-  (R = lam_sim R_sim + lam_lang R_lang, or WALAR's -25).
-* A text with no letters of a real script after cleaning, or whose letters are under
-  ``min_letter_share`` of its visible characters, has no language: its gate is 0
-  (``mismatch_reward`` in additive mode) and it is counted.
-* Defaults measured on ``benchmarks/gate_accuracy.py`` (real UI strings from gettext
-  catalogues and answers built from them): see its README section for the table.
+Candidates default to every curated language the backend detects (the integrations: the run's
+languages plus English). Defaults were measured on ``benchmarks/gate_accuracy.py``.
 """
 
 from __future__ import annotations
@@ -71,8 +50,7 @@ class LanguageGate:
     Raises
     ------
     ValueError
-        For a bad setting, unknown codes, candidates the backend cannot detect, or a
-        script-only language whose script a candidate shares.
+        A bad setting or code, or a script-only language whose script a candidate shares.
 
     Examples
     --------
@@ -96,21 +74,19 @@ class LanguageGate:
             candidates = tuple(code for code in LANGUAGES if code in supported)
         self.backend = make_backend(config.backend, candidates, model_path=config.model_path)
         self.margin = config.margin if config.margin is not None else self.backend.margin
-        taken = {script for code in candidates for script in get_language(code).scripts}
+        taken = set().union(*map(_scripts, candidates))
         script_only = config.script_only
         if script_only is None:  # scripts that no detectable curated language writes
-            detectable = {
-                s for code in LANGUAGES if code in supported for s in get_language(code).scripts
-            } | taken
+            detectable = taken.union(*(_scripts(code) for code in LANGUAGES if code in supported))
             script_only = tuple(
                 code
                 for code in LANGUAGES
-                if code not in supported and not detectable & set(get_language(code).scripts)
+                if code not in supported and not detectable & _scripts(code)
             )
         for code in script_only:
-            shared = sorted(taken & set(get_language(code).scripts))
+            shared = sorted(taken & _scripts(code))
             if shared:
-                users = [c for c in candidates if set(get_language(c).scripts) & set(shared)]
+                users = [c for c in candidates if _scripts(c) & set(shared)]
                 raise ValueError(
                     f"script-only language {code!r} shares script(s) {shared} with candidates "
                     f"{users}, so its script cannot identify it; use a backend that detects "
@@ -120,7 +96,7 @@ class LanguageGate:
         self.script_only = tuple(script_only)
         self.languages = self.candidates + self.script_only
         self._row = {code: i for i, code in enumerate(self.languages)}
-        scripts = sorted({s for code in self.languages for s in get_language(code).scripts})
+        scripts = sorted(set().union(*map(_scripts, self.languages)))
         self._table = script_table(scripts)
         self._allowed = np.zeros((len(self.languages), len(scripts) + 1), dtype=bool)
         for code, row in self._row.items():
@@ -133,7 +109,6 @@ class LanguageGate:
                 self._script_only_row[1 + scripts.index(script)] = self._row[code]
         self._counts = dict.fromkeys(_SUMS, 0)
 
-    # ------------------------------------------------------------------ inputs
     def _texts(self, texts: Sequence[str]) -> list[str]:
         """The texts as a list; TypeError naming the first item that is not a ``str``."""
         if isinstance(texts, str) or not isinstance(texts, Sequence | np.ndarray):
@@ -172,7 +147,6 @@ class LanguageGate:
                 )
         return np.fromiter(map(self._row.__getitem__, codes), dtype=np.int64, count=size)
 
-    # ------------------------------------------------------------------ shares
     def _shares(self, spans, rows: np.ndarray, size: int) -> np.ndarray:
         """(B, L) share of each text's words in each gate language."""
         n_languages = len(self.languages)
@@ -188,11 +162,9 @@ class LanguageGate:
             scores[columns] = np.where(own[detect[asked]], scores[columns] + self.margin, -np.inf)
             language[detect] = scores.argmax(axis=1)
         known = language >= 0
-        words = np.bincount(
-            spans.owner[known] * n_languages + language[known],
-            spans.weight[known],
-            minlength=size * n_languages,
-        ).reshape(size, n_languages)
+        cells = spans.owner[known] * n_languages + language[known]
+        words = np.bincount(cells, spans.weight[known], minlength=size * n_languages)
+        words = words.reshape(size, n_languages)
         total = np.bincount(spans.owner, spans.weight, minlength=size)  # unknown spans too
         return np.divide(words, total[:, None], out=np.zeros(words.shape), where=total[:, None] > 0)
 
@@ -214,10 +186,9 @@ class LanguageGate:
         Raises
         ------
         TypeError
-            For texts that are not a sequence of ``str`` (a bare ``str`` included).
+            Texts that are not a sequence of ``str`` (a bare ``str`` included).
         ValueError
-            For a requested code that is unknown or that this gate cannot check, or as many
-            codes as texts.
+            A requested code this gate cannot check, or not one per text.
         """
         config = self.config
         texts = self._texts(texts)
@@ -267,11 +238,8 @@ class LanguageGate:
         return result
 
     def identify(self, texts: Sequence[str]) -> np.ndarray:
-        """Top-1 candidate language of each text's prose, ``None`` without letters.
-
-        For texts of unknown language (references): no requested language, no margin, and
-        the running counts are left alone.
-        """
+        """Top-1 candidate language of each text's prose (``None`` without letters), for texts
+        of unknown language (references): no margin, and the running counts are left alone."""
         prose = [strip_non_prose(text) for text in self._texts(texts)]
         detected = np.full(len(prose), None, dtype=object)
         keep = [i for i, text in enumerate(prose) if any(c.isalpha() for c in text)]
@@ -280,21 +248,10 @@ class LanguageGate:
             detected[keep] = np.array(self.backend.languages, dtype=object)[scores.argmax(1)]
         return detected
 
-    # ----------------------------------------------------------------- metrics
     def metric_sums(self, *, reset: bool = False) -> MetricSums:
-        """Texts checked and their count per reason since the last reset, for the logs.
-
-        Parameters
-        ----------
-        reset : bool, default False
-            Start a new window: zero the counts after reading them.
-
-        Returns
-        -------
-        MetricSums
-            ``checked`` and one count per :data:`REASONS`; :func:`gate_metrics` derives the
-            logged rates, so the counts of several gates (ranks) merge exactly.
-        """
+        """Texts ``checked`` and one count per :data:`REASONS` since the last reset
+        (``reset=True``: start a new window); :func:`gate_metrics` derives the rates, so the
+        counts of several gates (ranks) merge exactly."""
         sums = MetricSums(
             {name: float(count) for name, count in self._counts.items()}, gate_metrics
         )
@@ -303,16 +260,18 @@ class LanguageGate:
         return sums
 
 
+def _scripts(code: str) -> set[str]:
+    return set(get_language(code).scripts)
+
+
 #: Keys of :meth:`LanguageGate.metric_sums`.
 _SUMS = ("checked", *REASONS)
 
 
 def gate_metrics(sums: Mapping[str, float]) -> dict[str, float]:
-    """The logged metrics of :meth:`LanguageGate.metric_sums`.
-
-    ``gate/pass_rate`` and ``gate/<reason>_rate`` for every other reason, over the texts
-    checked (NaN before any), and ``gate/checked``.
-    """
+    """The logged metrics of :meth:`LanguageGate.metric_sums`: ``gate/pass_rate`` and
+    ``gate/<reason>_rate`` of every other reason over the texts checked (NaN before any), and
+    ``gate/checked``."""
     total = sums.get("checked", 0.0)
 
     def rate(name: str) -> float:

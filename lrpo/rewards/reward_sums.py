@@ -1,9 +1,5 @@
-"""The running sums of :class:`~lrpo.rewards.SemanticReward` and the metrics derived from them.
-
-Sums, not means, so that the sums of several ranks (each scoring its own slice of the
-rollouts) merge into the metrics one reward scoring every rollout would report
-(:class:`~lrpo.metrics.MetricSums`).
-"""
+"""The running sums of :class:`~lrpo.rewards.SemanticReward` and the metrics derived from them
+(sums, not means, so that those of several ranks merge exactly)."""
 
 from __future__ import annotations
 
@@ -34,13 +30,8 @@ _GATE_SUMS = ("gate/gated", "gate/passed", "gate/value")
 
 
 class RewardSums:
-    """Additive sums over the breakdowns recorded since the last reset.
-
-    Parameters
-    ----------
-    gated : bool
-        The reward has a gate: sum its values and passes too.
-    """
+    """Additive sums over the breakdowns recorded since the last reset (``gated``: the gate's
+    values and passes too)."""
 
     def __init__(self, *, gated: bool) -> None:
         self.gated = gated
@@ -78,25 +69,12 @@ class RewardSums:
             self._gate += (gated.sum(), passed.sum(), b.gate[gated].sum())
 
     def metric_sums(self, *, reset: bool = False) -> MetricSums:
-        """The sums, derived by :func:`reward_metrics`; ``reset=True`` starts a new window.
-
-        Parameters
-        ----------
-        reset : bool, default False
-            Zero the sums after reading them.
-
-        Returns
-        -------
-        MetricSums
-            ``items``, ``lang/<code>/<field>``, the gate's sums (with a gate) and
-            ``guard/<name>`` for every guard.
-        """
+        """``items``, ``lang/<code>/<field>``, the gate's sums and ``guard/<name>``, derived by
+        :func:`reward_metrics`; ``reset=True`` starts a new window."""
         sums = {"items": float(self._items)}
         for code, row in self._languages.items():
-            sums.update(
-                (f"lang/{code}/{field}", float(value))
-                for field, value in zip(_LANGUAGE_SUMS, row, strict=True)
-            )
+            keys = (f"lang/{code}/{field}" for field in _LANGUAGE_SUMS)
+            sums.update(zip(keys, row.tolist(), strict=True))
         if self.gated:
             sums.update(zip(_GATE_SUMS, self._gate.tolist(), strict=True))
         sums.update((f"guard/{name}", float(self._guards[name])) for name in GUARDS)
@@ -109,11 +87,9 @@ def reward_metrics(sums: Mapping[str, float]) -> dict[str, float]:
     """The logged metrics of :meth:`SemanticReward.metric_sums`.
 
     ``reward/mean``; per requested language ``reward/<lang>/{count,mean,raw,calibrated}``
-    (raw and calibrated over scored items); ``gate/pass_rate`` (share of gated items the
-    gate passed: requested language detected, enough of its script), ``gate/mean``, and
-    per requested language ``gate/<lang>/pass_rate`` (a language the policy cannot be
-    directed into shows a low one; NaN where no item of it was gated);
-    ``guard/<name>`` counts for every guard, and ``guard/rate``.
+    (raw and calibrated over scored items); ``gate/pass_rate`` (over gated items),
+    ``gate/mean`` and ``gate/<lang>/pass_rate`` (low for a language the policy cannot be
+    directed into; NaN where none was gated); ``guard/<name>`` counts and ``guard/rate``.
     """
     items = sums.get("items", 0.0)
     rows: dict[str, dict[str, float]] = {}
@@ -121,25 +97,22 @@ def reward_metrics(sums: Mapping[str, float]) -> dict[str, float]:
         if key.startswith("lang/"):
             code, field = key[5:].rsplit("/", 1)
             rows.setdefault(code, {})[field] = value
-    out: dict[str, float] = {}
-    total = sum(row["reward"] for row in rows.values())
-    out["reward/mean"] = float(total / items) if items else float("nan")
+    out = {"reward/mean": _ratio(sum(row["reward"] for row in rows.values()), items)}
     for code, row in sorted(rows.items()):
-        count, n_raw, n_cal = row["count"], row["n_raw"], row["n_calibrated"]
-        out[f"reward/{code}/count"] = float(count)
-        out[f"reward/{code}/mean"] = float(row["reward"] / count)
-        out[f"reward/{code}/raw"] = float(row["raw"] / n_raw) if n_raw else float("nan")
-        out[f"reward/{code}/calibrated"] = (
-            float(row["calibrated"] / n_cal) if n_cal else float("nan")
-        )
+        out[f"reward/{code}/count"] = float(row["count"])
+        out[f"reward/{code}/mean"] = _ratio(row["reward"], row["count"])
+        out[f"reward/{code}/raw"] = _ratio(row["raw"], row["n_raw"])
+        out[f"reward/{code}/calibrated"] = _ratio(row["calibrated"], row["n_calibrated"])
     if _GATE_SUMS[0] in sums:
         gated, passed, value = (sums[key] for key in _GATE_SUMS)
-        out["gate/pass_rate"] = float(passed / gated) if gated else float("nan")
-        out["gate/mean"] = float(value / gated) if gated else float("nan")
+        out["gate/pass_rate"], out["gate/mean"] = _ratio(passed, gated), _ratio(value, gated)
         for code, row in sorted(rows.items()):  # can the policy be directed into each?
-            gated, passed = row.get("gated", 0.0), row.get("passed", 0.0)
-            out[f"gate/{code}/pass_rate"] = float(passed / gated) if gated else float("nan")
+            out[f"gate/{code}/pass_rate"] = _ratio(row.get("passed", 0.0), row.get("gated", 0.0))
     guards = {name: sums.get(f"guard/{name}", 0.0) for name in GUARDS}
     out.update((f"guard/{name}", float(count)) for name, count in guards.items())
-    out["guard/rate"] = float(sum(guards.values()) / items) if items else float("nan")
+    out["guard/rate"] = _ratio(sum(guards.values()), items)
     return out
+
+
+def _ratio(total: float, count: float) -> float:
+    return float(total / count) if count else float("nan")

@@ -1,25 +1,14 @@
 """`ScoreCalibrator`: any scalar quality score made comparable across languages.
 
-A reward model trained in one language, a QE metric or a verifier gives scores whose level
-depends on the language of the answer (seed 004: a reward model reused across languages). Fitted
-offline on a sample of ``(score, language)`` (answers of the policy, or of a reference model, in
-each language), it maps a score to a reward in [0, 1] on one scale for every language:
-
-``method="mean"``
-    subtract the language's mean offset: ``r = clip((u - (m_lang - m_all) + 1) / 2, 0, 1)``
-    where ``u`` is the score rescaled linearly from ``bounds`` to [-1, 1], ``m_lang`` the mean
-    of ``u`` in the language and ``m_all`` the pooled mean. A score as far above its language's
-    mean gets the same reward in every language.
-``method="quantile"``
-    the rank of the score among the language's sample (its empirical CDF), in [0, 1].
-
-It reuses the cosine calibrators: each language is a (lang, lang) entry of a
-:class:`~lrpo.calibration.CalibrationTable` holding the rescaled scores as its
-``equivalent`` kind, fitted with :class:`~lrpo.calibration.MeanCalibrator` or
-:class:`~lrpo.calibration.QuantileCalibrator` (``knots="equivalent"``). A language absent from
-the sample falls back to the pooled statistics (the calibrators' ``global`` back-off, counted
-in ``calibrator_.unknown_languages_``). NaN and infinite scores give NaN (the reward layer
-counts them): an infinite score is no measurement, and clipped it would get the top reward.
+A reward model, QE metric or verifier gives scores whose level depends on the answer's
+language (seed 004). Fitted offline on ``(score, language)`` samples, the calibrator maps a
+score to [0, 1] on one scale for every language: ``method="mean"`` subtracts the language's
+mean offset, ``r = clip((u - (m_lang - m_all) + 1) / 2, 0, 1)`` with ``u`` the score rescaled
+from ``bounds`` to [-1, 1]; ``method="quantile"`` takes the score's rank in the language's
+sample. Each language is a (lang, lang) entry of a :class:`~lrpo.calibration.CalibrationTable`
+fitted with the cosine calibrators (``knots="equivalent"``); a language outside the sample
+falls back to the pooled statistics. NaN and infinite scores give NaN: an infinite score is no
+measurement, and clipped it would get the top reward.
 """
 
 from __future__ import annotations
@@ -57,11 +46,10 @@ class ScoreCalibrator:
     method : {"mean", "quantile"}, default "mean"
         Per-language mean offset, or per-language empirical CDF (see the module notes).
     bounds : (float, float) or None, default None
-        The score range rescaled to [-1, 1] (scores outside are clipped). None takes the
-        sample's minimum and maximum at fit time.
+        The score range rescaled to [-1, 1] (outside: clipped); None: the sample's range.
     shrinkage : float, default 0
-        For ``"mean"``: pseudo-count pulling a language's offset towards 0
-        (``n / (n + shrinkage)`` of it is applied), useful for languages with few samples.
+        For ``"mean"``: pseudo-count pulling a language's offset towards 0 (``n / (n +
+        shrinkage)`` of it is applied), for languages with few samples.
 
     Attributes
     ----------
@@ -70,7 +58,7 @@ class ScoreCalibrator:
     table_ : CalibrationTable
         One (lang, lang) entry per language of the sample.
     calibrator_ : MeanCalibrator or QuantileCalibrator
-        The fitted calibrator (its counters show languages outside the sample).
+        Fitted on ``table_`` (its counters show languages outside the sample).
 
     Examples
     --------
@@ -109,14 +97,10 @@ class ScoreCalibrator:
                 raise ValueError(
                     f"bounds must be two finite numbers (low < high), got {self.bounds!r}"
                 )
-        if not (
-            isinstance(self.shrinkage, int | float)
-            and math.isfinite(self.shrinkage)
-            and self.shrinkage >= 0
-        ):
-            raise ValueError(f"shrinkage must be a finite number >= 0, got {self.shrinkage!r}")
+        shrinkage = self.shrinkage
+        if not (isinstance(shrinkage, int | float) and math.isfinite(shrinkage) and shrinkage >= 0):
+            raise ValueError(f"shrinkage must be a finite number >= 0, got {shrinkage!r}")
 
-    # --------------------------------------------------------------------- fit
     def fit(
         self, scores: Sequence[float] | np.ndarray, languages: Sequence[str] | np.ndarray
     ) -> ScoreCalibrator:
@@ -130,20 +114,7 @@ class ScoreCalibrator:
             The language of each scored answer.
         """
         self._check_params()
-        x = np.asarray(scores, dtype=np.float64)
-        langs = np.asarray(languages)
-        if x.ndim != 1 or langs.ndim != 1 or x.size != langs.size:
-            raise ValueError(
-                f"scores and languages must be 1-D of the same length, got shapes "
-                f"{x.shape} and {langs.shape}"
-            )
-        if x.size == 0:
-            raise ValueError("cannot fit a ScoreCalibrator on an empty sample")
-        if not np.all(np.isfinite(x)):
-            raise ValueError(
-                f"scores must be finite to fit, got {int((~np.isfinite(x)).sum())} "
-                "NaN/inf values; drop them from the sample"
-            )
+        x, langs = _checked(scores, languages, fitting=True)
         codes, inverse = np.unique(langs.astype(str), return_inverse=True)
         validate_languages(codes.tolist())
         low, high = (float(b) for b in self.bounds) if self.bounds else (x.min(), x.max())
@@ -159,48 +130,41 @@ class ScoreCalibrator:
         for i, code in enumerate(codes.tolist()):
             values = unit[inverse == i]
             knots = tuple(float(k) for k in np.maximum.accumulate(np.quantile(values, levels)))
-            stats = KindStats(
-                count=int(values.size),
-                mean=float(values.mean()),
-                std=float(values.std()),
-                knots=knots,
-            )
+            mean, std = float(values.mean()), float(values.std())
+            stats = KindStats(count=int(values.size), mean=mean, std=std, knots=knots)
+            own = {"ref_lang": code, "out_lang": code}  # a (lang, lang) entry
             # upper_anchor is unused here (QuantileCalibrator's upper_anchor stays off).
-            pairs.append(
-                PairStats(
-                    ref_lang=code,
-                    out_lang=code,
-                    equivalent=stats,
-                    mixture_knots=knots,
-                    upper_anchor=1.0,
-                )
-            )
+            pairs.append(PairStats(**own, equivalent=stats, mixture_knots=knots, upper_anchor=1.0))
+        sizes = {f"items_{c}": int(n) for c, n in zip(codes, np.bincount(inverse), strict=True)}
         self.table_ = CalibrationTable(
             embedder="scalar-score",
             languages=tuple(codes.tolist()),
             ordered=True,
             quantile_levels=tuple(float(v) for v in levels),
             pairs=tuple(pairs),
-            provenance=Provenance(
-                source="ScoreCalibrator.fit",
-                sizes={
-                    f"items_{c}": int(n) for c, n in zip(codes, np.bincount(inverse), strict=True)
-                },
-            ),
+            provenance=Provenance(source="ScoreCalibrator.fit", sizes=sizes),
         )
-        calibrator: BaseCalibrator
+        return self._fit_calibrator()
+
+    def _fit_calibrator(self) -> ScoreCalibrator:
         if self.method == "mean":
-            calibrator = MeanCalibrator(shrinkage=self.shrinkage)
+            self.calibrator_: BaseCalibrator = MeanCalibrator(shrinkage=self.shrinkage)
         else:
-            calibrator = QuantileCalibrator(knots="equivalent")
-        self.calibrator_ = calibrator.fit(self.table_)
+            self.calibrator_ = QuantileCalibrator(knots="equivalent")
+        self.calibrator_.fit(self.table_)
         return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "calibrator_"):
+            raise NotFittedError(
+                "this ScoreCalibrator is not fitted yet: call "
+                "fit(scores, languages) on an offline sample first"
+            )
 
     def _rescale(self, x: np.ndarray) -> np.ndarray:
         unit = (x - self.low_) * (2.0 / (self.high_ - self.low_)) - 1.0
         return np.clip(unit, -1.0, 1.0, out=unit)
 
-    # --------------------------------------------------------------- transform
     def __call__(
         self, scores: Sequence[float] | np.ndarray, languages: Sequence[str] | np.ndarray
     ) -> np.ndarray:
@@ -210,26 +174,14 @@ class ScoreCalibrator:
         -------
         ndarray of float64, shape (n,)
         """
-        if not hasattr(self, "calibrator_"):
-            raise NotFittedError(
-                "this ScoreCalibrator is not fitted yet: call "
-                "fit(scores, languages) on an offline sample first"
-            )
-        x = np.asarray(scores, dtype=np.float64)
-        langs = np.asarray(languages)
-        if x.ndim != 1 or x.shape != langs.shape:
-            raise ValueError(
-                f"scores and languages must be 1-D of the same length, got shapes "
-                f"{x.shape} and {langs.shape}"
-            )
+        self._check_fitted()
+        x, langs = _checked(scores, languages, fitting=False)
         x = np.where(np.isfinite(x), x, np.nan)
         return self.calibrator_(self._rescale(x), langs, langs)
 
-    # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         """Settings, bounds and the per-language table (JSON-safe)."""
-        if not hasattr(self, "calibrator_"):
-            raise NotFittedError("this ScoreCalibrator is not fitted yet")
+        self._check_fitted()
         return {
             "format_version": STATE_VERSION,
             "params": self.get_params(),
@@ -241,11 +193,9 @@ class ScoreCalibrator:
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> ScoreCalibrator:
         """Rebuild a fitted calibrator from :meth:`state_dict`."""
-        if state.get("format_version") != STATE_VERSION:
-            raise ValueError(
-                f"ScoreCalibrator state format {state.get('format_version')!r} "
-                f"is not {STATE_VERSION}"
-            )
+        version = state.get("format_version")
+        if version != STATE_VERSION:
+            raise ValueError(f"ScoreCalibrator state format {version!r} is not {STATE_VERSION}")
         params = dict(state["params"])
         if params.get("bounds") is not None:
             params["bounds"] = tuple(params["bounds"])
@@ -253,8 +203,22 @@ class ScoreCalibrator:
         self._check_params()
         self.low_, self.high_ = float(state["low"]), float(state["high"])
         self.table_ = CalibrationTable.model_validate(state["table"])
-        if self.method == "mean":
-            self.calibrator_ = MeanCalibrator(shrinkage=self.shrinkage).fit(self.table_)
-        else:
-            self.calibrator_ = QuantileCalibrator(knots="equivalent").fit(self.table_)
-        return self
+        return self._fit_calibrator()
+
+
+def _checked(scores: Any, languages: Any, *, fitting: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Scores as float64 and languages, 1-D of one length (when ``fitting``: finite, some)."""
+    x, langs = np.asarray(scores, dtype=np.float64), np.asarray(languages)
+    if x.ndim != 1 or x.shape != langs.shape:
+        raise ValueError(
+            f"scores and languages must be 1-D of the same length, got shapes "
+            f"{x.shape} and {langs.shape}"
+        )
+    if fitting and x.size == 0:
+        raise ValueError("cannot fit a ScoreCalibrator on an empty sample")
+    if fitting and not np.all(np.isfinite(x)):
+        raise ValueError(
+            f"scores must be finite to fit, got {int((~np.isfinite(x)).sum())} "
+            "NaN/inf values; drop them from the sample"
+        )
+    return x, langs

@@ -1,29 +1,9 @@
 """Unicode scripts of code points, as lookup tables for vectorised text statistics.
 
-:func:`script_table` maps every code point to the index of its script among a few, and
-:func:`char_word_weights` to its share of a word where a script writes no spaces between
-words, so that :mod:`lrpo.rewards.spans` can count letters and words of a whole batch with
-one table lookup and a ``bincount``.
-
-Design choices
---------------
-* A *letter* is a code point of general category L (letters) or M (combining
-  marks, e.g. Devanagari vowel signs) whose Unicode ``Script`` is a real script.
-  Characters of script Common or Inherited (digits, punctuation, symbols, the
-  Japanese long-vowel mark "ー", combining accents) are not letters: they belong
-  to no language, so they count neither for nor against a script.
-* Scripts come from the Unicode ``Script`` property as the ``regex`` module knows
-  it (``\\p{Script=Hira}``), not from character names: names such as
-  "KATAKANA-HIRAGANA PROLONGED SOUND MARK" or "CJK COMPATIBILITY IDEOGRAPH" do not
-  map cleanly to scripts, and ``unicodedata`` has no Script property. ``regex`` is
-  only used once per script, to build a code point -> script-id table (~5 ms per
-  script, cached).
-* Words are the unit in which a text's share of each language is measured, because a
-  letter is not the same amount of text in every script: one Latin acronym has as many
-  letters as four Han characters. Scripts written without spaces count characters per
-  word, measured on parallel UI translations (English words against the translation's
-  characters): Han 1.8 (Chinese), kana 4.5 (Japanese, Han counted at 1.8), Thai 5.7. Lao,
-  Khmer and Myanmar are taken as Thai (not measured).
+A *letter* is a code point of category L or M of a real Unicode ``Script`` (``regex``'s; not
+Common or Inherited). Words, not letters, measure a text's share of each language (a Latin
+acronym has as many letters as four Han characters): scripts without spaces count characters
+per word, measured on parallel UI translations (Lao, Khmer and Myanmar taken as Thai).
 """
 
 from __future__ import annotations
@@ -38,15 +18,9 @@ __all__ = ["char_word_weights", "letters", "script_table"]
 _CODE_POINTS = 0x110000
 
 #: Characters per word of the scripts written without spaces (see the module notes).
-CHARS_PER_WORD = {
-    "Hani": 1.8,
-    "Hira": 4.5,
-    "Kana": 4.5,
-    "Thai": 5.7,
-    "Laoo": 5.7,
-    "Khmr": 5.7,
-    "Mymr": 5.7,
-}
+CHARS_PER_WORD = {"Hani": 1.8, "Hira": 4.5, "Kana": 4.5} | dict.fromkeys(
+    ("Thai", "Laoo", "Khmr", "Mymr"), 5.7
+)
 
 
 def _regex_module():

@@ -1,38 +1,17 @@
 """`SemanticReward`: calibrated similarity (or any scalar score), language gate and guards.
 
-One call scores a batch of rollouts, mixed languages and GRPO groups alike:
+One call scores a batch of rollouts, mixed languages and GRPO groups alike: **guards**
+(:mod:`lrpo.rewards.guards`: unusable items and cheap answers get ``guard_reward``, unembedded);
+the **quality score** (:mod:`lrpo.rewards.steps`: the cosine to the reference, references
+cached once per group, or a scalar score given or from a ``scorer``); **calibration** by pair
+(reference language, output language) or, for a scalar score, by output language, with
+``online_calibration`` learning each pair's domain shift from mismatches; seed 000's
+**threshold** ``tau``; the **gate** value ``g`` and ``R = q * g`` (``composition="gate"``) or
+``R = lambda_sim * q + lambda_lang * g`` (``"weighted"``).
 
-1. **Guards** (:mod:`lrpo.rewards.guards`): unusable items (no completion text, no reference,
-   an unknown language code), empty or over-long completions and cheap answers (only a
-   directive, a copy of the prompt's question, alone or with a short answer, the reference
-   copied for another language) get ``guard_reward`` (0 by default) and are counted; they are
-   not embedded. An echo of the question in another language is seen on the embeddings, after
-   step 2. The gate judges a completion without lrpo's directive texts and special tokens.
-2. **Quality score** (:mod:`lrpo.rewards.similarity`): the cosine similarity between the
-   completion and its reference with the configured embedder; references go through a
-   :class:`~lrpo.embedders.CachedEmbedder`, so a reference shared by the K rollouts of a
-   group is embedded once (and once per run when the prompt comes back). Or a scalar score
-   instead (a reward model, a QE metric, a verifier): given as ``scores=`` or computed by a
-   ``scorer``.
-3. **Calibration** (:mod:`lrpo.rewards.calibration_step`) by pair (reference language, output
-   language, detected or requested: ``pair_key``) with a fitted ``MeanCalibrator`` or
-   ``QuantileCalibrator`` (or a ``raw_mapping`` onto [0, 1] without one), or per output
-   language for a scalar score (:class:`~lrpo.rewards.ScoreCalibrator`, else clipped). With
-   ``online_calibration`` the mean calibrator also learns the training domain's shift of each
-   pair from mismatches (each completion against another prompt's reference).
-4. **Threshold** (seed 000, optional): ``q = 0`` below ``tau``, ``(c - tau) / (1 - tau)``
-   above, on the calibrated value ``c``.
-5. **Gate and composition** (:mod:`lrpo.rewards.gate_step`): the
-   :class:`~lrpo.rewards.LanguageGate` value ``g`` (hard:
-   1 if the detected language is the requested one, else 0; soft: the script share) and
-   ``R = q * g`` (``composition="gate"``, LRPO's default) or
-   ``R = lambda_sim * q + lambda_lang * g`` (``"weighted"``, seed 000: 1.5 and 1.0, so R lies
-   in [0, 2.5]).
-
-Bad input: lengths that do not match raise ``ValueError``; everything else about one item
-(None or non-string completion, missing or blank reference, unknown language code, NaN or
-infinite score) gives that item ``guard_reward`` and counts it under its guard name, never a
-crash and never ``None``.
+Lengths that do not match raise ``ValueError``; anything else wrong with one item (no text,
+no reference, unknown language, NaN or infinite score) gives it ``guard_reward`` and counts it
+under its guard name: never a crash, never ``None``.
 """
 
 from __future__ import annotations
@@ -44,31 +23,18 @@ from typing import Any
 import numpy as np
 
 from lrpo.calibration import BaseCalibrator
-from lrpo.embedders import Embedder, load_embedder
+from lrpo.embedders import Embedder
 from lrpo.metrics import MetricSums
 
-from .calibration_step import (
-    build_calibrator,
-    calibrate,
-    learn_mismatches,
-    output_languages,
-    reference_languages,
-    threshold,
-)
+from . import steps
+from .copies import message_text
 from .gate import LanguageGate
-from .gate_step import compose, gate_items
-from .guards import KnownCodes, copy_guards, echo_guard, input_guards
-from .inputs import broadcast, column, message_text
+from .guards import Batch, copy_guards, echo_guard, input_guards, known_codes
 from .reward_sums import RewardSums, reward_metrics
 from .scalar import ScoreCalibrator
 from .semantic_config import RewardBreakdown, SemanticRewardConfig
-from .similarity import Scorer, embedders, raw_scores
 
 __all__ = ["RewardBreakdown", "SemanticReward", "SemanticRewardConfig", "reward_metrics"]
-
-
-def _nan(n: int) -> np.ndarray:
-    return np.full(n, np.nan)
 
 
 class SemanticReward:
@@ -97,7 +63,7 @@ class SemanticReward:
     reference_cache : CachedEmbedder or None
         Its ``hits`` / ``misses`` count the references.
     last_breakdown : RewardBreakdown or None
-        The breakdown of the latest call.
+        Of the latest call.
 
     Examples
     --------
@@ -114,7 +80,7 @@ class SemanticReward:
         embedder: Embedder | None = None,
         calibrator: BaseCalibrator | None = None,
         gate: Any = None,
-        scorer: Scorer | None = None,
+        scorer: steps.Scorer | None = None,
         score_calibrator: ScoreCalibrator | None = None,
     ) -> None:
         if config is None:
@@ -135,66 +101,37 @@ class SemanticReward:
             )
         self.scorer = scorer
         self.score_calibrator = score_calibrator
-        if embedder is None and scorer is None:
-            embedder = load_embedder(config.embedder)
-        self.reference_cache, self._completion_embedder = embedders(embedder, config.cache_size)
-        cache = self.reference_cache
-        fingerprint = cache.fingerprint if cache is not None else None
-        self.calibrator = (
-            None
-            if calibrator is None and scorer is not None
-            else build_calibrator(config, calibrator, fingerprint)
-        )
+        self.reference_cache, self._completion_embedder = steps.embedders(self, embedder)
+        self.calibrator = steps.build_calibrator(self, calibrator)
         self._gate_given = gate is not None
         if gate is None:
-            gate = self._default_gate(config)
+            gate = None if config.gate is None else LanguageGate(config.gate)
         elif not callable(getattr(gate, "check", None)):
             raise TypeError(f"gate must have check(texts, requested), got {type(gate).__name__}")
         self.gate = gate
-        self._known_codes = KnownCodes(gate)
+        self._known_codes = known_codes(gate)
         self.last_breakdown: RewardBreakdown | None = None
         self._sums = RewardSums(gated=gate is not None)
 
-    @staticmethod
-    def _default_gate(config: SemanticRewardConfig) -> LanguageGate | None:
-        return None if config.gate is None else LanguageGate(config.gate)
-
     def use_languages(self, languages: Sequence[str]) -> None:
-        """Let the default gate choose among ``languages`` and English: those a run asks for.
+        """Let the default gate choose among the run's ``languages`` and English.
 
-        The integrations call this with the router's languages (and the TRL callback with the
-        dataset's too). Nothing changes when the config names ``gate.candidates`` or a gate
-        was passed in. A rollout later requested in another language gets the
-        ``unknown_language`` guard (a counted ``guard_reward``).
-
-        Parameters
-        ----------
-        languages : sequence of str
-            The run's languages.
+        The integrations call this with the router's (and the dataset's) languages; nothing
+        changes when the config names ``gate.candidates`` or a gate was passed in. A rollout
+        requested in another language then gets the ``unknown_language`` guard.
         """
         config = self.config.for_languages(languages)
         if config is self.config or self._gate_given:
             return
-        self.config, self.gate = config, self._default_gate(config)
-        self._known_codes = KnownCodes(self.gate)
+        self.config, self.gate = config, LanguageGate(config.gate)
+        self._known_codes = known_codes(self.gate)
 
     @classmethod
     def from_config(
         cls, config: SemanticRewardConfig | Mapping[str, Any] | str | Path, **objects: Any
     ) -> SemanticReward:
-        """Build from a config, a dict, or a JSON file; ``objects`` as in the constructor.
-
-        Parameters
-        ----------
-        config : SemanticRewardConfig, mapping, str or Path
-            The settings, or the path of a JSON file holding them.
-        **objects
-            ``embedder``, ``calibrator``, ``gate``, ``scorer``, ``score_calibrator``.
-
-        Returns
-        -------
-        SemanticReward
-        """
+        """Build from a config, a dict, or the path of a JSON file; ``objects`` (``embedder``,
+        ``calibrator``, ``gate``, ``scorer``, ``score_calibrator``) as in the constructor."""
         if isinstance(config, str | Path):
             config = SemanticRewardConfig.model_validate_json(Path(config).read_text("utf-8"))
         return cls(config, **objects)
@@ -202,35 +139,27 @@ class SemanticReward:
     def __repr__(self) -> str:
         return f"SemanticReward({self.config!r})"
 
-    # -------------------------------------------------------------- TRL entry
     def __call__(
         self,
         prompts: Sequence[Any] | None = None,
         completions: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> list[float]:
-        """TRL's reward-function signature: one float per completion, never None.
-
-        Reads the requested language, the reference and (optionally) the reference's
-        language from ``kwargs`` under the configured column names (the first present).
-        """
+        """TRL's reward-function signature: one float per completion, never None; the requested
+        language, the reference and (optionally) its language are read from the ``kwargs``
+        columns the config names (the first present)."""
         if completions is None:
             raise TypeError("completions is required: call reward(prompts=..., completions=...)")
-        n = len(completions)
         config = self.config
-        languages = column(kwargs, config.language_columns, "requested language")
-        references = column(
-            kwargs, config.reference_columns, "reference", required=self.scorer is None
-        )
-        ref_langs = column(kwargs, config.reference_language_columns, "", required=False)
-        if prompts is not None and len(prompts) != n:
-            raise ValueError(f"prompts has {len(prompts)} items for {n} completions")
+        languages = steps.column(kwargs, config.language_columns, "requested language", True)
+        needed = self.scorer is None
+        references = steps.column(kwargs, config.reference_columns, "reference", needed)
+        ref_langs = steps.column(kwargs, config.reference_language_columns, "", False)
         breakdown = self.score(
             completions, references, languages, prompts=prompts, ref_langs=ref_langs
         )
         return breakdown.reward.tolist()
 
-    # ------------------------------------------------------------------ batch
     def score(
         self,
         completions: Sequence[Any],
@@ -261,111 +190,77 @@ class SemanticReward:
         Returns
         -------
         RewardBreakdown
-            Also kept as ``last_breakdown`` and added to the running sums.
-
-        Raises
-        ------
-        ValueError
-            When a per-item argument does not have one entry per completion.
+            Also kept as ``last_breakdown`` and added to the running sums. ``ValueError`` when
+            a per-item argument does not have one entry per completion.
         """
         config = self.config
         if isinstance(completions, str):
             raise TypeError("completions must be a sequence of completions, got one str")
         completions = list(completions)
         n = len(completions)
-        references = broadcast(references, n, "references")
-        requested = np.array(broadcast(languages, n, "languages"), dtype=object)
-        prompts = broadcast(prompts, n, "prompts")
-        ref_given = broadcast(ref_langs, n, "ref_langs")
+        references = steps.broadcast(references, n, "references")
+        requested = np.array(steps.broadcast(languages, n, "languages"), dtype=object)
         if scores is not None:
-            scores = np.asarray(broadcast(scores, n, "scores"), dtype=np.float64)
+            scores = np.asarray(steps.broadcast(scores, n, "scores"), dtype=np.float64)
+        batch = Batch(
+            texts=[message_text(c) for c in completions],
+            refs=references if references is not None else [None] * n,
+            prompts=steps.broadcast(prompts, n, "prompts"),
+            requested=requested,
+            ref_given=steps.broadcast(ref_langs, n, "ref_langs"),
+            scores=scores,
+        )
         scalar = scores is not None or self.scorer is not None
         if not scalar and self.reference_cache is None:
             raise ValueError("no embedder: pass scores= or build the reward with a scorer")
 
-        texts = [message_text(c) for c in completions]
-        refs: list[Any] = references if references is not None else [None] * n
-        guard = input_guards(
-            texts, refs, requested, ref_given, config, scalar=scalar, valid_code=self._known_codes
-        )
-        ref_lang = reference_languages(self.gate, config, refs, requested, ref_given, guard == "")
-        questions = copy_guards(texts, refs, prompts, requested, ref_lang, guard, config)
+        guard = input_guards(batch, config, scalar=scalar, valid_code=self._known_codes)
+        ref_lang = steps.reference_languages(self, batch, guard == "")
+        questions = copy_guards(batch, ref_lang, guard, config)
 
         alive = np.flatnonzero(guard == "")
-        gated = gate_items(self.gate, texts, requested, alive)
-        raw, found, scored = _nan(n), None, alive  # scored: the items of raw and found
+        gated = steps.gate_items(self.gate, batch, alive)
+        raw, found, scored = np.full(n, np.nan), None, alive  # scored: the items of raw and found
         if alive.size:
-            raw[alive], found = raw_scores(
-                alive,
-                texts,
-                refs,
-                prompts,
-                scores=scores,
-                scorer=self.scorer,
-                embedders=(self._completion_embedder, self.reference_cache),
-                mismatches=bool(getattr(self.calibrator, "online", None)),
-            )
+            raw[alive], found = steps.raw_scores(self, batch, alive)
         if found is not None:
-            embed = self.reference_cache.embed  # questions: once per group, as references
-            echo_guard(alive, raw, found.vectors, texts, refs, questions, guard, config, embed)
+            echo_guard(batch, alive, found, questions, guard, config, self.reference_cache.embed)
         unusable = alive[~np.isfinite(raw[alive])]  # an infinite score would clip to the top
         guard[unusable] = "nan_score"
         raw[unusable] = np.nan
         alive = np.flatnonzero(guard == "")
 
-        out_lang = output_languages(config, requested, gated.detected)
-        calibrated = _nan(n)
+        out_lang = steps.output_languages(config.pair_key, requested, gated["detected"])
+        calibrated = np.full(n, np.nan)
         if alive.size:
-            calibrated[alive] = calibrate(
-                raw[alive],
-                ref_lang[alive],
-                out_lang[alive],
-                scalar=scalar,
-                calibrator=self.calibrator,
-                score_calibrator=self.score_calibrator,
-                raw_mapping=config.raw_mapping,
+            calibrated[alive] = steps.calibrate(
+                self, scalar, raw[alive], ref_lang[alive], out_lang[alive]
             )
         if found is not None and found.partner is not None:  # after calibrating the batch
-            learn_mismatches(self.calibrator, found, ref_lang[scored], out_lang[scored])
-        quality = threshold(calibrated, config.threshold)
-        reward = compose(quality, gated.value, config)
+            partner_lang = ref_lang[scored][found.partner].astype(str)  # online calibration
+            self.calibrator.partial_fit(found.mismatch, partner_lang, out_lang[scored].astype(str))
+        quality = steps.threshold(calibrated, config.threshold)
+        reward = steps.compose(quality, gated["gate"], config)
         reward[guard != ""] = config.guard_reward
         breakdown = RewardBreakdown(
             reward=reward,
             raw=raw,
             calibrated=calibrated,
             quality=quality,
-            gate=gated.value,
-            detected=gated.detected,
-            confidence=gated.confidence,
-            script_share=gated.script_share,
-            gate_reason=gated.reason.astype(str),
             requested=requested,
             ref_lang=ref_lang,
             out_lang=out_lang,
             guard=guard.astype(str),
+            **gated,
         )
         self._sums.record(breakdown)
         self.last_breakdown = breakdown
         return breakdown
 
-    # ---------------------------------------------------------------- metrics
     def metric_sums(self, *, reset: bool = False) -> MetricSums:
-        """The running sums since the last reset, for the trainer's logs.
+        """The running sums since the last reset (``reset=True``: start a new window).
 
-        Sums of several reward functions of one config (data-parallel ranks, each scoring its
-        own slice of the rollouts) merge into the metrics that one function scoring every
-        rollout would report (:func:`reward_metrics` lists them). ``lang/<code>/...`` keys
-        hold the per-language sums.
-
-        Parameters
-        ----------
-        reset : bool, default False
-            Start a new window: zero the sums after reading them.
-
-        Returns
-        -------
-        MetricSums
-            Derived by :func:`reward_metrics`.
+        Sums of several ranks merge into the metrics one function scoring every rollout
+        would report (:func:`reward_metrics` derives them).
         """
         return self._sums.metric_sums(reset=reset)

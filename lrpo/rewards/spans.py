@@ -1,25 +1,10 @@
 """Split a batch of answers into language spans, weighted in words, with numpy.
 
-A code-mixed answer ("Das ist richtig. The answer is 42. I hope this helps.") is caught only
-if its parts are judged apart: a detector shown the whole text names one language for all of
-it. :func:`split_spans` cuts every text into the pieces whose language the gate identifies
-one by one, and weighs each by its words, so that the share of an answer written in the
-requested language is comparable across scripts.
-
-Design choices
---------------
-* A span is a sentence (cut at ``. ! ?`` before white space, at ``。！？؟।॥۔።`` and at line
-  breaks) with one refinement: inside a sentence, a run of words in scripts the requested
-  language does not use becomes a span of its own when it weighs at least
-  ``min_foreign_words`` words. Shorter runs (``Python の list を使って``: technical terms inside
-  CJK, Arabic or Hindi text) stay inside their sentence, whose language the detector
-  judges as a whole; a long run (an English sentence glued to a Chinese one without
-  punctuation) is judged on its own.
-* Weights are words, not letters (:mod:`lrpo.rewards.scripts`): a word of a spaced script
-  counts 1, a word of a script without spaces counts its characters over that script's
-  characters per word.
-* Everything is one pass over the code points of the whole batch (UTF-32 array, table
-  lookups, ``cumsum`` and ``bincount``); Python work is per span only (decoding its text).
+A code-mixed answer ("Das ist richtig. The answer is 42.") is caught only if its parts are
+judged apart. A span is a sentence (cut at ``. ! ?`` before white space, at ``。！？؟।॥۔።``
+and line breaks); inside one, a run of words in scripts the requested language does not use
+is a span of its own from ``min_foreign_words`` words (shorter runs, ``Python の list を``,
+are technical terms). One numpy pass over the batch's code points; Python work per span.
 """
 
 from __future__ import annotations
@@ -44,24 +29,11 @@ _JOINERS = np.array([ord(c) for c in "-'’"], dtype=np.uint32)
 class Spans:
     """Spans of a batch of B texts, and per-text letter statistics.
 
-    Attributes
-    ----------
-    texts : list of str
-        The spans' texts, S of them (only spans with letters).
-    owner : numpy.ndarray of int, shape (S,)
-        Index of the text each span belongs to.
-    weight : numpy.ndarray of float, shape (S,)
-        Words in the span (see the module notes), > 0.
-    own_letters : numpy.ndarray of int, shape (S,)
-        Letters of the span in the requested language's scripts.
-    script : numpy.ndarray of int, shape (S,)
-        The script id (of ``table``) most of the span's letters are written in; 0 if none is.
-    letters : numpy.ndarray of int, shape (B,)
-        Letters of each text.
-    letter_share : numpy.ndarray of float, shape (B,)
-        Letters over non-space characters; 0 for an empty text.
-    script_share : numpy.ndarray of float, shape (B,)
-        Letters in the requested language's scripts over all letters; 0 without letters.
+    Per span, shape (S,), spans with letters only: ``texts``; ``owner`` (index of its text);
+    ``weight`` (words, > 0); ``own_letters`` (in the requested language's scripts); ``script``
+    (the id in ``table`` of most of its letters, 0 if none). Per text, shape (B,): ``letters``;
+    ``letter_share`` (over non-space characters, 0 if empty); ``script_share`` (letters in the
+    requested language's scripts over all, 0 without letters).
     """
 
     texts: list[str]
@@ -88,18 +60,15 @@ def split_spans(
     Parameters
     ----------
     texts : sequence of str
-        Prose with line breaks (:func:`lrpo.rewards.cleaning.strip_non_prose`), B of them.
-    table : numpy.ndarray of uint8
-        From :func:`lrpo.rewards.scripts.script_table`.
-    allowed : numpy.ndarray of bool, shape (L, 1 + number of scripts)
-        ``allowed[l, s]``: script id ``s`` is written by language row ``l``.
+        B texts of prose (:func:`lrpo.rewards.cleaning.strip_non_prose`).
+    table, allowed : numpy.ndarray
+        :func:`lrpo.rewards.scripts.script_table`; ``allowed[l, s]``: language row ``l``
+        writes script id ``s``.
     rows : numpy.ndarray of int, shape (B,)
         Language row requested for each text.
-    min_foreign_words : float, default 3
-        Weight from which a run of foreign-script words inside a sentence is a span.
-    window_words : float, default 4
-        Spans longer than this are cut into windows of ``window_words`` to
-        ``2 * window_words`` words.
+    min_foreign_words, window_words : float, default 3 and 4
+        Words from which a foreign-script run inside a sentence is a span; spans longer
+        than ``window_words`` are cut into windows of that to twice that.
 
     Examples
     --------
@@ -176,10 +145,9 @@ def split_spans(
     weight = np.bincount(span_of_word, word_weight, minlength=codes.size).astype(float)
     own_letters = np.bincount(char_span, own, minlength=codes.size).astype(np.int64)
     n_scripts = allowed.shape[1]
-    script_counts = np.bincount(
-        char_span[is_letter] * n_scripts + table[points[is_letter]],
-        minlength=codes.size * n_scripts,
-    ).reshape(codes.size, n_scripts)
+    cells = char_span[is_letter] * n_scripts + table[points[is_letter]]
+    script_counts = np.bincount(cells, minlength=codes.size * n_scripts)
+    script_counts = script_counts.reshape(codes.size, n_scripts)
     script_counts[:, 0] = 0
     script = np.where(script_counts.max(axis=1) > 0, script_counts.argmax(axis=1), 0)
     order = np.argsort(char_span, kind="stable")
@@ -211,10 +179,9 @@ def _windows(
 ) -> np.ndarray:
     """Span codes of words, each span cut into consecutive windows of ``size`` words or more.
 
-    The words of one span need not be adjacent (a sentence around a run set apart); windows
-    follow their order. A remainder under ``size`` joins the window before it. Spans with
-    words of a script without spaces stay whole: a window of Han characters alone is Chinese
-    to a detector, even inside a Japanese sentence.
+    A span's words need not be adjacent (a sentence around a run set apart); a remainder
+    under ``size`` joins the window before it. Spans with words of a script without spaces
+    stay whole: a window of Han characters alone is Chinese to a detector, even in Japanese.
     """
     if span.size == 0:
         return span

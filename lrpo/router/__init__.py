@@ -1,28 +1,30 @@
 """Language routers: which language each rollout of a GRPO group answers in."""
 
 from .base import BaseRouter
-from .baselines import (
-    DominantLanguageRouter,
-    FixedDistributionRouter,
-    MonolingualRouter,
-    UniformRouter,
-)
-from .config import REFERENCE_THEMES, RouterConfig
-from .context import RoutingContext
-from .ema import LanguageRouter
-from .factory import ROUTERS, make_router
-from .plan import RoutingPlan, RoutingProbabilities
-from .policies import (
+from .config import (
+    REFERENCE_THEMES,
     DominantPolicy,
     EmaPolicy,
     FixedPolicy,
     MonolingualPolicy,
     Policy,
+    RouterConfig,
     ThompsonPolicy,
     UniformPolicy,
 )
+from .context import RoutingContext
+from .plan import RoutingPlan, RoutingProbabilities
+from .routers import (
+    ROUTERS,
+    DominantLanguageRouter,
+    FixedDistributionRouter,
+    LanguageRouter,
+    MonolingualRouter,
+    ThompsonRouter,
+    UniformRouter,
+    make_router,
+)
 from .schedules import Schedule
-from .thompson import ThompsonRouter
 
 __all__ = [
     "REFERENCE_THEMES",

@@ -1,8 +1,4 @@
-"""`BaseRouter`: recording feedback, periodic updates, exact state and reports.
-
-It extends :class:`~lrpo.router.routing.RouterCore` (routing) with the learning slot each
-policy fills: how it learns from one window of feedback.
-"""
+"""`BaseRouter`: routing (:class:`RouterCore`) plus recording, updates, exact state, reports."""
 
 from __future__ import annotations
 
@@ -15,15 +11,13 @@ import numpy as np
 from lrpo.metrics import MetricSums
 
 from .config import MAX_ABS_VALUE, RouterConfig
-from .context import EncodedBatch
-from .feedback import BucketSums, WindowStats, aggregate_window
+from .feedback import BucketSums, Rows, aggregate_window
 from .plan import RoutingPlan, check_plan_arms, rewards_array
 from .routing import RouterCore
-from .state import check_count, check_counts, entry, refuse
-from .tables import RowTable
-from .weights import theme_region_pairs
+from .state import RowTable, check_count, check_counts, check_names, check_numbers, entry, refuse
+from .weights import EncodedBatch, theme_region_pairs
 
-__all__ = ["BaseRouter", "DistributionRouter", "router_metrics"]
+__all__ = ["BaseRouter", "router_metrics"]
 
 #: Version 2: the policy and its settings live in the saved config (version 1 kept them apart).
 FORMAT_VERSION = 2
@@ -37,11 +31,8 @@ _COUNTERS = (
 
 
 class BaseRouter(RouterCore):
-    """Shared machinery of every language router; see :class:`lrpo.LanguageRouter`.
-
-    It routes as :class:`~lrpo.router.routing.RouterCore` says, records each step's rewards,
-    updates every M steps, and saves and restores its state exactly.
-    """
+    """Every language router: routes (:class:`~lrpo.router.routing.RouterCore`), records each
+    step's rewards, updates every M steps, saves and restores its state exactly."""
 
     #: Row fields that can never be negative (checked when a state is loaded).
     nonnegative_fields: ClassVar[tuple[str, ...]] = ()
@@ -54,27 +45,24 @@ class BaseRouter(RouterCore):
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._warned_ignored_regions = False
         self._buckets = BucketSums(len(self.languages))
-        # Stands for this router's history of recorded steps, replaced when a state is loaded,
-        # so that a plan is recorded once in a history (a benchmark may rewind the state and
-        # record it again).
+        # This router's history of recorded steps, replaced when a state is loaded: a plan is
+        # recorded once per history (a benchmark may rewind the state and record it again).
         self._history = object()
 
-    # ---------------------------------------------------------------- learning
     def record(self, plan: RoutingPlan, rewards: np.ndarray | Sequence[Sequence[float]]) -> bool:
         """Record one training step's B x K rewards for ``plan``; update every M steps.
 
-        A plan is recorded once (until a state is loaded), by the router whose :meth:`route`
-        made it; a plan built by hand (or joined, or unpickled) must index this router's
-        languages. NaN, infinite and huge rewards (beyond ±1e100, whose sums would overflow)
-        are unusable, and so are rollouts in a language that is not an arm: both are left out
-        of the statistics and counted (``nonfinite_rewards``, ``off_arm_rollouts``). Returns
-        whether an update ran.
+        A plan is recorded once (until a state is loaded), by the router that routed it; a plan
+        built by hand (or joined, or unpickled) must index this router's languages. NaN,
+        infinite and huge rewards (beyond ±1e100) and rollouts in a language that is not an arm
+        are left out and counted (``nonfinite_rewards``, ``off_arm_rollouts``). Returns whether
+        an update ran.
         """
         self._check_plan(plan)
         rewards = rewards_array(plan, rewards)
         if self.learns:
             self._collect(plan, rewards)
-        plan._mark_recorded(self._history, self.step)
+        object.__setattr__(plan, "_recorded", (self._history, self.step))
         self.step += 1
         if self.step % self.config.update_period:
             return False
@@ -84,20 +72,15 @@ class BaseRouter(RouterCore):
     def update(self) -> None:
         """Learn from the feedback recorded since the last update, then forget it."""
         if self._buckets.weight.any():
-            self._learn(self._aggregate())
+            themes, regions = self._aggregate()
+            self._learn(self._themes, *themes)
+            self._learn(self._regions, *regions)
         self._buckets.clear()
         self.num_updates += 1
 
-    # ------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to route and learn exactly as this router would (JSON-safe).
-
-        Returns
-        -------
-        dict
-            The format version, the config (policy included), step, counters, tables and the
-            feedback recorded since the last update, as plain lists.
-        """
+        """Everything needed to route and learn exactly as this router would, JSON-safe: format
+        version, config, step, counters, tables and the feedback since the last update."""
         return {
             "format_version": FORMAT_VERSION,
             "config": self.config.model_dump(mode="json"),
@@ -110,12 +93,8 @@ class BaseRouter(RouterCore):
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`.
-
-        The whole state is checked before any of it is loaded: a state of another policy,
-        config or format version, or a damaged or edited one (a negative step, a NaN logit, a
-        row named twice, ...), is refused with the field that is wrong, and this router keeps
-        its own state.
+        """Restore :meth:`state_dict`, checked in full first: a state of another policy, config
+        or format version, or a damaged one, is refused naming the field; nothing is loaded.
 
         Parameters
         ----------
@@ -141,30 +120,25 @@ class BaseRouter(RouterCore):
         theme_names, region_names = self._initial_rows()
         themes = self._table_from_state(entry(state, "themes"), "themes", theme_names)
         regions = self._table_from_state(entry(state, "regions"), "regions", region_names)
-        shape = (len(themes), len(regions) + 1, len(self.languages))
-        buckets = BucketSums.from_state(entry(state, "buckets"), shape)
+        buckets = BucketSums.from_state(
+            entry(state, "buckets"), self._bucket_shape(themes, regions)
+        )
         self.step, self.num_updates = step, num_updates
         self._counts = {name: counts.get(name, 0) for name in _COUNTERS}  # newer ones start at 0
         self._themes, self._regions, self._buckets = themes, regions, buckets
         self._history = object()
 
-    # ----------------------------------------------------------------- reports
     def metric_sums(self, *, reset: bool = False) -> MetricSums:
-        """This router's counts and gauges, for a trainer's logs (``router/`` metrics).
+        """This router's counts and gauges, whose ``metrics()`` are ``router/<name>`` floats.
 
         Counters (cold starts, unusable rewards, ...) are additive; step, updates, epsilon,
-        temperature and row counts are gauges of this router. Routers on several data-parallel
-        ranks are identical: log one rank's sums rather than merging them.
+        temperature and row counts are gauges. Routers on data-parallel ranks are identical:
+        log one rank's sums rather than merging them.
 
         Parameters
         ----------
         reset : bool, default False
-            Start a new window: set the counters to 0 after reading them (gauges stay).
-
-        Returns
-        -------
-        MetricSums
-            Its ``metrics()`` are ``router/<name>`` floats.
+            Set the counters to 0 after reading them (gauges stay).
         """
         step = self.step
         values = {
@@ -180,31 +154,36 @@ class BaseRouter(RouterCore):
             self._counts = dict.fromkeys(_COUNTERS, 0)
         return MetricSums(values, derive=router_metrics)
 
-    # ------------------------------------------------------- slot for policies
-    def _learn(self, stats: WindowStats) -> None:
-        """Update the tables from one window's statistics (learning routers override)."""
+    def _learn(self, table: RowTable, reward: np.ndarray, weight: np.ndarray) -> None:
+        """Move ``table``'s rows towards one window's ``(rows, L)`` rewards where ``weight > 0``
+        (learning routers override)."""
 
-    # ---------------------------------------------------------------- helpers
+    def _bucket_shape(self, themes: RowTable, regions: RowTable) -> tuple[int, int, int]:
+        """(T, G + 1, L): bucket sums have a "no region" slot."""
+        return len(themes), len(regions) + 1, len(self.languages)
+
     def _table_from_state(self, saved: Any, where: str, initial: list[str]) -> RowTable:
-        """A checked table of a state: its rows begin with the configured ones (anchor rows
-        must keep their places: embeddings are matched to the first rows)."""
-        table = RowTable.from_state(
-            saved,
-            self.row_fields,
-            len(self.languages),
-            where=where,
-            nonnegative=self.nonnegative_fields,
-        )
+        """A checked table whose rows begin with the configured ones (anchor rows must keep
+        their places: embeddings are matched to the first rows)."""
+        table = RowTable(self.row_fields, len(self.languages))
+        table.names = check_names(entry(saved, "names", where), f"{where}.names")
+        table.index = {name: i for i, name in enumerate(table.names)}
+        for field in self.row_fields:
+            table.data[field] = check_numbers(
+                entry(saved, field, where),
+                (len(table), len(self.languages)),
+                f"{where}.{field}",
+                nonnegative=field in self.nonnegative_fields,
+            )
         if table.names[: len(initial)] != initial:
             raise refuse(f"{where}.names", f"must begin with the configured rows {initial}")
         return table
 
     def _check_plan(self, plan: RoutingPlan) -> None:
         """Refuse a plan recorded before, routed by another router, or not of these arms."""
-        recorded_at = plan._recorded_at(self._history)
-        if recorded_at is not None:
+        if plan._recorded is not None and plan._recorded[0] is self._history:
             raise ValueError(
-                f"this plan was recorded already, at router step {recorded_at}: record each "
+                f"this plan was recorded already, at router step {plan._recorded[1]}: record each "
                 "step's plan once, and route a new plan for every step"
             )
         if plan._origin is self._origin:
@@ -216,51 +195,42 @@ class BaseRouter(RouterCore):
             )
         check_plan_arms(plan, self._codes)
 
-    def _encode_for_learning(self, plan: RoutingPlan) -> EncodedBatch:
-        """Encode a plan's contexts and give unseen themes and regions their rows."""
-        encoded = self._encode(plan.contexts)
-        config = self.config
-        for name in encoded.new_themes:
-            self._themes.add(name, self._cold_start(self._themes, name, config.theme_priors))
-        for name in encoded.new_regions:
-            self._regions.add(name, self._cold_start(self._regions, name, config.region_priors))
-        self._counts["cold_start_themes"] += len(encoded.new_themes)
-        self._counts["cold_start_regions"] += len(encoded.new_regions)
-        return encoded
-
     def _collect(self, plan: RoutingPlan, rewards: np.ndarray) -> None:
-        """Expand a step into flat (theme row, region row, arm, weight, reward) feedback."""
+        """Add a step's usable rewards to the (theme row, region row, arm) bucket sums."""
         finite = np.abs(rewards) <= MAX_ABS_VALUE  # False for NaN and infinities too
         on_arm = plan.arms >= 0
         self._counts["nonfinite_rewards"] += finite.size - int(np.count_nonzero(finite))
         self._counts["off_arm_rollouts"] += int(np.count_nonzero(finite & ~on_arm))
-        encoded = self._encode_for_learning(plan)
+        encoded = self._encode(plan.contexts)
+        for table, names, priors, counter in (
+            (self._themes, encoded.new_themes, self.config.theme_priors, "cold_start_themes"),
+            (self._regions, encoded.new_regions, self.config.region_priors, "cold_start_regions"),
+        ):
+            for name in names:
+                table.add(name, self._cold_start(table, name, priors))
+            self._counts[counter] += len(names)
         self._count_ignored_regions(encoded)
         usable = finite & on_arm
         if self.config.feedback == "routed":
             usable[:, : self.config.num_on_policy] = False
             usable[~encoded.routed[encoded.inverse]] = False
-        prompt, theme, weight, region = theme_region_pairs(
+        prompt, *pairs = theme_region_pairs(
             encoded.theme_weights, encoded.region_weights, encoded.inverse
         )
         keep = usable[prompt]  # (pairs, K)
-        k = plan.num_rollouts
-        shape = (len(self._themes), len(self._regions) + 1, len(self.languages))
+        theme, weight, region = (np.repeat(a, plan.num_rollouts)[keep.ravel()] for a in pairs)
         self._buckets.add(
-            shape,
-            theme=np.repeat(theme, k)[keep.ravel()],
-            region=np.repeat(region, k)[keep.ravel()],
+            self._bucket_shape(self._themes, self._regions),
+            theme=theme,
+            region=region,
             arm=plan.arms[prompt][keep],
-            weight=np.repeat(weight, k)[keep.ravel()],
+            weight=weight,
             reward=rewards[prompt][keep],
         )
 
     def _count_ignored_regions(self, encoded: EncodedBatch) -> None:
-        """Count prompts whose regions add nothing (no regional theme).
-
-        Warns the first time if no theme row is regional at all: then no region is ever
-        learned, which is what a user with their own theme names would not expect.
-        """
+        """Count prompts whose regions add nothing; warn once if no theme row is regional,
+        so that no region is ever learned (unexpected with one's own theme names)."""
         if self.config.region_scope == "all" or not encoded.region_weights.nnz:
             return
         has_region = np.zeros(len(encoded.regional), dtype=bool)
@@ -279,7 +249,7 @@ class BaseRouter(RouterCore):
             )
         self._counts["ignored_regions"] += ignored
 
-    def _aggregate(self) -> WindowStats:
+    def _aggregate(self) -> tuple[Rows, Rows]:
         if self.config.region_scope == "all":
             region_themes = np.ones(len(self._themes), dtype=bool)
         else:
@@ -309,17 +279,3 @@ def _check_version(version: Any) -> None:
         f"router state format_version {version!r} is not {FORMAT_VERSION}: this lrpo reads "
         "states saved by its own state_dict()"
     )
-
-
-class DistributionRouter(BaseRouter):
-    """A router that draws each routed rollout from an explicit distribution per prompt."""
-
-    def _choose(
-        self, encoded: EncodedBatch, step: int, keys: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        _, effective = self._distribution(encoded, step)
-        cdf = np.cumsum(effective, axis=1)[encoded.inverse]
-        cdf /= cdf[:, -1:]
-        draws = self._uniforms(step, keys, stream=0)
-        arms = (draws[:, :, None] >= cdf[:, None, :]).sum(axis=-1)
-        return np.minimum(arms, len(self.languages) - 1), effective[encoded.inverse]

@@ -1,23 +1,37 @@
-"""`RouterConfig`: everything a language router needs to know, checked once at construction."""
+"""`RouterConfig`: everything a language router needs, checked once; its policy included.
+
+A policy is one small model per router kind, held by ``RouterConfig.policy``, so its settings
+travel with the config; checks that need the arms sit in ``RouterConfig``'s validator.
+"""
 
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Literal
+from collections.abc import Iterable
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lrpo.languages import REFERENCE_LANGUAGES, validate_languages
 
-from .policies import DominantPolicy, EmaPolicy, FixedPolicy, Policy
 from .schedules import Schedule
 
-__all__ = ["MAX_ABS_VALUE", "REFERENCE_THEMES", "RouterConfig"]
+__all__ = [
+    "MAX_ABS_VALUE",
+    "REFERENCE_THEMES",
+    "DominantPolicy",
+    "EmaPolicy",
+    "FixedPolicy",
+    "MonolingualPolicy",
+    "Policy",
+    "RouterConfig",
+    "ThompsonPolicy",
+    "UniformPolicy",
+]
 
-#: Largest magnitude of a reward or a logit the router takes in: sums and squares of many such
-#: values stay finite in float64, so no table can turn NaN (a larger reward is counted as
-#: unusable, like NaN; a larger prior or saved logit is refused).
+#: Largest reward or logit magnitude taken in: sums and squares of many stay finite in float64
+#: (a larger reward is counted as unusable, like NaN; a larger prior or saved logit is refused).
 MAX_ABS_VALUE = 1e100
 
 #: The six themes of the LRPO reference data; "Translation" is never routed.
@@ -33,113 +47,169 @@ REFERENCE_THEMES = (
 Priors = dict[str, dict[str, float]]
 
 
+class _Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class EmaPolicy(_Policy):
+    """The LRPO router: softmax over EMA-learned logits (:class:`lrpo.LanguageRouter`)."""
+
+    kind: Literal["ema"] = "ema"
+
+
+class ThompsonPolicy(_Policy):
+    """Gaussian Thompson sampling over the same cells (:class:`lrpo.ThompsonRouter`)."""
+
+    kind: Literal["thompson"] = "thompson"
+    prior_strength: float = Field(1.0, gt=0.0, allow_inf_nan=False)
+    """Pseudo-observations behind the prior logit of each cell."""
+    noise_scale: float = Field(1.0, gt=0.0, allow_inf_nan=False)
+    """Standard deviation of one window's normalised bucket reward."""
+    discount: float = Field(1.0, gt=0.0, le=1.0)
+    """Factor on past evidence at each update (1 = stationary; < 1 tracks a changing policy)."""
+
+
+class DominantPolicy(_Policy):
+    """One language with probability ``weight`` (plus its uniform share), else uniform."""
+
+    kind: Literal["dominant"] = "dominant"
+    language: str = "input"
+    """'input' (the prompt's own language: the input-dominant baseline) or an arm, e.g. 'en'
+    (English-dominant, MAPO-style).
+    """
+    weight: float = Field(0.5, ge=0.0, le=1.0)
+    """Probability of the dominant language."""
+
+
+class FixedPolicy(_Policy):
+    """Every routed rollout drawn from one given distribution over the arms."""
+
+    kind: Literal["fixed"] = "fixed"
+    distribution: dict[str, float]
+    """Weight per arm (normalised; unlisted arms get 0), e.g. {'de': 3, 'sw': 1}."""
+
+    @field_validator("distribution")
+    @classmethod
+    def _weights(cls, distribution: dict[str, float]) -> dict[str, float]:
+        values = list(distribution.values())
+        if not all(math.isfinite(v) and v >= 0 for v in values) or not sum(values) > 0:
+            raise ValueError(
+                f"distribution must be finite, non-negative and not all zero, got {distribution}"
+            )
+        return distribution
+
+
+class UniformPolicy(_Policy):
+    """Every routed rollout in a uniformly drawn language."""
+
+    kind: Literal["uniform"] = "uniform"
+
+
+class MonolingualPolicy(_Policy):
+    """Plain GRPO: every rollout answers in the prompt's own language."""
+
+    kind: Literal["monolingual"] = "monolingual"
+
+
+#: Any policy, read from a mapping by its ``kind``.
+Policy = Annotated[
+    EmaPolicy | ThompsonPolicy | DominantPolicy | FixedPolicy | UniformPolicy | MonolingualPolicy,
+    Field(discriminator="kind"),
+]
+
+
 class RouterConfig(BaseModel):
     """Configuration of a language router; the defaults reproduce the LRPO reference.
 
-    Parameters are grouped as in the fields below: policy, arms and contexts, rollout budget,
-    learning, exploration, priors and cold start, themes as embeddings, reproducibility.
-    ``policy`` chooses the router and holds its own settings (see :mod:`lrpo.router.policies`);
-    :func:`lrpo.router.make_router` builds the router it names.
+    ``policy`` chooses the router and holds its settings; :func:`lrpo.router.make_router`
+    builds the router it names.
 
     Examples
     --------
-    >>> config = RouterConfig(languages=["en", "de", "ja"], num_rollouts=4, num_on_policy=1)
-    >>> config.num_routed, config.policy.kind
-    (3, 'ema')
-    >>> RouterConfig(policy={"kind": "dominant", "language": "en"}).policy.weight
-    0.5
+    >>> RouterConfig(languages=["en", "de", "ja"], num_rollouts=4, num_on_policy=1).num_routed
+    3
+    >>> RouterConfig(policy={"kind": "thompson", "prior_strength": 4.0}).policy
+    ThompsonPolicy(kind='thompson', prior_strength=4.0, noise_scale=1.0, discount=1.0)
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     # Policy
-    policy: Policy = Field(
-        EmaPolicy(),
-        description="The routing policy and its settings, by kind: ema (the LRPO router), "
-        "thompson, dominant, fixed, uniform or monolingual.",
-    )
+    policy: Policy = EmaPolicy()
+    """The routing policy and its settings, by kind: ema (the LRPO router), thompson, dominant,
+    fixed, uniform or monolingual.
+    """
 
     # Arms and contexts
-    languages: tuple[str, ...] = Field(
-        REFERENCE_LANGUAGES, description="Language codes the router may choose (the arms)."
-    )
-    themes: tuple[str, ...] = Field(
-        REFERENCE_THEMES, description="Theme rows created up front; unseen themes cold-start."
-    )
-    regions: tuple[str, ...] = Field((), description="Region rows created up front.")
-    unrouted_themes: tuple[str, ...] = Field(
-        ("Translation",), description="Themes whose prompts keep every rollout in their language."
-    )
-    regional_themes: tuple[str, ...] = Field(
-        ("Regional Knowledge",),
-        description="Themes whose prompts add their region rows (region_scope='regional_themes').",
-    )
-    region_scope: Literal["regional_themes", "all"] = Field(
-        "regional_themes",
-        description="Add region rows only for prompts with a theme of regional_themes (the "
-        "reference) or whenever a prompt has a region (the paper's wording). With your own "
-        "theme names, list the regional ones in regional_themes or use 'all': other prompts' "
-        "regions are ignored (counted in the ignored_regions metric).",
-    )
+    languages: tuple[str, ...] = REFERENCE_LANGUAGES
+    """Language codes the router may choose (the arms)."""
+    themes: tuple[str, ...] = REFERENCE_THEMES
+    """Theme rows created up front; unseen themes cold-start."""
+    regions: tuple[str, ...] = ()
+    """Region rows created up front."""
+    unrouted_themes: tuple[str, ...] = ("Translation",)
+    """Themes whose prompts keep every rollout in their language."""
+    regional_themes: tuple[str, ...] = ("Regional Knowledge",)
+    """Themes whose prompts add their region rows (region_scope='regional_themes')."""
+    region_scope: Literal["regional_themes", "all"] = "regional_themes"
+    """Add region rows only for prompts with a theme of regional_themes (the reference) or
+    whenever a prompt has a region (the paper's wording). With your own theme names, list the
+    regional ones in regional_themes or use 'all': other prompts' regions are ignored (counted
+    in the ignored_regions metric).
+    """
 
     # Rollout budget
-    num_rollouts: int = Field(8, ge=2, description="K: rollouts per prompt (GRPO group size).")
-    num_on_policy: int = Field(
-        2, ge=0, description="K_on: leading rollouts kept in the prompt's own language."
-    )
+    num_rollouts: int = Field(8, ge=2)
+    """K: rollouts per prompt (GRPO group size)."""
+    num_on_policy: int = Field(2, ge=0)
+    """K_on: leading rollouts kept in the prompt's own language."""
 
     # Learning
-    ema_alpha: float = Field(0.1, gt=0.0, le=1.0, description="EMA step towards bucket rewards.")
-    update_period: int = Field(5, ge=1, description="M: recorded steps between two updates.")
-    group_norm: Literal["zscore", "center", "none"] = Field(
-        "zscore", description="Normalise bucket means across languages within (theme, region)."
-    )
-    feedback: Literal["all", "routed"] = Field(
-        "all",
-        description="Rollouts whose rewards feed the statistics: all (reference), or only those "
-        "the router chose, so that the K_on rollouts, always in the prompt's language, do not "
-        "leak the mix of prompt languages into the rows.",
-    )
+    ema_alpha: float = Field(0.1, gt=0.0, le=1.0)
+    """EMA step towards bucket rewards."""
+    update_period: int = Field(5, ge=1)
+    """M: recorded steps between two updates."""
+    group_norm: Literal["zscore", "center", "none"] = "zscore"
+    """Normalise bucket means across languages within (theme, region)."""
+    feedback: Literal["all", "routed"] = "all"
+    """Rollouts whose rewards feed the statistics: all (reference), or only those the router
+    chose, so that the K_on rollouts, always in the prompt's language, do not leak the mix of
+    prompt languages into the rows.
+    """
 
     # Exploration
-    temperature: Schedule = Field(
-        Schedule(kind="exponential", start=1.0, end=0.3, decay=0.999),
-        description="Softmax temperature tau over training steps.",
-    )
-    epsilon: Schedule = Field(
-        Schedule(kind="exponential", start=0.2, end=0.0, decay=0.995),
-        description="Probability of a uniform language instead of the softmax draw.",
-    )
+    temperature: Schedule = Schedule(kind="exponential", start=1.0, end=0.3, decay=0.999)
+    """Softmax temperature tau over training steps."""
+    epsilon: Schedule = Schedule(kind="exponential", start=0.2, end=0.0, decay=0.995)
+    """Probability of a uniform language instead of the softmax draw."""
 
     # Priors and cold start
-    prior_kind: Literal["weights", "logits"] = Field(
-        "weights",
-        description="Priors as non-negative weights (logit = log(max(w, 1e-6)), unlisted "
-        "languages 1e-6, as the reference) or as logits (unlisted languages 0).",
-    )
-    theme_priors: Priors = Field({}, description="Initial row per theme: {theme: {lang: value}}.")
-    region_priors: Priors = Field({}, description="Initial row per region: {region: {lang: v}}.")
-    cold_start: Literal["prior", "mean"] = Field(
-        "prior",
-        description="Row for a theme or region first seen in training: its prior (uniform if "
-        "none is configured) or the mean of the known rows.",
-    )
+    prior_kind: Literal["weights", "logits"] = "weights"
+    """Priors as non-negative weights (logit = log(max(w, 1e-6)), unlisted languages 1e-6, as the
+    reference) or as logits (unlisted languages 0).
+    """
+    theme_priors: Priors = {}
+    """Initial row per theme: {theme: {lang: value}}."""
+    region_priors: Priors = {}
+    """Initial row per region: {region: {lang: v}}."""
+    cold_start: Literal["prior", "mean"] = "prior"
+    """Row for a theme or region first seen in training: its prior (uniform if none is
+    configured) or the mean of the known rows.
+    """
 
     # Themes as embeddings
-    theme_input: Literal["labels", "embeddings"] = Field(
-        "labels",
-        description="Read a prompt's themes from its labels, or from its theme embedding as "
-        "soft weights over `theme_anchors` (for thousands of fine-grained themes).",
-    )
-    theme_anchors: dict[str, tuple[float, ...]] = Field(
-        {}, description="Anchor embedding per theme row, used when theme_input='embeddings'."
-    )
-    anchor_temperature: float = Field(
-        0.1, gt=0.0, description="Softmax temperature over cosine similarity to the anchors."
-    )
+    theme_input: Literal["labels", "embeddings"] = "labels"
+    """Read a prompt's themes from its labels, or from its theme embedding as soft weights over
+    `theme_anchors` (for thousands of fine-grained themes).
+    """
+    theme_anchors: dict[str, tuple[float, ...]] = {}
+    """Anchor embedding per theme row, used when theme_input='embeddings'."""
+    anchor_temperature: float = Field(0.1, gt=0.0)
+    """Softmax temperature over cosine similarity to the anchors."""
 
     # Reproducibility
-    seed: int = Field(0, description="Routing seed; draws depend on (seed, step, prompt key).")
+    seed: int = 0
+    """Routing seed; draws depend on (seed, step, prompt key)."""
 
     @field_validator("languages")
     @classmethod
@@ -180,10 +250,7 @@ class RouterConfig(BaseModel):
         return self
 
     def _warn_if_regions_never_apply(self) -> None:
-        """Regions configured, but no configured theme would add them: say so now, not never.
-
-        A warning, not an error: themes first seen in training may still be regional.
-        """
+        """A warning, not an error: themes first seen in training may still be regional."""
         regions = sorted(set(self.regions) | set(self.region_priors))
         if self.region_scope == "all" or not regions:
             return
@@ -199,8 +266,15 @@ class RouterConfig(BaseModel):
                 stacklevel=2,
             )
 
+    def _check_arms(self, where: str, codes: Iterable[str]) -> None:
+        unknown = sorted(set(codes) - set(self.languages))
+        if unknown:
+            raise ValueError(
+                f"{where} names languages that are not arms: {unknown}; "
+                f"arms are {list(self.languages)}"
+            )
+
     def _check_policy_languages(self) -> None:
-        """A policy's languages must be arms: a dominant language, a fixed distribution's."""
         policy, arms = self.policy, list(self.languages)
         if isinstance(policy, DominantPolicy) and policy.language not in ("input", *arms):
             raise ValueError(
@@ -208,21 +282,11 @@ class RouterConfig(BaseModel):
                 f"language) or one of {arms}"
             )
         if isinstance(policy, FixedPolicy):
-            unknown = sorted(set(policy.distribution) - set(arms))
-            if unknown:
-                raise ValueError(
-                    f"policy.distribution names languages that are not arms: {unknown}; arms "
-                    f"are {arms}"
-                )
+            self._check_arms("policy.distribution", policy.distribution)
 
     def _check_priors(self, field: str, priors: Priors) -> None:
         for row, values in priors.items():
-            unknown = sorted(set(values) - set(self.languages))
-            if unknown:
-                raise ValueError(
-                    f"{field}[{row!r}] names languages that are not arms: {unknown}; "
-                    f"arms are {list(self.languages)}"
-                )
+            self._check_arms(f"{field}[{row!r}]", values)
             # Weights become logits through a log, which keeps any finite weight small.
             weights = self.prior_kind == "weights"
             low, high = (0.0, math.inf) if weights else (-MAX_ABS_VALUE, MAX_ABS_VALUE)

@@ -1,8 +1,7 @@
 """Counter-based random numbers: the same (seed, step, key, slot) gives the same draw anywhere.
 
-Routing must agree on every data-parallel rank without communication, and resume exactly from a
-checkpoint. A stateful generator cannot promise either, so every draw is a pure function of its
-coordinates, hashed with SplitMix64 (Steele et al., 2014) in vectorised uint64 arithmetic.
+Routing must agree on every data-parallel rank without communication and resume exactly, so each
+draw is a pure function of its coordinates, hashed with SplitMix64 (Steele et al., 2014).
 """
 
 from __future__ import annotations
@@ -51,10 +50,8 @@ def _mixed_counters(num_slots: int, depth: int) -> np.ndarray:
 
 
 def keys_to_uint64(keys: Sequence[int | str] | np.ndarray) -> np.ndarray:
-    """Map prompt keys to uint64: integers as they are, strings by a stable hash.
-
-    Python's ``hash`` of a string differs between processes, so strings go through blake2b.
-    """
+    """Map prompt keys to uint64: integers as they are, strings by blake2b (Python's ``hash``
+    differs between processes)."""
     keys = list(keys) if not isinstance(keys, np.ndarray) else keys
     if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
         return keys.astype(np.uint64)  # negative keys wrap modulo 2**64

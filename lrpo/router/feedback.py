@@ -1,30 +1,25 @@
 """Feedback between updates, kept as running sums per (theme, region, language) bucket.
 
-The reference EMA-updates a theme row once per region bucket, so its result depends on the order
-in which buckets are visited. Here every bucket is aggregated first and each row is updated once
-from the count-weighted mean of its buckets' normalised rewards: order cannot matter. Summing at
-record time makes an update cost O(buckets), whatever the number of recorded rollouts.
+Each row is updated once from the count-weighted mean of its buckets' normalised rewards, so
+bucket order cannot matter (it does in the reference); an update costs O(buckets).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from .state import check_numbers, entry, refuse
 
-__all__ = ["BucketSums", "WindowStats", "aggregate_window"]
+__all__ = ["BucketSums", "Rows", "aggregate_window"]
 
 
 class BucketSums:
-    """Weight and weighted reward per (theme row, region row + 1, language) since the last update.
-
-    Region index 0 is "no region". The arrays grow when the router adds theme or region rows.
-    """
+    """Weight and weighted reward per (theme row, region row + 1, language) since the last
+    update; region index 0 is "no region". The arrays grow with the router's tables."""
 
     def __init__(self, num_languages: int) -> None:
         self.weight = np.zeros((0, 1, num_languages))
@@ -69,10 +64,8 @@ class BucketSums:
 
     @classmethod
     def from_state(cls, state: Mapping, tables: tuple[int, int, int]) -> BucketSums:
-        """Sums saved by :meth:`state_dict`, checked against the tables' shape (T, G + 1, L).
-
-        The sums grow when feedback arrives, so they may be smaller than the tables.
-        """
+        """Sums saved by :meth:`state_dict`, checked against the tables' shape (T, G + 1, L)
+        (they grow when feedback arrives, so they may be smaller)."""
         saved = entry(state, "shape", "buckets")
         counts = isinstance(saved, list) and len(saved) == 3 and all(type(n) is int for n in saved)
         within = counts and all(0 <= n <= most for n, most in zip(saved, tables, strict=True))
@@ -101,14 +94,7 @@ class BucketSums:
         return sums
 
 
-@dataclass(frozen=True)
-class WindowStats:
-    """Per-row results of one window: normalised reward and weight, per language."""
-
-    theme_reward: np.ndarray  # (T, L) count-weighted mean of normalised bucket rewards
-    theme_weight: np.ndarray  # (T, L) total weight behind it; 0 = no feedback
-    region_reward: np.ndarray  # (G, L)
-    region_weight: np.ndarray  # (G, L)
+Rows = tuple[np.ndarray, np.ndarray]
 
 
 def aggregate_window(
@@ -116,28 +102,26 @@ def aggregate_window(
     *,
     region_themes: np.ndarray,
     group_norm: Literal["zscore", "center", "none"],
-) -> WindowStats:
+) -> tuple[Rows, Rows]:
     """Bucket means, normalised across languages within (theme, region), then per row.
 
-    ``region_themes`` is a boolean mask over theme rows whose buckets update region rows.
+    ``region_themes`` masks the theme rows whose buckets update region rows. Returns the
+    theme rows' and the region rows' ``(reward, weight)``, each ``(rows, L)``: reward the
+    weighted mean of normalised bucket means, weight the total behind it (0: no feedback).
     """
     weight = sums.weight
     seen = weight > 0
-    mean = np.divide(sums.total, weight, out=np.zeros(weight.shape), where=seen)
-    normalised = _normalise_across_languages(mean, seen, group_norm)
-    theme_reward, theme_weight = _weighted_mean(normalised, weight, axis=1)
+    normalised = _normalise_across_languages(_ratio(sums.total, weight), seen, group_norm)
+    themes = _weighted_mean(normalised, weight, axis=1)
     if weight.shape[1] == 1:  # no region rows: their statistics are empty, skip the steps
-        region_reward = region_weight = np.zeros((0, weight.shape[2]))
-    else:
-        region_reward, region_weight = _weighted_mean(
-            normalised[region_themes, 1:, :], weight[region_themes, 1:, :], axis=0
-        )
-    return WindowStats(
-        theme_reward=theme_reward,
-        theme_weight=theme_weight,
-        region_reward=region_reward,
-        region_weight=region_weight,
-    )
+        return themes, (np.zeros((0, weight.shape[2])), np.zeros((0, weight.shape[2])))
+    regions = _weighted_mean(normalised[region_themes, 1:, :], weight[region_themes, 1:, :], 0)
+    return themes, regions
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator``, 0 where the denominator is 0."""
+    return np.divide(numerator, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
 
 
 def _normalise_across_languages(mean: np.ndarray, seen: np.ndarray, group_norm: str) -> np.ndarray:
@@ -145,26 +129,14 @@ def _normalise_across_languages(mean: np.ndarray, seen: np.ndarray, group_norm: 
     if group_norm == "none":
         return mean
     count = seen.sum(axis=-1, keepdims=True)
-    some = count > 0
-    group_mean = np.divide(
-        mean.sum(axis=-1, keepdims=True), count, out=np.zeros(count.shape), where=some
-    )
-    centred = np.where(seen, mean - group_mean, 0.0)
+    centred = np.where(seen, mean - _ratio(mean.sum(axis=-1, keepdims=True), count), 0.0)
     if group_norm == "center":
         return centred
-    variance = np.divide(
-        (centred**2).sum(axis=-1, keepdims=True), count, out=np.zeros(count.shape), where=some
-    )
+    variance = _ratio((centred**2).sum(axis=-1, keepdims=True), count)
     return centred / (np.sqrt(variance) + 1e-6)
 
 
-def _weighted_mean(
-    values: np.ndarray, weights: np.ndarray, axis: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of ``values`` weighted by ``weights`` along ``axis`` (0 where no weight), and the
-    total weight behind it."""
+def _weighted_mean(values: np.ndarray, weights: np.ndarray, axis: int) -> Rows:
+    """Mean of ``values`` weighted by ``weights`` along ``axis``, and the total weight."""
     mass = weights.sum(axis=axis)
-    mean = np.divide(
-        (values * weights).sum(axis=axis), mass, out=np.zeros(mass.shape), where=mass > 0
-    )
-    return mean, mass
+    return _ratio((values * weights).sum(axis=axis), mass), mass

@@ -15,18 +15,13 @@ __all__ = ["RoutingPlan", "RoutingProbabilities", "check_plan_arms", "rewards_ar
 
 @dataclass(frozen=True)
 class RoutingPlan:
-    """B x K language assignments; row ``b`` is the group of prompt ``b``.
+    """B x K language assignments; row ``b`` is the group of prompt ``b``, in trainer order.
 
     The first ``K_on`` columns keep the prompt's own language. ``arms`` indexes the router's
-    languages (-1 for a prompt language that is not an arm). Rows are in the trainer's order,
-    so ``languages.ravel()`` lists rollouts as GRPO groups them.
-
-    ``effective`` is the ``(B, L)`` effective distribution (the router's ``languages``) that
-    each prompt's routed rollouts were drawn from, one row per prompt in plan order: row ``b``
-    equals ``router.distributions(contexts, step=plan.step)[1][b]``, also for prompts whose
-    theme keeps every rollout in their language. It is None for routers that do not draw from
-    an explicit distribution (Thompson sampling, monolingual) and when no rollout is routed
-    (``K_on == K``).
+    languages (-1 for a prompt language that is not an arm). ``effective`` row ``b`` is the
+    distribution prompt ``b``'s routed rollouts were drawn from,
+    ``router.distributions(contexts, step=plan.step)[1][b]``; None for routers without an
+    explicit distribution (Thompson sampling, monolingual) and when ``K_on == K``.
     """
 
     contexts: tuple[RoutingContext, ...]
@@ -35,9 +30,8 @@ class RoutingPlan:
     step: int
     keys: np.ndarray  # (B,) uint64 routing keys
     effective: np.ndarray | None = None  # (B, L) distribution of the routed draws
-    # Set by the router object, private (not compared, shown, copied by ``dataclasses.replace``,
-    # joined by ``concat`` or pickled): the router that routed the plan, and the history (see
-    # ``BaseRouter.load_state_dict``) and step it was recorded at, so that it is recorded once.
+    # Set by the router (not compared, shown, copied, joined or pickled): the router that
+    # routed the plan, and the history and step it was recorded at, so it is recorded once.
     _origin: object | None = field(default=None, init=False, repr=False, compare=False)
     _recorded: tuple[object, int] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -50,29 +44,14 @@ class RoutingPlan:
     def num_rollouts(self) -> int:
         return self.languages.shape[1]
 
-    def _stamp(self, origin: object) -> None:
-        """Attach the router that routed it (the plan is frozen: set once, here)."""
-        object.__setattr__(self, "_origin", origin)
-
-    def _mark_recorded(self, history: object, step: int) -> None:
-        object.__setattr__(self, "_recorded", (history, step))
-
-    def _recorded_at(self, history: object) -> int | None:
-        """The step this plan was recorded at in ``history``, or None."""
-        if self._recorded is None or self._recorded[0] is not history:
-            return None
-        return self._recorded[1]
-
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without what belongs to the router object that routed or recorded it."""
         return {**self.__dict__, "_origin": None, "_recorded": None}
 
     @staticmethod
     def concat(plans: Sequence[RoutingPlan]) -> RoutingPlan:
-        """Join plans of one step (e.g. gathered from data-parallel ranks) in order.
-
-        ``effective`` is joined when every plan has it, else None.
-        """
+        """Join plans of one step (e.g. gathered from data-parallel ranks) in order;
+        ``effective`` is None unless every plan has it."""
         steps = {plan.step for plan in plans}
         if len(steps) != 1:
             raise ValueError(f"plans to join must share one step, got steps {sorted(steps)}")
@@ -89,11 +68,8 @@ class RoutingPlan:
 
 @dataclass(frozen=True)
 class RoutingProbabilities:
-    """The routing distribution of one prompt at one step.
-
-    ``softmax`` is the router's own distribution; ``effective`` mixes in exploration,
-    ``(1 - eps) * softmax + eps / |L|``, and is what a routed rollout is drawn from.
-    """
+    """The routing distribution of one prompt at one step: the router's ``softmax`` and the
+    ``effective`` one routed rollouts are drawn from, ``(1 - eps) * softmax + eps / |L|``."""
 
     languages: tuple[str, ...]
     softmax: np.ndarray

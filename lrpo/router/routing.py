@@ -1,25 +1,22 @@
-"""`RouterCore`: routing a batch from the theme and region tables of one policy.
-
-Subclasses (one policy each) fill the routing slots: the per-row fields they keep and how they
-choose the routed languages of a batch; :class:`lrpo.router.base.BaseRouter` adds learning,
-state and reports. Each class routes one kind of ``RouterConfig.policy``.
-"""
+"""`RouterCore`: routing a batch from the theme and region tables; `BaseRouter` adds learning."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from itertools import count
 from typing import ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from .config import RouterConfig
-from .context import ContextLike, EncodedBatch, RoutingContext, encode_contexts
+from .config import EmaPolicy, RouterConfig
+from .context import ContextLike, RoutingContext, check_context
 from .draws import keys_to_uint64, uniforms
 from .plan import RoutingPlan, RoutingProbabilities
-from .policies import EmaPolicy
-from .tables import RowTable
+from .state import RowTable
+from .weights import Columns, EncodedBatch, add_anchor_weights
 
 __all__ = ["RouterCore"]
 
@@ -29,14 +26,9 @@ _LOG_FLOOR = float(np.log(1e-6))
 class RouterCore(ABC):
     """Routing shared by every language router; see :class:`lrpo.LanguageRouter`.
 
-    Routing is a pure function of (seed, step, prompt key, router state): every data-parallel
-    rank that routes the same batch at the same step gets the same plan without communicating.
-
-    A router class routes one kind of ``config.policy`` (:attr:`policy_type`). Handed a config
-    with the default policy (EMA), a class of another kind takes its own default policy
-    (``ThompsonRouter(RouterConfig())`` is Thompson sampling with default settings); a config
-    that names another non-default policy is refused: build it with
-    :func:`lrpo.router.make_router`, which picks the class the policy names.
+    Routing is a pure function of (seed, step, prompt key, router state): data-parallel ranks
+    agree without communicating. A class routes one kind of ``config.policy``; handed the
+    default (EMA) policy, it takes its own default, and it refuses another non-default one.
     """
 
     #: The policy this class routes; its defaults stand in for the default (EMA) policy.
@@ -81,10 +73,9 @@ class RouterCore(ABC):
         except ValidationError:
             raise ValueError(
                 f"{cls.__name__} has no default settings: pass RouterConfig(policy={{'kind': "
-                f"{kind!r}, ...}}) with its settings (see lrpo.router.policies)"
+                f"{kind!r}, ...}}) with its settings (see lrpo.router.config)"
             ) from None
 
-    # ----------------------------------------------------------------- routing
     def route(
         self,
         contexts: Sequence[ContextLike],
@@ -107,8 +98,7 @@ class RouterCore(ABC):
         Returns
         -------
         RoutingPlan
-            The B x K languages, their arm ids and, for distribution routers, the effective
-            distribution each prompt's routed rollouts were drawn from.
+            The B x K languages, their arm ids and (distribution routers) the distributions.
         """
         contexts = tuple(map(RoutingContext.coerce, contexts))
         step = self.step if step is None else int(step)
@@ -123,15 +113,8 @@ class RouterCore(ABC):
         languages = np.where(
             arms >= 0, self._codes[np.maximum(arms, 0)], encoded.home_codes[inverse, None]
         )
-        plan = RoutingPlan(
-            contexts=contexts,
-            languages=languages,
-            arms=arms,
-            step=step,
-            keys=keys,
-            effective=effective,
-        )
-        plan._stamp(self._origin)
+        plan = RoutingPlan(contexts, languages, arms, step, keys, effective)
+        object.__setattr__(plan, "_origin", self._origin)  # frozen: set once, here
         return plan
 
     def probabilities(
@@ -157,7 +140,6 @@ class RouterCore(ABC):
         policy, effective = self._distribution(encoded, step)
         return policy[encoded.inverse], effective[encoded.inverse]
 
-    # ------------------------------------------------------------------ tables
     def theme_table(self, field: str | None = None) -> tuple[list[str], np.ndarray]:
         """Theme names and their (T x L) rows of ``field`` (default: the routing logits)."""
         return list(self._themes.names), self._themes.data[field or self.row_fields[0]].copy()
@@ -166,13 +148,12 @@ class RouterCore(ABC):
         """Region names and their (G x L) rows of ``field`` (default: the routing logits)."""
         return list(self._regions.names), self._regions.data[field or self.row_fields[0]].copy()
 
-    # ------------------------------------------------------ slots for policies
     @abstractmethod
     def _choose(
         self, encoded: EncodedBatch, step: int, keys: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Arm ids ``(B, K - K_on)`` for the routed slots of every prompt (not unique context),
-        and the effective distribution ``(B, L)`` they were drawn from, if there is one."""
+        """Arm ids ``(B, K - K_on)`` of the routed slots of every prompt, and the effective
+        distribution ``(B, L)`` they were drawn from, if there is one."""
 
     @abstractmethod
     def _distribution(self, encoded: EncodedBatch, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +163,6 @@ class RouterCore(ABC):
         """Initial values of a new row from its prior logits."""
         return {"logits": logits}
 
-    # ---------------------------------------------------------------- helpers
     def _initial_rows(self) -> tuple[list[str], list[str]]:
         """Names of the theme and region rows every router of this config starts with."""
         config = self.config
@@ -204,18 +184,71 @@ class RouterCore(ABC):
         return draws[:, self.config.num_on_policy :]
 
     def _encode(self, contexts: Sequence[RoutingContext]) -> EncodedBatch:
-        """Encode contexts against the current theme and region rows."""
-        config = self.config
-        return encode_contexts(
-            contexts,
-            arm_index=self._arm_index,
-            theme_index=self._themes.index,
-            region_index=self._regions.index,
-            unrouted_themes=self._unrouted_themes,
-            regional_themes=self._regional_themes,
-            all_regions_apply=config.region_scope == "all",
-            anchors=self._anchors,
-            anchor_temperature=config.anchor_temperature,
+        """Row weights of contexts, in one pass over the unique ones; a theme embedding gets
+        softmax(cosine / anchor_temperature) weights over the anchor rows (the first themes)."""
+        # Each new context gets the next row, in order of first appearance (a loop in C).
+        positions: defaultdict[RoutingContext, int] = defaultdict(count().__next__)
+        try:
+            inverse = np.fromiter(
+                map(positions.__getitem__, contexts), dtype=np.int64, count=len(contexts)
+            )
+        except TypeError:  # an unhashable field: a list where a string or tuple belongs
+            for context in contexts:
+                check_context(context)
+            raise
+        contexts = list(positions)
+        themes, regions = Columns(self._themes.index), Columns(self._regions.index)
+        arm_index, anchors, unrouted = self._arm_index, self._anchors, self._unrouted_themes
+        regional_themes, all_regions_apply = (
+            self._regional_themes,
+            self.config.region_scope == "all",
+        )
+        home_codes, home_arms, routed, regional = [], [], [], []
+        embedded_rows: list[int] = []
+        embeddings: list[tuple[float, ...]] = []
+        for row, context in enumerate(contexts):
+            language, theme_names, region_names, embedding = context
+            if (
+                language.__class__ is not str
+                or theme_names.__class__ is not tuple
+                or region_names.__class__ is not tuple
+            ):
+                check_context(context)  # raises for a context built directly with wrong types
+            if anchors is not None and embedding is not None:
+                if embedding.__class__ is not tuple:
+                    check_context(context)
+                embedded_rows.append(row)
+                embeddings.append(embedding)
+            else:
+                themes.add(row, theme_names)
+            if region_names:
+                regions.add(row, region_names)
+            home_codes.append(language)
+            home_arms.append(arm_index.get(language, -1))
+            routed.append(unrouted.isdisjoint(theme_names))
+            regional.append(
+                bool(region_names)
+                and (all_regions_apply or not regional_themes.isdisjoint(theme_names))
+            )
+        # Names already in the tables are strings; only new names can be anything else.
+        if any(name.__class__ is not str for name in (*themes.new, *regions.new)):
+            for context in contexts:
+                check_context(context)
+        theme_weights = themes.matrix(len(contexts))
+        if embedded_rows:
+            theme_weights = add_anchor_weights(
+                theme_weights, embedded_rows, embeddings, anchors, self.config.anchor_temperature
+            )
+        return EncodedBatch(
+            inverse=inverse,
+            home_codes=np.array(home_codes, dtype=object),
+            home_arms=np.array(home_arms, dtype=np.int64),
+            routed=np.array(routed, dtype=bool),
+            regional=np.array(regional, dtype=bool),
+            theme_weights=theme_weights,
+            region_weights=regions.matrix(len(contexts)),
+            new_themes=tuple(themes.new),
+            new_regions=tuple(regions.new),
         )
 
     def _table_rows(self, encoded: EncodedBatch, field: str) -> tuple[np.ndarray, np.ndarray]:
@@ -254,10 +287,10 @@ class RouterCore(ABC):
         values = priors.get(name)
         if values is None:
             return np.zeros(len(self.languages))
+        row = np.array([values.get(code, 0.0) for code in self.languages], dtype=np.float64)
         if self.config.prior_kind == "logits":
-            return np.array([values.get(code, 0.0) for code in self.languages], dtype=np.float64)
-        weights = np.array([values.get(code, 0.0) for code in self.languages], dtype=np.float64)
-        return np.maximum(np.log(np.maximum(weights, 1e-6)), _LOG_FLOOR)
+            return row
+        return np.maximum(np.log(np.maximum(row, 1e-6)), _LOG_FLOOR)
 
     def _unit_anchors(self) -> np.ndarray | None:
         if self.config.theme_input != "embeddings":

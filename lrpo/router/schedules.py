@@ -13,9 +13,8 @@ __all__ = ["Schedule"]
 class Schedule(BaseModel):
     """A value that moves from ``start`` towards ``end`` as training steps pass.
 
-    ``exponential`` is the reference rule ``max(end, start * decay**t)`` (``end`` is a floor
-    when decaying); ``linear`` and ``cosine`` reach ``end`` after ``steps`` steps and stay there;
-    ``constant`` is ``start`` forever.
+    ``exponential`` is the reference rule ``max(end, start * decay**t)``; ``linear`` and
+    ``cosine`` reach ``end`` after ``steps`` steps and stay there; ``constant`` stays ``start``.
 
     Examples
     --------
@@ -23,15 +22,18 @@ class Schedule(BaseModel):
     0.9048
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    kind: Literal["exponential", "linear", "cosine", "constant"] = Field(
-        "exponential", description="Shape of the curve from start to end."
-    )
-    start: float = Field(1.0, description="Value at step 0.")
-    end: float = Field(0.3, description="Floor (exponential) or final value (linear, cosine).")
-    decay: float = Field(0.999, gt=0.0, le=1.0, description="Per-step factor (exponential).")
-    steps: int = Field(1000, ge=1, description="Steps to reach `end` (linear, cosine).")
+    kind: Literal["exponential", "linear", "cosine", "constant"] = "exponential"
+    """Shape of the curve from start to end."""
+    start: float = 1.0
+    """Value at step 0."""
+    end: float = 0.3
+    """Floor (exponential) or final value (linear, cosine)."""
+    decay: float = Field(0.999, gt=0.0, le=1.0)
+    """Per-step factor (exponential)."""
+    steps: int = Field(1000, ge=1)
+    """Steps to reach `end` (linear, cosine)."""
 
     @model_validator(mode="after")
     def _check_finite(self) -> Schedule:

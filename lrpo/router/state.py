@@ -1,8 +1,7 @@
-"""Checks of a saved router state, made before any of it is loaded.
+"""The router's named tables, and the checks of a saved state made before any of it is loaded.
 
-A damaged or hand-edited state must be refused with the field that is wrong: not half loaded
-(the router keeps its own state) and not loaded with values that routing cannot use (a NaN
-logit routes every rollout to the first language; a float step breaks the schedules).
+A damaged or hand-edited state is refused with the field that is wrong: not half loaded, and
+not loaded with values routing cannot use (a NaN logit routes every rollout to one language).
 """
 
 from __future__ import annotations
@@ -15,7 +14,15 @@ import numpy as np
 
 from .config import MAX_ABS_VALUE
 
-__all__ = ["check_count", "check_counts", "check_names", "check_numbers", "entry", "refuse"]
+__all__ = [
+    "RowTable",
+    "check_count",
+    "check_counts",
+    "check_names",
+    "check_numbers",
+    "entry",
+    "refuse",
+]
 
 _FIX = "load a state saved by state_dict(), as it was saved"
 
@@ -92,3 +99,30 @@ def check_numbers(
     if nonnegative and (array < 0).any():
         raise refuse(where, f"must hold numbers >= 0, got {array.min()}")
     return array
+
+
+class RowTable:
+    """Rows keyed by name, each one ``(num_languages,)`` vector per field (``"logits"``, or
+    Thompson sampling's means and counts); rows are only appended, so row ids stay stable."""
+
+    def __init__(self, fields: tuple[str, ...], num_languages: int) -> None:
+        self.names: list[str] = []
+        self.index: dict[str, int] = {}
+        self.data = {field: np.zeros((0, num_languages)) for field in fields}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def add(self, name: str, values: Mapping[str, np.ndarray]) -> int:
+        """Append row ``name`` with one vector per field; return its id."""
+        if name in self.index:
+            raise KeyError(f"row {name!r} exists already")
+        for field, matrix in self.data.items():
+            self.data[field] = np.vstack([matrix, np.asarray(values[field], dtype=np.float64)])
+        self.index[name] = len(self.names)
+        self.names.append(name)
+        return self.index[name]
+
+    def state_dict(self) -> dict:
+        """Plain lists, for JSON and checkpoints."""
+        return {"names": list(self.names), **{f: m.tolist() for f, m in self.data.items()}}

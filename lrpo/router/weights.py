@@ -1,17 +1,19 @@
-"""`RowWeights`: which table rows each context sums, with what weight, as sorted triples.
+"""Contexts encoded for a batch: which table rows each sums, with what weight, as triples.
 
-A batch touches few rows per context (one theme, maybe a region), so the weights are kept as
-(row, column, weight) triples sorted by row. Building them costs microseconds; a scipy sparse
-matrix costs about 0.3 ms to build, which dominated routing a single prompt.
+Triples cost microseconds to build; a scipy sparse matrix about 0.3 ms, which dominated
+routing a single prompt.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["RowWeights", "concat_ranges", "theme_region_pairs"]
+from .context import preview
+
+__all__ = ["Columns", "EncodedBatch", "RowWeights", "add_anchor_weights", "theme_region_pairs"]
 
 
 def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -21,10 +23,8 @@ def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 class RowWeights(NamedTuple):
-    """A sparse ``(num_rows, num_cols)`` weight matrix as triples sorted by row.
-
-    A named tuple, because every routing call builds two and a frozen dataclass costs more.
-    """
+    """A sparse ``(num_rows, num_cols)`` weight matrix as triples sorted by row (a named
+    tuple: every routing call builds two)."""
 
     rows: np.ndarray  # (nnz,) int, non-decreasing
     cols: np.ndarray  # (nnz,) int
@@ -72,11 +72,8 @@ class RowWeights(NamedTuple):
 def theme_region_pairs(
     themes: RowWeights, regions: RowWeights, inverse: np.ndarray
 ) -> tuple[np.ndarray, ...]:
-    """Every (prompt, theme row, weight, region row) combination; region -1 means none.
-
-    ``themes`` and ``regions`` weigh the unique contexts, ``inverse`` maps prompts to them. A
-    prompt with several regions pairs each theme with each region, as the reference's buckets.
-    """
+    """Every (prompt, theme row, weight, region row) of the prompts (``inverse`` maps them to
+    the unique contexts weighed); each theme pairs with each region, region -1 means none."""
     themes, regions = themes.take(inverse), regions.take(inverse)
     per_prompt = np.bincount(regions.rows, minlength=len(inverse))
     region_starts = np.cumsum(per_prompt) - per_prompt
@@ -91,4 +88,86 @@ def theme_region_pairs(
         np.repeat(themes.cols, repeats),
         np.repeat(themes.weights, repeats),
         padded[position],
+    )
+
+
+class EncodedBatch(NamedTuple):
+    """A batch of contexts as arrays: row weights for the theme and region tables.
+
+    Batches repeat contexts, so every array describes the *unique* contexts; ``inverse[b]``
+    is prompt ``b``'s unique row. Column ids beyond a table's rows stand for names it has not
+    seen (``new_themes`` / ``new_regions``, in order), filled by the cold-start rule.
+    """
+
+    inverse: np.ndarray  # (B,) unique context of each prompt
+    home_codes: np.ndarray  # (U,) prompt language codes
+    home_arms: np.ndarray  # (U,) arm index of the prompt language, -1 if it is not an arm
+    routed: np.ndarray  # (U,) False for prompts that keep every rollout in their language
+    regional: np.ndarray  # (U,) True where region rows add to the logits
+    theme_weights: RowWeights  # (U, themes known + new)
+    region_weights: RowWeights  # (U, regions known + new)
+    new_themes: tuple[str, ...]
+    new_regions: tuple[str, ...]
+
+
+class Columns:
+    """Collects (row, column) pairs of weight 1, giving unseen names provisional column ids."""
+
+    def __init__(self, index: Mapping[str, int]) -> None:
+        self.index = index
+        self.new: dict[str, int] = {}
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+
+    def add(self, row: int, names: tuple[str, ...]) -> None:
+        for name in names:
+            col = self.index.get(name)
+            if col is None:
+                col = self.new.setdefault(name, len(self.index) + len(self.new))
+            self.rows.append(row)
+            self.cols.append(col)
+
+    def matrix(self, num_rows: int) -> RowWeights:
+        shape = (num_rows, len(self.index) + len(self.new))
+        rows = np.array(self.rows, dtype=np.int64)
+        return RowWeights(rows, np.array(self.cols, dtype=np.int64), np.ones(len(rows)), shape)
+
+
+def add_anchor_weights(
+    weights: RowWeights,
+    rows: list[int],
+    embeddings: list[tuple[float, ...]],
+    anchors: np.ndarray,
+    temperature: float,
+) -> RowWeights:
+    """Soft-assign embedded contexts to the anchor rows (the first ``len(anchors)`` columns)."""
+    sizes = sorted({len(vector) for vector in embeddings})
+    if sizes != [anchors.shape[1]]:
+        raise ValueError(
+            f"theme_embedding must have {anchors.shape[1]} dimensions like the anchors, "
+            f"got embeddings of {sizes} dimensions"
+        )
+    try:
+        vectors = np.array(embeddings, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"theme_embedding must hold numbers, got {preview(embeddings)}") from None
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        raise ValueError(
+            f"theme_embedding must be finite, got NaN or infinite values in "
+            f"{np.count_nonzero(~finite)} context(s), e.g. "
+            f"{preview(embeddings[int(np.argmin(finite))])}"
+        )
+    # Scaled by the largest entry first, so that the norm of huge values does not overflow.
+    vectors /= np.maximum(np.abs(vectors).max(axis=1, keepdims=True), np.finfo(float).tiny)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    scores = (vectors / np.where(norms > 0, norms, 1.0)) @ anchors.T / temperature
+    soft = np.exp(scores - scores.max(axis=1, keepdims=True))
+    soft /= soft.sum(axis=1, keepdims=True)
+    num_anchors = anchors.shape[0]
+    return RowWeights.from_triples(
+        np.concatenate([weights.rows, np.repeat(rows, num_anchors)]),
+        np.concatenate([weights.cols, np.tile(np.arange(num_anchors), len(rows))]),
+        np.concatenate([weights.weights, soft.ravel()]),
+        weights.shape,
     )

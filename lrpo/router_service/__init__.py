@@ -4,8 +4,7 @@ See :class:`RouterService` (the owner) and :func:`connect` (a client, in-process
 """
 
 from .clients import LocalRouterClient, RayRouterClient, RouterClient, connect
-from .config import ServiceConfig
-from .errors import GroupMismatchError, RouterServiceError, RouterServiceUnavailable
+from .config import GroupMismatchError, RouterServiceError, RouterServiceUnavailable, ServiceConfig
 from .groups import Assignment
 from .owner import RouterService
 

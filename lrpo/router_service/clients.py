@@ -1,8 +1,5 @@
-"""Clients of the router service: the same async interface in-process and over Ray.
-
-Agents of OpenRLHF and verl run inside asyncio loops, so every call is a coroutine; a client
-never blocks its loop on the owner and never waits longer than ``timeout_s``.
-"""
+"""Clients of the router service: the same async interface in-process and over Ray (agents of
+OpenRLHF and verl run in asyncio loops), never waiting longer than ``timeout_s``."""
 
 from __future__ import annotations
 
@@ -17,8 +14,7 @@ from lrpo.metrics import MetricSums
 from lrpo.router import BaseRouter
 from lrpo.router.context import ContextLike
 
-from .config import ServiceConfig
-from .errors import RouterServiceError, RouterServiceUnavailable
+from .config import RouterServiceError, RouterServiceUnavailable, ServiceConfig
 from .groups import Assignment
 from .owner import RouterService, describe
 
@@ -30,65 +26,24 @@ RouterFactory = Callable[[], BaseRouter]
 class RouterClient(ABC):
     """What a plugin asks of the router's owner.
 
-    The calls that a loop makes in one turn (an engine starts all rollouts of a batch at
-    once) travel together: one ``assign_many`` / ``report_many`` round trip instead of one per
-    rollout, and the owner routes the batch's new groups in one vectorised call.
+    The calls that a loop makes in one turn (an engine starts all rollouts of a batch at once)
+    travel together, in one ``assign_many`` / ``report_many`` round trip.
     """
 
     def __init__(self) -> None:
-        # Batches go concurrently: a call waits on its own round trip only (``timeout_s``).
         self._assign = MicroBatcher(lambda items: self._call("assign_many", items))
         self._report = MicroBatcher(lambda items: self._call("report_many", items))
 
     async def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
-        """The language of the next rollout of ``group``.
-
-        Parameters
-        ----------
-        group : str
-            The prompt's key, shared by its K rollouts.
-        context : RoutingContext or mapping
-            The prompt's language, theme(s) and region(s).
-        num_rollouts : int
-            K of the group; it must be the router's.
-
-        Returns
-        -------
-        Assignment
-            See :meth:`RouterService.assign`.
-        """
+        """The next rollout of ``group``: arguments and result of :meth:`RouterService.assign`."""
         return await self._assign((group, context, num_rollouts))
 
     async def report(self, ticket: str, slot: int, reward: float) -> bool:
-        """One rollout's reward.
-
-        Parameters
-        ----------
-        ticket, slot : str, int
-            Those of the rollout's :class:`Assignment`.
-        reward : float
-            Its reward.
-
-        Returns
-        -------
-        bool
-            Whether it completed a router step (see :meth:`RouterService.report`).
-        """
+        """One rollout's reward: arguments and result of :meth:`RouterService.report`."""
         return await self._report((ticket, slot, reward))
 
     async def metric_sums(self, *, reset: bool = False) -> MetricSums:
-        """The owner's router and service sums (a coroutine: the owner may be remote).
-
-        Parameters
-        ----------
-        reset : bool, default False
-            Start a new window at the owner (see :meth:`RouterService.metric_sums`).
-
-        Returns
-        -------
-        MetricSums
-            Its ``metrics()`` are ``router/`` and ``router/service/`` floats.
-        """
+        """The owner's router and service sums: see :meth:`RouterService.metric_sums`."""
         return await self._call("metric_sums", reset=reset)
 
     @abstractmethod
@@ -99,8 +54,8 @@ class RouterClient(ABC):
 class LocalRouterClient(RouterClient):
     """A client of a :class:`RouterService` in this process (tests, one-machine runs).
 
-    Calls run in a worker thread, so that a busy owner never blocks the event loop; the
-    owner waits for its lock at most its ``timeout_s`` (``ServiceConfig.timeout_s``).
+    Calls run in a worker thread, so that a busy owner (waiting at most its ``timeout_s`` for
+    its lock) never blocks the event loop.
     """
 
     def __init__(self, service: RouterService) -> None:
@@ -196,13 +151,9 @@ class RayRouterClient(RouterClient):
 
 
 class _FactoryBuiltService(RouterService):
-    """The Ray actor: builds its router inside the actor (Ray would hand a shipped router's
-    arrays over read-only, zero-copy).
-
-    An actor whose constructor raises reaches its client only as an opaque ``ActorDiedError``,
-    so a failed start (a corrupt state file, a failing factory) is kept and reported by
-    :meth:`describe`, which the client calls first.
-    """
+    """The Ray actor; it builds its router itself (Ray hands a shipped router's arrays over
+    read-only). A constructor that raises would reach the client only as an opaque
+    ``ActorDiedError``, so a failed start is kept and reported by :meth:`describe` instead."""
 
     def __init__(self, router_factory: RouterFactory, **settings: Any) -> None:
         self.startup_error: str | None = None
@@ -224,8 +175,8 @@ _LOCAL_LOCK = threading.Lock()
 def connect(config: ServiceConfig, router_factory: RouterFactory | None = None) -> RouterClient:
     """A client of the service ``config`` describes, creating its owner when needed.
 
-    ``backend="local"`` keeps one owner per ``config.name`` in this process, so every plugin
-    instance loaded here shares it; ``"ray"`` uses a named actor shared by the cluster.
+    ``backend="local"`` keeps one owner per ``config.name`` in this process, shared by every
+    plugin instance loaded here; ``"ray"`` uses a named actor shared by the cluster.
 
     Parameters
     ----------

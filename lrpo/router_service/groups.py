@@ -1,12 +1,8 @@
-"""The groups a router service has open: slots handed out in arrival order, one reward each.
+"""The book of a router service's open groups: slots handed out in order, one reward each.
 
-A group is opened by the first rollout of a prompt that asks, under the ticket
-``"{group}@{step}#{n}"`` (``n`` counts the groups opened with that key during the router step,
-so a prompt seen again gets fresh and reproducible draws); it hands out its K slots in order
-(slot 0 first, so the first K_on askers keep the prompt's language), takes one reward per slot
-and, once every slot has reported, waits among the complete groups to be recorded. Routing
-and recording are the owner's (:class:`~lrpo.router_service.RouterService`); this module keeps
-the book.
+A group's ticket is ``"{group}@{step}#{n}"`` (``n`` counts the groups opened with that key in
+the router step), so a prompt seen again gets fresh, reproducible draws. Slot 0 goes first, so
+the first K_on askers keep the prompt's language.
 """
 
 from __future__ import annotations
@@ -21,7 +17,7 @@ import numpy as np
 from lrpo.router import RoutingContext
 from lrpo.router.context import ContextLike
 
-from .errors import GroupMismatchError
+from .config import GroupMismatchError
 
 __all__ = ["Assignment", "OpenGroup", "OpenGroups"]
 
@@ -46,8 +42,7 @@ class Assignment:
 
     @classmethod
     def unrouted(cls, language: str) -> Assignment:
-        """A rollout kept in its prompt's language without asking the router (no ticket, so
-        its reward is not reported)."""
+        """A rollout kept in its prompt's language without asking the router (no ticket)."""
         return cls(ticket="", slot=-1, language=language, prompt_language=language, step=-1)
 
 
@@ -78,13 +73,7 @@ class OpenGroup:
 
 
 class OpenGroups:
-    """The open groups of a router service, by ticket, and the complete ones not yet recorded.
-
-    Parameters
-    ----------
-    num_rollouts : int
-        K of every group (the router's ``num_rollouts``).
-    """
+    """The open groups, by ticket, and the complete ones not yet recorded; K = ``num_rollouts``."""
 
     def __init__(self, num_rollouts: int) -> None:
         self.num_rollouts = num_rollouts
@@ -96,14 +85,8 @@ class OpenGroups:
     def take_slot(
         self, group: str, context: ContextLike, num_rollouts: int, step: int
     ) -> tuple[OpenGroup, int]:
-        """The next free slot of ``group``, opening the group (at router ``step``) if needed.
-
-        Raises
-        ------
-        TypeError, ValueError
-            For a bad key or context; :class:`GroupMismatchError` when the key was opened with
-            another K or context. Nothing is taken then.
-        """
+        """The next free slot of ``group``, opening the group (at router ``step``) if needed;
+        a bad request raises TypeError or ValueError (GroupMismatchError) and takes nothing."""
         if not isinstance(group, str) or not group:
             raise TypeError(f"a group key is a non-empty string, got {group!r}")
         context = RoutingContext.coerce(context)
@@ -132,13 +115,7 @@ class OpenGroups:
 
     def take_reward(self, ticket: str, slot: int, reward: float) -> Outcome:
         """Take one slot's reward; a group whose every slot reported moves to ``complete``.
-
-        Raises
-        ------
-        TypeError, ValueError
-            For a report that is not an Assignment's ticket and slot with a number, or a slot
-            never handed out; nothing is changed then.
-        """
+        A malformed report raises TypeError or ValueError and changes nothing."""
         if not isinstance(ticket, str):
             raise TypeError(f"a ticket is an Assignment's ticket string, got {ticket!r}")
         if isinstance(slot, bool) or not isinstance(slot, int | np.integer):

@@ -1,12 +1,10 @@
 """`RouterService`: the single owner of a router that many trainer workers route through.
 
 OpenRLHF's vLLM engines and verl's agent-loop workers each load a plugin file on their own and
-see one rollout at a time, with no slot index and no step boundary. The owner turns that into
-what a router needs: it routes a whole group (K rollouts) when the group's first rollout asks,
-hands the group's slots out and collects one reward per slot (the book of open groups:
-:mod:`lrpo.router_service.groups`), and records a router step once ``groups_per_step`` groups
-are complete. Routing keys are the groups' tickets, fresh for a prompt seen again, so the owner
-keeps no per-prompt history.
+see one rollout at a time, with no slot index and no step boundary. The owner routes a whole
+group (K rollouts) when its first rollout asks, hands out its slots and takes one reward per
+slot (:mod:`lrpo.router_service.groups`), and records a router step once ``groups_per_step``
+groups are complete, saving its state so that a restarted run resumes exactly.
 """
 
 from __future__ import annotations
@@ -23,13 +21,23 @@ import numpy as np
 from lrpo.metrics import MetricSums
 from lrpo.router import BaseRouter, RoutingPlan
 from lrpo.router.context import ContextLike
+from lrpo.router.state import check_counts
 
-from .errors import RouterServiceError, RouterServiceUnavailable
+from .config import RouterServiceError, RouterServiceUnavailable
 from .groups import Assignment, OpenGroup, OpenGroups
-from .state import COUNTERS, STATE_FORMAT, check_state, write_state_file
 
 __all__ = ["RouterService", "describe"]
 
+STATE_FORMAT = 1
+#: The service's own counters, saved with its state and logged as ``router/service/<name>``.
+COUNTERS = (
+    "groups",
+    "rewards",
+    "late_rewards",
+    "duplicate_rewards",
+    "expired_groups",
+    "recorded_steps",
+)
 #: Counter of each dropped report outcome (see OpenGroups.take_reward).
 _DROPPED = {"late": "late_rewards", "duplicate": "duplicate_rewards"}
 
@@ -40,28 +48,18 @@ Report = tuple[str, int, float]
 class RouterService:
     """Own a router; route groups for many clients and learn from their rewards.
 
-    Thread-safe (one lock): OpenRLHF calls reward files from worker threads. A call waits
-    at most ``timeout_s`` for the lock, then raises :class:`RouterServiceUnavailable` having
-    changed nothing.
-
-    Each bad request or report of a batch fails alone, with its own error; the others proceed.
-    A reward is taken once per slot: a second report for a slot is dropped and counted
-    (``duplicate_rewards``), so the first reward counts.
+    Thread-safe (one lock, as OpenRLHF calls reward files from worker threads); each bad
+    request or report of a batch fails alone, the others proceed.
 
     Parameters
     ----------
     router : BaseRouter
         The router to own.
-    groups_per_step : int
-        Completed groups per router step (the trainer's prompts per step).
-    expire_after_steps : int
-        Open groups routed that many router steps ago are dropped when a step is recorded.
-    state_path : str, optional
-        Where to save the state after each router step, and to resume from if it exists.
-    metrics_path : str, optional
-        JSON-lines file that gets the metrics after each router step.
+    groups_per_step, expire_after_steps, state_path, metrics_path
+        As in :class:`~lrpo.router_service.ServiceConfig` (``owner_settings()`` gives them).
     timeout_s : float, optional
-        Longest wait for the lock held by another call; None: no limit.
+        Longest wait for the lock held by another call, then RouterServiceUnavailable having
+        changed nothing; None: no limit.
     """
 
     def __init__(
@@ -109,14 +107,8 @@ class RouterService:
         return _raised(self.assign_many([(group, context, num_rollouts)])[0])
 
     def assign_many(self, requests: list[Request]) -> list[Assignment | Exception]:
-        """:meth:`assign` for a batch of ``(group, context, K)``, in order; the new groups are
-        routed in one call.
-
-        Returns
-        -------
-        list of Assignment or Exception
-            One per request; a bad request gets its exception in its place, the others proceed.
-        """
+        """:meth:`assign` for a batch of ``(group, context, K)``: one result or exception per
+        request, in order; the new groups are routed in one call."""
         with self._locked():
             taken: list[tuple[OpenGroup, int] | Exception] = []
             for request in requests:
@@ -129,17 +121,13 @@ class RouterService:
             for result in taken:
                 if isinstance(result, tuple):
                     entry, slot = result
-                    error = failed.get(id(entry))
-                    result = entry.assignment(slot) if error is None else error
+                    result = failed.get(id(entry)) or entry.assignment(slot)
                 out.append(result)
             return out
 
     def _route_new(self, entries: list[OpenGroup]) -> dict[int, Exception]:
-        """Route the groups among ``entries`` not routed yet; the error of each that fails.
-
-        A group whose context cannot be routed (a theme embedding of the wrong size, ...) is
-        closed, so that it neither holds a slot nor stays open, and only its requests fail.
-        """
+        """Route the groups not routed yet; the error of each that fails, closed so that it
+        holds no slot and only its requests fail."""
         fresh = list({id(e): e for e in entries if e.languages is None}.values())
         try:
             self._route(fresh)
@@ -170,10 +158,9 @@ class RouterService:
     def report(self, ticket: str, slot: int, reward: float) -> bool:
         """Take one rollout's reward; returns whether a router step was recorded.
 
-        A reward for a group that is no longer open (already recorded, or from before a
-        restart) is counted in ``late_rewards`` and dropped; so is a second reward for a slot
-        (``duplicate_rewards``): the first one counts. A slot that was never handed out is
-        refused. NaN is kept: the router counts it.
+        A reward for a group no longer open (recorded, or from before a restart) is dropped
+        (``late_rewards``), so is a second one for a slot (``duplicate_rewards``); a slot never
+        handed out is refused. NaN is kept: the router counts it.
 
         Parameters
         ----------
@@ -190,14 +177,8 @@ class RouterService:
         return _raised(self.report_many([(ticket, slot, reward)])[0])
 
     def report_many(self, reports: list[Report]) -> list[bool | Exception]:
-        """:meth:`report` for a batch of ``(ticket, slot, reward)``, in order.
-
-        Returns
-        -------
-        list of bool or Exception
-            One per report; a bad report gets its exception in its place, before it changes
-            anything.
-        """
+        """:meth:`report` for a batch of ``(ticket, slot, reward)``: one result per report, in
+        order, or its exception (raised before that report changed anything)."""
         with self._locked():
             out: list[bool | Exception] = []
             for report in reports:
@@ -219,13 +200,7 @@ class RouterService:
         return True
 
     def flush(self) -> bool:
-        """Record the completed groups now, however few (end of training).
-
-        Returns
-        -------
-        bool
-            Whether a router step was recorded (False when no group was complete).
-        """
+        """Record the completed groups now, however few (end of training); whether any were."""
         with self._locked():
             if not self._groups.complete:
                 return False
@@ -245,8 +220,10 @@ class RouterService:
         expired = self._groups.next_step(expire_before=self.router.step - self.expire_after_steps)
         self._counters["expired_groups"] += expired
         self._counters["recorded_steps"] += 1
-        if self.state_path:
-            write_state_file(self.state_path, self._state())
+        if self.state_path:  # written whole, then renamed: a crash never leaves half a file
+            with open(self.state_path + ".tmp", "w", encoding="utf-8") as handle:
+                json.dump(self._state(), handle)
+            os.replace(self.state_path + ".tmp", self.state_path)
         if self.metrics_path:
             with open(self.metrics_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(self._metric_sums().metrics()) + "\n")
@@ -258,16 +235,13 @@ class RouterService:
         Parameters
         ----------
         reset : bool, default False
-            Start a new window: the router's and the service's counters restart from 0 (the
-            gauges, such as the step and the open groups, stay).
+            Start a new window: the counters restart from 0 (gauges such as the step stay).
 
         Returns
         -------
         MetricSums
             Its ``metrics()`` are the router's ``router/<name>`` and the service's
-            ``router/service/<name>`` floats (``groups``, ``rewards``, ``late_rewards``,
-            ``duplicate_rewards``, ``expired_groups``, ``recorded_steps``, ``open_groups``,
-            ``complete_groups``).
+            ``router/service/<name>`` (:data:`COUNTERS`, ``open_groups``, ``complete_groups``).
         """
         with self._locked():
             return self._metric_sums(reset=reset)
@@ -287,14 +261,8 @@ class RouterService:
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """What resumes this owner exactly.
-
-        Returns
-        -------
-        dict
-            JSON-safe: the router's state, the groups opened per key this step and the
-            counters (open groups are in flight and not saved).
-        """
+        """What resumes this owner exactly: JSON-safe, the router's state, the groups opened
+        per key this step and the counters (open groups are in flight and not saved)."""
         with self._locked():
             return self._state()
 
@@ -315,14 +283,22 @@ class RouterService:
             A state saved by :meth:`state_dict`; it is checked whole first, so that a bad one
             is refused (``ValueError`` naming the wrong field) and changes nothing.
         """
-        router, opened, counters = check_state(state)
+        fmt = state.get("format") if isinstance(state, Mapping) else None
+        if type(fmt) is not int or fmt != STATE_FORMAT:
+            raise ValueError(
+                f"router service state 'format' is {fmt!r}, not {STATE_FORMAT}: load a state "
+                "saved by RouterService.state_dict()"
+            )
+        opened = check_counts(state.get("opened"), "opened")
+        counters = check_counts(state.get("counters"), "counters", known=COUNTERS)
+        if "router" not in state:
+            raise ValueError("router service state lacks its 'router' state")
         with self._locked():
-            self.router.load_state_dict(router)  # checked whole, before it changes
+            self.router.load_state_dict(state["router"])  # checked whole, before it changes
             self._groups.opened = opened
             self._counters.update(counters)
 
     def _resume(self, path: str) -> None:
-        """Load the state file, or say which file cannot be resumed from and what to do."""
         try:
             with open(path, encoding="utf-8") as handle:
                 self.load_state_dict(json.load(handle))
@@ -336,8 +312,7 @@ class RouterService:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """The lock, waited for at most ``timeout_s``."""
-        timeout = -1 if self.timeout_s is None else self.timeout_s
-        if not self._lock.acquire(timeout=timeout):
+        if not self._lock.acquire(timeout=-1 if self.timeout_s is None else self.timeout_s):
             raise RouterServiceUnavailable(
                 f"the router service did not answer within timeout_s={self.timeout_s} s: "
                 "another call held it that long (nothing was changed)"

@@ -1,8 +1,7 @@
 """Simulated routing environments: study a language router before spending GPU hours.
 
-A :class:`Scenario` describes prompts, the true quality of each answer language and how raw
-rewards are biased; :class:`RoutingEnvironment` draws batches and scores routed rollouts;
-:func:`simulate` runs several routers side by side under raw and calibrated rewards.
+A :class:`Scenario` describes prompts, the true quality of each answer language and the bias
+of raw rewards; :func:`simulate` runs routers side by side under raw and calibrated rewards.
 Plots live in :mod:`lrpo.sim.plots` (needs matplotlib).
 
 Examples

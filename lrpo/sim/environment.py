@@ -1,8 +1,7 @@
 """`RoutingEnvironment`: prompt batches, per-rollout rewards and the oracle of a scenario.
 
-Everything random is seeded by ``(seed, step)`` only, never by the router: every router of a
-comparison sees the same prompts and the same reward noise (common random numbers), so their
-differences come from the languages they chose, not from luck.
+Draws are seeded by ``(seed, step)`` only, never by the router: every router of a comparison
+sees the same prompts and reward noise, so their differences come from the languages chosen.
 """
 
 from __future__ import annotations
@@ -36,15 +35,7 @@ class PromptBatch:
 
 
 class RoutingEnvironment:
-    """Draws prompts and scores routed rollouts for one scenario and seed.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    batch_size : int
-        Prompts per step (B).
-    seed : int
-        Seed of the prompt draws and reward noise.
+    """Draws prompts (``batch_size`` B per step) and scores routed rollouts, seeded by ``seed``.
 
     Examples
     --------
@@ -68,9 +59,8 @@ class RoutingEnvironment:
         self._theme_cdf = np.cumsum(scenario.theme_weights)
         self._region_cdf = np.cumsum(scenario.region_weights)
         self._language_cdf = np.cumsum(scenario.prompt_language_array, axis=1)
-        self._names = {
+        self._names = {  # region -1 ("none") picks the trailing None, as in the quality table
             "theme": np.array(scenario.themes, dtype=object),
-            # region -1 ("none") picks the trailing None, as in the quality table
             "region": np.array([*scenario.regions, None], dtype=object),
             "language": np.array(scenario.languages, dtype=object),
         }
@@ -111,7 +101,6 @@ class RoutingEnvironment:
 
     def quality(self, batch: PromptBatch, arms: np.ndarray) -> np.ndarray:
         """True expected reward ``(B, K)`` of answering each prompt in language ``arms``."""
-        # region -1 selects the last slot of the table, which is "no region".
         return self._quality[batch.theme[:, None], batch.region[:, None], arms]
 
     def oracle(self, batch: PromptBatch) -> np.ndarray:

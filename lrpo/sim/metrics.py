@@ -1,8 +1,7 @@
 """What a simulated step tells about a router: quality, regret, language shares, collapse.
 
-Only *routed* rollouts count (the non-K_on slots of prompts whose theme is routed): the K_on
-slots are in the prompt's language whatever the router does, so counting them would dilute
-every difference between routers.
+Only *routed* rollouts count: the K_on slots are in the prompt's language whatever the router
+does, so counting them would dilute every difference between routers.
 """
 
 from __future__ import annotations
@@ -21,27 +20,13 @@ CURVE_NAMES = ("quality", "regret", "collapse", "entropy")
 
 @dataclass(frozen=True)
 class StepMetrics:
-    """One step of one router; NaN where the step had no routed rollout.
+    """One step of one router, over its routed rollouts; NaN where the step routed none."""
 
-    Attributes
-    ----------
-    quality : float
-        Mean true quality of the routed rollouts.
-    regret : float
-        Mean shortfall of the routed rollouts against the oracle (0 with none routed).
-    collapse : float
-        Share of routed rollouts in the prompt's own (the reference) language.
-    entropy : float
-        Entropy (nats) of the languages of the routed rollouts.
-    shares : ndarray
-        Share of routed rollouts per language ``(L,)``.
-    """
-
-    quality: float
-    regret: float
-    collapse: float
-    entropy: float
-    shares: np.ndarray
+    quality: float  # mean true quality
+    regret: float  # mean shortfall against the oracle (0 with none routed)
+    collapse: float  # share in the prompt's own (the reference) language
+    entropy: float  # entropy (nats) of their languages
+    shares: np.ndarray  # (L,) share per language
 
 
 def step_metrics(

@@ -1,9 +1,7 @@
-"""PNG plots of a simulation: learning curves per router, and learned router tables.
-
-``plot_table`` draws one table of a live router too (the TRL callback uses it at checkpoints).
+"""PNG plots of a simulation (learning curves, learned tables) or of a live router's table.
 
 The only module of :mod:`lrpo.sim` that imports matplotlib (the ``plot`` extra); it draws on
-``matplotlib.figure.Figure`` directly, so no GUI backend or global pyplot state is involved.
+``matplotlib.figure.Figure`` directly: no GUI backend or global pyplot state.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Ready-made scenarios: an LRPO-like world and a world of 1,000 fine-grained themes.
 
-The numbers are illustrative, not measured: they encode the paper's qualitative claims
-(regional knowledge is best answered in the region's language, reasoning in high-resource
-languages) at reward gaps smaller than the raw same-language bias, which is the regime in
-which the paper says an uncalibrated router degenerates towards monolingual routing.
+The numbers are illustrative: the paper's qualitative claims (regional knowledge is best in the
+region's language, reasoning in high-resource ones) at reward gaps below the raw same-language
+bias, where the paper says an uncalibrated router degenerates towards monolingual routing.
 """
 
 from __future__ import annotations
@@ -17,8 +16,7 @@ from .scenario import Scenario
 
 __all__ = ["REGION_LANGUAGES", "RESOURCE_LEVEL", "default_scenario", "fine_grained_scenario"]
 
-#: The local language of each region (None: not among the arms). Kept unformatted: as a table
-#: of pairs it reads better than one pair per line.
+#: The local language of each region (None: not among the arms), as a table of pairs.
 REGION_LANGUAGES: dict[str, str | None] = {
     "Arab World": "ar", "Brazil": "pt", "China": "zh", "France": "fr", "Germany": "de",
     "Indonesia": "id", "Italy": "it", "Japan": "ja", "Korea": "ko", "Latin America": "es",
@@ -68,10 +66,9 @@ def default_scenario(seed: int = 0) -> Scenario:
     """LRPO-like: 6 reference themes x 24 regions x 15 languages, prompts in 14 (no English).
 
     True quality is ``0.5 + sensitivity(theme) * resource(language) + jitter``, plus 0.15 for
-    regional knowledge answered in the region's local language. Three quarters of the prompts
-    about a region are written in its language (when it is a prompt language); the rest, and
-    prompts without a region, are spread evenly over the 14 prompt languages. Raw rewards add
-    0.1 to rollouts in the prompt's language; per-rollout noise has std 0.1.
+    regional knowledge in the region's language. Three quarters of the prompts about a region
+    are in its language (if a prompt language), the rest spread evenly. Raw rewards add 0.2 in
+    the prompt's language; per-rollout noise has std 0.1.
 
     Examples
     --------
@@ -124,11 +121,10 @@ def fine_grained_scenario(
 ) -> Scenario:
     """1,000 fine-grained themes with embeddings; quality varies smoothly with the embedding.
 
-    Theme embeddings are unit vectors scattered around ``num_clusters`` random centres. True
-    quality is ``0.5 + 0.1 * resource(language) + 0.1 * embedding @ W`` for a random
-    ``W (dimension x L)``, so nearby themes prefer the same languages and a router that pools
-    themes by embedding learns from many more samples per row than one row per label.
-    There are no regions; prompts are spread evenly over the 14 non-English languages.
+    Embeddings are unit vectors around ``num_clusters`` random centres; true quality is
+    ``0.5 + 0.1 * resource(language) + 0.1 * embedding @ W`` for a random ``W``, so nearby
+    themes prefer the same languages (pooling by embedding pays). No regions; prompts are
+    spread evenly over the 14 non-English languages.
 
     Examples
     --------

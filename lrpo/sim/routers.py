@@ -1,15 +1,13 @@
 """The routers a simulation can compare, by label, each configured for a scenario.
 
-Every router is built by :func:`lrpo.router.make_router` from a config whose ``policy`` the
-label names; a label is a policy with its settings (``input-dominant`` and ``english-dominant``
-are the ``dominant`` router with ``language`` set). Only ``ema-embeddings`` is a variant of the
-simulator's own: the EMA router reading themes as embeddings, anchored on the scenario.
+A label is a policy with its settings, built by :func:`lrpo.router.make_router`; only
+``ema-embeddings`` is the simulator's own: the EMA router reading themes as embeddings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,23 +23,21 @@ __all__ = ["ROUTERS", "RouterSpec", "build_router", "default_router_names", "rou
 NUM_THEME_ANCHORS = 16
 
 
-def _no_change(config: RouterConfig, scenario: Scenario) -> RouterConfig:
-    return config
-
-
 @dataclass(frozen=True)
 class RouterSpec:
-    """One labelled router: its policy, and how a scenario adapts the config (if it does)."""
+    """One labelled router: its policy, and the settings a scenario adapts (if it does)."""
 
     description: str
     policy: Mapping[str, Any]
-    adapt: Callable[[RouterConfig, Scenario], RouterConfig] = field(default=_no_change)
+    adapt: Callable[[RouterConfig, Scenario], dict[str, Any]] | None = None
     needs_theme_embeddings: bool = False
 
     def build(self, config: RouterConfig, scenario: Scenario) -> BaseRouter:
         """The router of this spec from a scenario's ``config`` (its policy is replaced)."""
         settings = config.model_dump() | {"policy": dict(self.policy)}
-        return make_router(self.adapt(RouterConfig(**settings), scenario))
+        if self.adapt is not None:
+            settings |= self.adapt(config, scenario)
+        return make_router(RouterConfig(**settings))
 
 
 def router_config(scenario: Scenario, *, seed: int, **overrides: Any) -> RouterConfig:
@@ -57,17 +53,12 @@ def router_config(scenario: Scenario, *, seed: int, **overrides: Any) -> RouterC
     return RouterConfig(**{**settings, **overrides})
 
 
-def _theme_embeddings(config: RouterConfig, scenario: Scenario) -> RouterConfig:
+def _theme_embeddings(config: RouterConfig, scenario: Scenario) -> dict[str, Any]:
     """Themes read as embeddings, one row per k-means anchor of the scenario's embeddings."""
     embeddings = np.asarray(scenario.theme_embeddings, dtype=np.float64)
     centres, _ = kmeans2(embeddings, NUM_THEME_ANCHORS, minit="++", seed=config.seed)
     anchors = {f"anchor-{i:02d}": tuple(centre.tolist()) for i, centre in enumerate(centres)}
-    settings = config.model_dump() | {
-        "themes": (),
-        "theme_input": "embeddings",
-        "theme_anchors": anchors,
-    }
-    return RouterConfig(**settings)
+    return {"themes": (), "theme_input": "embeddings", "theme_anchors": anchors}
 
 
 ROUTERS: dict[str, RouterSpec] = {

@@ -1,8 +1,7 @@
 """`simulate`: several routers side by side on one scenario, under raw and calibrated rewards.
 
-For each seed, every (condition, router) pair sees the same prompt batches and the same reward
-noise (see :mod:`lrpo.sim.environment`); the only thing that differs is what it routed. Results
-are plain JSON-safe dicts, so a CLI, a benchmark or a notebook can save and compare them.
+Per seed, every (condition, router) sees the same prompts and reward noise; results are plain
+JSON-safe dicts.
 """
 
 from __future__ import annotations
@@ -46,11 +45,10 @@ def simulate(
     Returns
     -------
     dict
-        ``settings``; ``languages``; and ``runs[condition][router]`` with ``curves`` (per-step
-        mean over seeds: quality, cumulative regret, collapse, entropy), ``final`` (per seed:
-        cumulative regret at the end, and quality, collapse, entropy over the final quarter),
-        ``shares`` (language shares over the final quarter, mean over seeds) and, for routers
-        that learn, ``tables`` (their theme and region rows after the last seed).
+        ``settings``, ``languages`` and ``runs[condition][router]``: ``curves`` (per-step mean
+        over seeds of quality, cumulative regret, collapse, entropy), ``final`` (per seed: the
+        final regret, and the other curves' mean over the final quarter), ``shares`` (over the
+        final quarter, mean over seeds) and, for learning routers, ``tables`` (last seed's).
 
     Examples
     --------
@@ -128,8 +126,7 @@ def _summarise(seed_logs: list[MetricsLog], languages: Sequence[str], steps: int
 
 def _tables(router: BaseRouter) -> dict[str, Any]:
     """A learning router's theme (A) and region (B) rows, JSON-safe."""
-    themes, theme_rows = router.theme_table()
-    regions, region_rows = router.region_table()
+    (themes, theme_rows), (regions, region_rows) = router.theme_table(), router.region_table()
     return {
         "themes": themes,
         "theme_rows": theme_rows.tolist(),

@@ -1,12 +1,9 @@
 """`Scenario`: the world a simulated router is trained in, as plain serialisable data.
 
-A scenario says which prompts arrive (theme, region, prompt language, optional theme
-embedding), how good an answer in each language truly is for each (theme, region), and how
-the *raw* reward misreports that quality. The misreport mimics uncalibrated cross-lingual
-embedding similarity: the reference answer is written in the prompt's language, so a rollout
-in that language scores higher than an equally good translation (DESIGN.md: same-language
-wrong answers 0.84-0.88, correct translations 0.89-0.92). The calibrated reward is the same
-reward with that bias removed.
+Which prompts arrive, how good an answer in each language truly is per (theme, region), and how
+the *raw* reward misreports it: like uncalibrated cross-lingual similarity, a rollout in the
+prompt's (the reference's) language scores higher than an equally good translation. The
+calibrated reward removes that bias.
 """
 
 from __future__ import annotations
@@ -22,9 +19,7 @@ _ATOL = 1e-6
 
 
 class Scenario(BaseModel):
-    """A simulated routing problem; arrays are nested lists so it round-trips through JSON.
-
-    Region index ``len(regions)`` in :attr:`quality` stands for "no region".
+    """A simulated routing problem, as nested lists (JSON); region ``len(regions)`` is "none".
 
     Examples
     --------
@@ -37,50 +32,49 @@ class Scenario(BaseModel):
     (1, 1, 2)
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     # Arms and contexts
-    name: str = Field(description="Short name used in reports and file names.")
-    languages: tuple[str, ...] = Field(description="Language codes the router may choose.")
-    themes: tuple[str, ...] = Field(description="Theme labels of the prompts.")
-    regions: tuple[str, ...] = Field(description="Region labels of the prompts (may be empty).")
-    unrouted_themes: tuple[str, ...] = Field(
-        ("Translation",), description="Themes whose rollouts all stay in the prompt's language."
-    )
-    regional_themes: tuple[str, ...] = Field(
-        ("Regional Knowledge",), description="Themes whose prompts add the router's region rows."
-    )
+    name: str
+    """Short name used in reports and file names."""
+    languages: tuple[str, ...]
+    """Language codes the router may choose."""
+    themes: tuple[str, ...]
+    """Theme labels of the prompts."""
+    regions: tuple[str, ...]
+    """Region labels of the prompts (may be empty)."""
+    unrouted_themes: tuple[str, ...] = ("Translation",)
+    """Themes whose rollouts all stay in the prompt's language."""
+    regional_themes: tuple[str, ...] = ("Regional Knowledge",)
+    """Themes whose prompts add the router's region rows."""
 
     # How prompts are drawn
-    prompt_languages: tuple[str, ...] = Field(
-        description="Languages prompts are written in (a subset of `languages`)."
-    )
-    theme_weights: tuple[float, ...] = Field(description="P(theme), one per theme.")
-    theme_region_share: tuple[float, ...] = Field(
-        description="P(prompt has a region | theme), one per theme."
-    )
-    region_weights: tuple[float, ...] = Field(description="P(region | it has one), per region.")
-    prompt_language_weights: tuple[tuple[float, ...], ...] = Field(
-        description="P(prompt language | region): one row per region, then one for no region; "
-        "columns follow `prompt_languages`."
-    )
-    theme_embeddings: tuple[tuple[float, ...], ...] | None = Field(
-        None, description="Optional embedding per theme, sent to the router with each prompt."
-    )
+    prompt_languages: tuple[str, ...]
+    """Languages prompts are written in (a subset of `languages`)."""
+    theme_weights: tuple[float, ...]
+    """P(theme), one per theme."""
+    theme_region_share: tuple[float, ...]
+    """P(prompt has a region | theme), one per theme."""
+    region_weights: tuple[float, ...]
+    """P(region | it has one), per region."""
+    prompt_language_weights: tuple[tuple[float, ...], ...]
+    """P(prompt language | region): one row per region, then one for no region; columns follow
+    `prompt_languages`.
+    """
+    theme_embeddings: tuple[tuple[float, ...], ...] | None = None
+    """Optional embedding per theme, sent to the router with each prompt."""
 
     # Rewards
-    quality: tuple[tuple[tuple[float, ...], ...], ...] = Field(
-        description="True expected reward per (theme, region or none, language)."
-    )
-    noise_std: float = Field(0.1, ge=0.0, description="Std of one rollout's reward noise.")
-    reference_bias: float = Field(
-        0.0, description="Raw reward bonus of a rollout in the prompt (reference) language."
-    )
-    pair_bias: tuple[tuple[float, ...], ...] | None = Field(
-        None,
-        description="Optional raw reward offset per (prompt language, rollout language), "
-        "rows and columns following `languages`; added to `reference_bias` on the diagonal.",
-    )
+    quality: tuple[tuple[tuple[float, ...], ...], ...]
+    """True expected reward per (theme, region or none, language)."""
+    noise_std: float = Field(0.1, ge=0.0)
+    """Std of one rollout's reward noise."""
+    reference_bias: float = 0.0
+    """Raw reward bonus of a rollout in the prompt (reference) language."""
+    pair_bias: tuple[tuple[float, ...], ...] | None = None
+    """Optional raw reward offset per (prompt language, rollout language), rows and columns
+    following `languages`; added to `reference_bias` on the diagonal.
+    """
 
     @model_validator(mode="after")
     def _check_fields_together(self) -> Scenario:
@@ -129,9 +123,7 @@ class Scenario(BaseModel):
         if (weights < 0).any() or not np.allclose(weights.sum(axis=-1), 1.0, atol=_ATOL):
             raise ValueError(f"{field} must be non-negative and sum to 1 (per row)")
 
-    # ------------------------------------------------------------ array views
-    # Computed on each access (a model holding arrays could not compare equal); consumers on
-    # the hot path, such as RoutingEnvironment, keep their own copies.
+    # Array views, computed on each access (a model holding arrays could not compare equal).
     @property
     def quality_array(self) -> np.ndarray:
         """True quality ``(T, G + 1, L)``; region ``G`` is "no region"."""

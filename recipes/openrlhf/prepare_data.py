@@ -26,11 +26,13 @@ with ``--data.input_key prompt --data.label_key label`` and without ``--data.app
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import tyro
 
 from lrpo.labelled.labels import LabelError, pack_label
 
@@ -38,43 +40,32 @@ from lrpo.labelled.labels import LabelError, pack_label
 GSM_THEME = "Reasoning / Logic"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    source = parser.add_argument_group("source (default: offline GSM-symbolic questions)")
-    source.add_argument("--input", help="JSONL file of prompts, one object per line")
-    source.add_argument("--dataset", help="Hugging Face dataset id (needs `datasets`)")
-    source.add_argument("--split", default="train", help="split of --dataset")
-    source.add_argument("--languages", default="de,ja,sw", help="GSM-symbolic languages")
-    source.add_argument(
-        "--per-language",
-        type=int,
-        default=None,
-        help="GSM-symbolic questions per language (default: all, about 100)",
-    )
-    source.add_argument("--tiny", action="store_true", help="4 GSM-symbolic questions a language")
-    columns = parser.add_argument_group("columns of --input / --dataset (absent ones are skipped)")
-    columns.add_argument("--prompt-column", default="prompt", help="question, or chat messages")
-    columns.add_argument("--language-column", default="language", help="the prompt's language")
-    columns.add_argument("--theme-column", default="theme", help="theme, or a list of themes")
-    columns.add_argument("--region-column", default="region", help="region, or a list")
-    columns.add_argument("--reference-column", default="reference", help="reference answer")
-    columns.add_argument(
-        "--reference-language-column",
-        default="reference_language",
-        help="language of the reference (default: the prompt's)",
-    )
-    columns.add_argument("--id-column", default="id", help="stable prompt id (the router's group)")
-    fill = parser.add_argument_group("values for rows without the column")
-    fill.add_argument("--language", help="language code of every prompt without one")
-    fill.add_argument("--theme", help="theme of every prompt without one")
-    parser.add_argument("--eval", action="store_true", help="evaluation set: never routed")
-    parser.add_argument("--output", required=True, help="JSONL file to write")
-    args = parser.parse_args(argv)
+@dataclass(frozen=True)
+class Args:
+    output: str  # JSONL file to write
+    input: str | None = None  # JSONL file of prompts, one object per line
+    dataset: str | None = None  # Hugging Face dataset id (needs `datasets`)
+    split: str = "train"  # split of --dataset
+    languages: str = "de,ja,sw"  # GSM-symbolic languages (default source: offline questions)
+    per_language: int | None = None  # GSM-symbolic questions per language (default: all, ~100)
+    tiny: bool = False  # 4 GSM-symbolic questions a language
+    prompt_column: str = "prompt"  # column of --input / --dataset: question, or chat messages
+    language_column: str = "language"  # column: the prompt's language (absent ones skipped)
+    theme_column: str = "theme"  # column: theme, or a list of themes
+    region_column: str = "region"  # column: region, or a list
+    reference_column: str = "reference"  # column: reference answer
+    reference_language_column: str = "reference_language"  # column: the reference's language
+    id_column: str = "id"  # column: stable prompt id (the router's group)
+    language: str | None = None  # language code of every prompt without one
+    theme: str | None = None  # theme of every prompt without one
+    eval: bool = False  # evaluation set: never routed
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
     if args.input and args.dataset:
-        parser.error("give --input or --dataset, not both")
-    if args.tiny:
-        args.per_language = 4
-    return args
+        raise SystemExit("error: give --input or --dataset, not both")
+    return replace(args, per_language=4) if args.tiny else args
 
 
 def gsm_rows(languages: list[str], per_language: int | None) -> Iterator[dict[str, Any]]:
@@ -104,7 +95,7 @@ def gsm_rows(languages: list[str], per_language: int | None) -> Iterator[dict[st
             }
 
 
-def read_rows(args: argparse.Namespace) -> Iterable[Mapping[str, Any]]:
+def read_rows(args: Args) -> Iterable[Mapping[str, Any]]:
     """The rows of the chosen source."""
     if args.input:
         with Path(args.input).open(encoding="utf-8") as lines:
@@ -116,7 +107,7 @@ def read_rows(args: argparse.Namespace) -> Iterable[Mapping[str, Any]]:
     return gsm_rows(args.languages.split(","), args.per_language)
 
 
-def pack_rows(rows: Iterable[Mapping[str, Any]], args: argparse.Namespace) -> Iterator[dict]:
+def pack_rows(rows: Iterable[Mapping[str, Any]], args: Args) -> Iterator[dict]:
     """One ``{"prompt", "label", "datasource"}`` record per row; a bad row names its number."""
     for number, row in enumerate(rows):
         if row.get(args.prompt_column) is None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from lrpo.integrations.script_args import parse_dataclass_args
+import tyro
 
 #: ISO 639-3 codes of multilingual-gsm-symbolic for the router's (ISO 639-1) language codes.
 GSM_CODES = {
@@ -66,7 +66,7 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    return parse_dataclass_args(Args, argv, __doc__.splitlines()[0])
+    return tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
 
 
 def gsm_prompts(languages: list[str], per_language: int) -> list[dict]:

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lrpo.integrations.script_args import parse_dataclass_args
+import tyro
+
 from lrpo.labelled.labels import pack_label
 
 
@@ -44,7 +45,7 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    return parse_dataclass_args(Args, argv, __doc__.splitlines()[0])
+    return tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
 
 
 def verl_row(

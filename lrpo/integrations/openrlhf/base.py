@@ -1,10 +1,10 @@
 """OpenRLHF 0.11's agent classes, imported once with a clear error, and what lrpo's executors
-share: OpenRLHF's own single-turn generator and the label check that names the fix."""
+share: OpenRLHF's own single-turn generation and the label check that names the fix."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 try:
@@ -23,47 +23,60 @@ from lrpo.labelled.labels import LabelError, PackedLabel, unpack_label
 
 __all__ = [
     "PREP_SCRIPT",
-    "AgentExecutorBase",
     "AgentInstanceBase",
     "Prompt",
-    "single_turn_generator",
+    "SingleTurnExecutor",
     "unpack_openrlhf_label",
 ]
 
 #: The script that writes OpenRLHF's label column (named in every label error).
 PREP_SCRIPT = "recipes/openrlhf/prepare_data.py"
-#: How OpenRLHF 0.11 calls an executor (vllm_engine.RolloutRayActor.generate_responses).
-_EXECUTE_PARAMS = (
-    "prompt",
-    "label",
-    "sampling_params",
-    "max_length",
-    "hf_tokenizer",
-    "llm_engine",
-    "images",
-)
-
 #: A prompt as OpenRLHF hands it to an executor: text, or a list of chat messages.
 Prompt = str | Sequence[Mapping[str, Any]]
+#: :meth:`SingleTurnExecutor.start`'s text to generate from, and what finishes OpenRLHF's output.
+Started = tuple[Any, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]]
 
 
-def single_turn_generator() -> SingleTurnAgentExecutor:
-    """OpenRLHF's single-turn executor, with no reward endpoint (lrpo's executors score).
+class SingleTurnExecutor(AgentExecutorBase):
+    """OpenRLHF's single-turn rollout (``SingleTurnAgentExecutor``, with no reward endpoint)
+    between :meth:`start` and the finishing step it returns, which score the sample. Another
+    openrlhf than 0.11 raises when the engine starts rather than mid-rollout."""
 
-    Raises
-    ------
-    RuntimeError
-        When its ``execute`` does not take the arguments of openrlhf 0.11, so that another
-        version fails when the engine starts rather than mid-rollout.
-    """
-    got = tuple(inspect.signature(SingleTurnAgentExecutor.execute).parameters)[1:]
-    if got != _EXECUTE_PARAMS:
-        raise RuntimeError(
-            f"OpenRLHF's SingleTurnAgentExecutor.execute takes {got}, expected "
-            f"{_EXECUTE_PARAMS}: lrpo's agent was written for openrlhf 0.11; install "
-            "openrlhf==0.11.0"
+    def __init__(self) -> None:
+        # OpenRLHF 0.11 calls executors (and lrpo calls its executor) as execute is declared here
+        got, expected = (
+            tuple(inspect.signature(cls.execute).parameters)[1:]
+            for cls in (SingleTurnAgentExecutor, SingleTurnExecutor)
         )
-    return SingleTurnAgentExecutor()
+        if got != expected:
+            raise RuntimeError(
+                f"OpenRLHF's SingleTurnAgentExecutor.execute takes {got}, expected "
+                f"{expected}: lrpo's agent was written for openrlhf 0.11; install "
+                "openrlhf==0.11.0"
+            )
+        self._generator = SingleTurnAgentExecutor()
+
+    async def start(self, prompt: Prompt, label: str, hf_tokenizer: Any) -> Started:
+        """Check or route the sample before generating; see :data:`Started`."""
+        raise NotImplementedError
+
+    async def execute(
+        self,
+        prompt: Prompt,
+        label: str,
+        sampling_params: Any,
+        max_length: int,
+        hf_tokenizer: Any,
+        llm_engine: Any,
+        images: Any = None,
+    ) -> dict[str, Any]:
+        """OpenRLHF's rollout dict of one sample, generated and scored."""
+        text, finish = await self.start(prompt, label, hf_tokenizer)
+        output = await self._generator.execute(
+            text, label, sampling_params, max_length, hf_tokenizer, llm_engine, images
+        )
+        output.update(await finish(output))
+        return output
 
 
 def unpack_openrlhf_label(label: Any) -> PackedLabel:
@@ -71,8 +84,7 @@ def unpack_openrlhf_label(label: Any) -> PackedLabel:
     if label is None or label == "":
         raise LabelError(
             "the label is empty: OpenRLHF passes an empty label when --data.label_key is not "
-            "set; add --data.label_key label (the column that "
-            f"{PREP_SCRIPT} writes)"
+            f"set; add --data.label_key label (the column that {PREP_SCRIPT} writes)"
         )
     try:
         return unpack_label(label)

@@ -1,23 +1,26 @@
-"""Rewards from ``lrpo serve`` for OpenRLHF, stopping at the first refused request
-(``lrpo_remote_agent.py``)."""
+"""lrpo's rewards for OpenRLHF without routing: from ``lrpo serve`` over HTTP, stopping at the
+first refused request (``lrpo_remote_agent.py``), or in the reward file (``lrpo_reward.py``)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+import torch
 
-from .base import (
-    PREP_SCRIPT,
-    AgentExecutorBase,
-    Prompt,
-    single_turn_generator,
-    unpack_openrlhf_label,
-)
+from lrpo.labelled.labels import LabelError
+from lrpo.labelled.scoring import response_from_query
 
-__all__ = ["REWARD_URL_ENV", "RemoteRewardError", "RemoteRewardExecutor"]
+from ..plugin import RoutedRollouts
+from .base import PREP_SCRIPT, Prompt, SingleTurnExecutor, Started, unpack_openrlhf_label
+
+__all__ = ["REWARD_URL_ENV", "RemoteRewardError", "RemoteRewardExecutor", "reward_func"]
+
+logger = logging.getLogger(__name__)
 
 #: Environment variable with the ``/get_reward`` URL of ``lrpo serve`` (lrpo_remote_agent.py).
 REWARD_URL_ENV = "LRPO_REWARD_URL"
@@ -27,18 +30,13 @@ class RemoteRewardError(RuntimeError):
     """``lrpo serve`` refused a request, or could not be reached: the run cannot get rewards."""
 
 
-class RemoteRewardExecutor(AgentExecutorBase):
+class RemoteRewardExecutor(SingleTurnExecutor):
     """OpenRLHF's single-turn rollout, scored by ``lrpo serve``, stopping the run at the first
     request that cannot succeed.
 
-    OpenRLHF's own HTTP reward client (``--reward.remote_url http://...``) retries a refused
-    request five times, then keeps the sample with ``reward=None`` and logs the error at INFO
-    level: a run whose labels are all bad (``--data.label_key`` forgotten) crashes much later,
-    without its cause. OpenRLHF builds this executor without arguments in every vLLM engine
-    (``--train.agent_func_path recipes/openrlhf/lrpo_remote_agent.py``); it checks each
-    label before generating and raises at once when the server refuses a request (4xx):
-    the trainer stops at its first batch with the server's message. Unreachable servers and
-    server errors (5xx) are retried ``retries`` times first.
+    OpenRLHF's own HTTP client keeps a refused sample with ``reward=None``, logging why at INFO
+    only, so a run of bad labels crashes much later. This executor checks each label before
+    generating and raises at once on a 4xx answer; failures to connect and 5xx are retried.
 
     Parameters
     ----------
@@ -69,41 +67,28 @@ class RemoteRewardExecutor(AgentExecutorBase):
             )
         self.url, self.retries, self.retry_wait_s = url, retries, retry_wait_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._generator = single_turn_generator()  # this class posts
+        super().__init__()
 
-    async def execute(
-        self,
-        prompt: Prompt,
-        label: str,
-        sampling_params: Any,
-        max_length: int,
-        hf_tokenizer: Any,
-        llm_engine: Any,
-        images: Any = None,
-    ) -> dict[str, Any]:
-        """Check the label, generate, then score the sample at the server (or raise)."""
-        unpack_openrlhf_label(label)  # before generating: a bad label costs no engine time
-        output = await self._generator.execute(
-            prompt=prompt,
-            label=label,
-            sampling_params=sampling_params,
-            max_length=max_length,
-            hf_tokenizer=hf_tokenizer,
-            llm_engine=llm_engine,
-            images=images,
-        )
-        query = hf_tokenizer.decode(output["observation_tokens"], skip_special_tokens=False)
-        answer = await self._post({"query": [query], "prompts": [prompt], "labels": [label]})
-        try:
-            reward, score = float(answer["rewards"][0]), float(answer["scores"][0])
-            logs = {key: float(values[0]) for key, values in answer["extra_logs"].items()}
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-            raise RemoteRewardError(
-                f"{self.url} did not answer in the remote-reward protocol of lrpo serve "
-                f"(rewards, scores, extra_logs), got {str(answer)[:200]}"
-            ) from None
-        output.update(reward=reward, scores=score, extra_logs=logs)
-        return output
+    async def start(self, prompt: Prompt, label: str, hf_tokenizer: Any) -> Started:
+        """Check the label (a bad one costs no engine time); once generated, score the sample
+        at the server (or raise)."""
+        unpack_openrlhf_label(label)
+
+        async def finish(output: dict[str, Any]) -> dict[str, Any]:
+            query = hf_tokenizer.decode(output["observation_tokens"], skip_special_tokens=False)
+            body = {"query": [query], "prompts": [prompt], "labels": [label]}
+            answer = await self._post(body)
+            try:
+                reward, score = float(answer["rewards"][0]), float(answer["scores"][0])
+                logs = {key: float(values[0]) for key, values in answer["extra_logs"].items()}
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+                raise RemoteRewardError(
+                    f"{self.url} did not answer in the remote-reward protocol of lrpo serve "
+                    f"(rewards, scores, extra_logs), got {str(answer)[:200]}"
+                ) from None
+            return {"reward": reward, "scores": score, "extra_logs": logs}
+
+        return prompt, finish
 
     async def _post(self, body: dict[str, list]) -> Any:
         """The server's JSON answer; a 4xx raises at once, other failures after retries."""
@@ -133,3 +118,29 @@ class RemoteRewardExecutor(AgentExecutorBase):
             f"lrpo serve at {self.url} failed {self.retries + 1} times (last: {problem}): check "
             f"that it is running and reachable from the engines, and {REWARD_URL_ENV}"
         )
+
+
+def reward_func(
+    queries: Sequence[str], prompts: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
+    """OpenRLHF's reward-file function: lrpo's reward of each query, no routing.
+
+    ``queries[i]`` is the decoded prompt and response, ``labels[i]`` a packed label; the
+    requested language is the label's ``requested``, else the prompt's own. Returns tensors of
+    one value per query (``rewards``, ``scores`` and every ``extra_logs`` entry).
+
+    Raises
+    ------
+    LabelError
+        For a label that is not packed JSON (also logged: OpenRLHF logs it at INFO only).
+    """
+    try:
+        unpacked = [unpack_openrlhf_label(label) for label in labels]
+    except LabelError as error:
+        logger.error("lrpo reward_func: %s", error)
+        raise
+    responses = [response_from_query(q, p) for q, p in zip(queries, prompts, strict=True)]
+    scored = RoutedRollouts.for_process().score_many(responses, unpacked, prompts=list(prompts))
+    rewards = torch.tensor(scored.rewards, dtype=torch.float32)
+    logs = {key: torch.tensor(v, dtype=torch.float32) for key, v in scored.extra_logs.items()}
+    return {"rewards": rewards, "scores": rewards.clone(), "extra_logs": logs}

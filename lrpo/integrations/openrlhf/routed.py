@@ -2,31 +2,80 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
 
 from lrpo.labelled.labels import PackedLabel
+from lrpo.languages import DirectiveStyle
 from lrpo.router_service import Assignment
 
 from ..plugin import RoutedRollouts, group_key
-from .base import (
-    AgentExecutorBase,
-    AgentInstanceBase,
-    Prompt,
-    single_turn_generator,
-    unpack_openrlhf_label,
-)
-from .prompts import render_prompt
+from .base import AgentInstanceBase, Prompt, SingleTurnExecutor, Started, unpack_openrlhf_label
 
-__all__ = ["LanguageRoutedAgent", "LanguageRoutedExecutor"]
+__all__ = ["LanguageRoutedAgent", "LanguageRoutedExecutor", "render_prompt"]
+
+_PROBE = "LRPO_TEMPLATE_PROBE"
+
+
+@functools.lru_cache(maxsize=4)
+def _generation_prompt(tokenizer: Any) -> str | None:
+    """What the chat template puts after a user turn (the assistant header), if anything;
+    rendered once per tokenizer, not once per sample."""
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": _PROBE}], tokenize=False, add_generation_prompt=True
+    )
+    return text.partition(_PROBE)[2] or None
+
+
+def render_prompt(
+    prompt: Prompt, assignment: Assignment, rollouts: RoutedRollouts, tokenizer: Any
+) -> str:
+    """The text the engine generates from: the prompt asking for the assigned language.
+
+    The directive belongs in the user turn, not after the assistant header that ends a prompt
+    OpenRLHF already templated, so plain questions and message lists are rewritten, then
+    chat-templated; a templated prompt gets the directive before its assistant header; with no
+    chat template (base models), plain text is rewritten as is.
+
+    Examples
+    --------
+    >>> from lrpo.integrations.plugin import PluginConfig
+    >>> config = PluginConfig.model_validate({"router": {"languages": ["de", "sw"],
+    ...     "num_rollouts": 2, "num_on_policy": 1}, "service": {"groups_per_step": 1}})
+    >>> swahili = Assignment(ticket="q#0", slot=1, language="sw", prompt_language="de", step=0)
+    >>> render_prompt("Wie viel?", swahili, RoutedRollouts(config), tokenizer=None)
+    'Wie viel?\\n<|out_lang_sw|>'
+    """
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        if not isinstance(prompt, str):
+            raise ValueError(
+                "a chat prompt (a list of messages) needs a tokenizer with a chat template; "
+                "use plain-text prompts for a model without one"
+            )
+        return rollouts.rewrite(prompt, assignment)
+    tail = _generation_prompt(tokenizer)
+    if isinstance(prompt, str) and tail is not None and prompt.endswith(tail):
+        if not assignment.routed:
+            return prompt
+        if rollouts.config.directive is DirectiveStyle.SYSTEM:
+            raise ValueError(
+                "directive 'system' cannot be added to a prompt OpenRLHF already chat-templated: "
+                "drop --data.apply_chat_template (the agent applies the template itself) or use "
+                "another directive style"
+            )
+        return rollouts.rewrite(prompt[: len(prompt) - len(tail)], assignment) + tail
+    chat = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    return tokenizer.apply_chat_template(
+        rollouts.rewrite(chat, assignment), tokenize=False, add_generation_prompt=True
+    )
 
 
 class LanguageRoutedAgent(AgentInstanceBase):
     """One sample: its language from the router service, its prompt rewritten, its answer scored.
 
-    ``reset`` and ``step`` follow OpenRLHF's agent protocol (``step`` returns ``rewards`` as a
-    tensor, ``done=True`` after the single turn); :class:`LanguageRoutedExecutor` drives them.
+    ``reset`` and ``step`` follow OpenRLHF's agent protocol (``done=True`` after one turn).
 
     Parameters
     ----------
@@ -44,15 +93,8 @@ class LanguageRoutedAgent(AgentInstanceBase):
         self.assignment: Assignment | None = None
 
     async def reset(self, states: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """Route this sample and return the rewritten prompt as ``observation``.
-
-        Raises
-        ------
-        LabelError
-            When the label is not packed JSON or names an unknown language.
-        lrpo.router_service.RouterServiceUnavailable
-            When the router service does not answer within its timeout.
-        """
+        """Route this sample and return the rewritten prompt as ``observation``; raises
+        ``LabelError`` for a bad label, ``RouterServiceUnavailable`` when the service is down."""
         prompt, label = states["observation"], unpack_openrlhf_label(states["label"])
         assignment = await self.rollouts.assign(group_key(prompt, label), label)
         self.prompt, self.label, self.assignment = prompt, label, assignment
@@ -85,13 +127,12 @@ class LanguageRoutedAgent(AgentInstanceBase):
         }
 
 
-class LanguageRoutedExecutor(AgentExecutorBase):
+class LanguageRoutedExecutor(SingleTurnExecutor):
     """OpenRLHF's single-turn rollout with a routed prompt and lrpo's reward.
 
-    OpenRLHF constructs it without arguments in every vLLM engine
-    (``--train.agent_func_path``): the settings then come from ``$LRPO_CONFIG``, and the router
-    service and the reward are set up at once, so that a missing config, an unreachable Ray
-    cluster or a missing embedder stops the engine at start rather than mid-training.
+    OpenRLHF builds it without arguments in every vLLM engine (settings from ``$LRPO_CONFIG``);
+    the router service and the reward are set up at once, so that a missing config, Ray cluster
+    or embedder stops the engine at start rather than mid-training.
 
     Parameters
     ----------
@@ -100,49 +141,28 @@ class LanguageRoutedExecutor(AgentExecutorBase):
     """
 
     def __init__(self, rollouts: RoutedRollouts | None = None) -> None:
-        self._generator = single_turn_generator()  # the agent scores
+        super().__init__()
         self.rollouts = rollouts or RoutedRollouts.for_process()
         _ = (self.rollouts.client, self.rollouts.reward)  # connect and load now, not mid-run
 
-    async def execute(
-        self,
-        prompt: Prompt,
-        label: str,
-        sampling_params: Any,
-        max_length: int,
-        hf_tokenizer: Any,
-        llm_engine: Any,
-        images: Any = None,
-    ) -> dict[str, Any]:
-        """Route, generate, score and report one sample; OpenRLHF's rollout dict."""
+    async def start(self, prompt: Prompt, label: str, hf_tokenizer: Any) -> Started:
+        """Route the sample; once generated, score and report it."""
         agent = LanguageRoutedAgent(self.rollouts, hf_tokenizer)
-        state = await agent.reset({"observation": prompt, "label": label})
-        output = await self._generator.execute(
-            prompt=state["observation"],
-            label=label,
-            sampling_params=sampling_params,
-            max_length=max_length,
-            hf_tokenizer=hf_tokenizer,
-            llm_engine=llm_engine,
-            images=images,
-        )
-        start, end = output["action_ranges"][0]
-        answer = hf_tokenizer.decode(
-            output["observation_tokens"][start:end], skip_special_tokens=True
-        )
-        result = await agent.step(
-            {
-                "observation_text": state["observation"],
-                "action_text": answer,
-                "label": label,
-                "sampling_params": sampling_params,
+        text = (await agent.reset({"observation": prompt, "label": label}))["observation"]
+
+        async def finish(output: dict[str, Any]) -> dict[str, Any]:
+            start, end = output["action_ranges"][0]
+            answer = hf_tokenizer.decode(
+                output["observation_tokens"][start:end], skip_special_tokens=True
+            )
+            states = {"observation_text": text, "action_text": answer, "label": label}
+            result = await agent.step(states)
+            # The original prompt, so that OpenRLHF's eval metrics find its datasource.
+            return {
+                "prompt": prompt,
+                "reward": result["rewards"].item(),
+                "scores": result["scores"].item(),
+                "extra_logs": result["extra_logs"],
             }
-        )
-        # The original prompt, so that OpenRLHF's eval metrics find its datasource.
-        output.update(
-            prompt=prompt,
-            reward=result["rewards"].item(),
-            scores=result["scores"].item(),
-            extra_logs=result["extra_logs"],
-        )
-        return output
+
+        return text, finish

@@ -21,19 +21,12 @@ A complete script::
 ``theme_embedding_column=``, theme embeddings) and, for the reward, ``reference`` columns. See
 ``recipes/trl/grpo_lrpo.py`` for a runnable script.
 
-Why not TRL's experimental ``rollout_func``: it replaces generation only. It receives the
-rank's prompts and the trainer, not the rows' ``language``/``theme`` columns that routing
-reads, and must then generate by itself, so lrpo would re-implement TRL's backends
-(transformers, vLLM colocate and server) to save only the ``_generate_and_score_completions``
-wrapper and the vLLM server-mode patch. The gathered rewards the router learns from, the logs
-and the resume point would still need their hooks, and as a ``GRPOTrainer`` constructor
-argument it would again make the callback exist before the trainer. TRL also marks it as
-experimental, liable to change without notice. The private methods wrapped instead are all in
-``_trainer_hooks``, checked against the installed TRL when the callback is built.
+Why not TRL's experimental ``rollout_func``: it does not see the rows' ``language``/``theme``
+columns and replaces generation only, so lrpo would re-implement TRL's generation backends and
+still need the hooks in ``_trainer_hooks`` (checked against the installed TRL at build time).
 """
 
-from ._checkpoint import HEATMAP_NAMES, ROUTER_STATE_NAME
 from ._trainer_hooks import SUPPORTED_TRL
-from .callback import LanguageRouterCallback
+from .callback import HEATMAP_NAMES, ROUTER_STATE_NAME, LanguageRouterCallback
 
 __all__ = ["HEATMAP_NAMES", "ROUTER_STATE_NAME", "SUPPORTED_TRL", "LanguageRouterCallback"]

@@ -1,61 +1,62 @@
-"""Routing a generation batch: the rows' contexts, one plan identical on every rank, and each
-rollout's prompt rewritten for the language it is asked to answer in."""
+"""The routing loop of a generation batch: the rows' contexts, one plan identical on every rank,
+each rollout's prompt rewritten for its language; then the batch's rewards, as GRPO sums them,
+recorded with the plan, and the metered reward functions' metrics over every rank."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
 from lrpo.languages import DirectiveStyle, apply_directive
+from lrpo.metrics import Metered, MetricSums
 from lrpo.router import BaseRouter, RoutingContext, RoutingPlan
 
-from ._ranks import gather_ranks
+__all__ = ["Mode", "PromptRouter", "RewardFeedback", "RewardMetrics", "run_languages"]
 
-__all__ = ["PromptRouter", "run_languages"]
+Mode = Literal["train", "eval"]
 
 
+def gather_ranks(accelerator: Any, items: list) -> list:
+    """``items`` of every rank concatenated in rank order; every rank must call it at once."""
+    if accelerator.num_processes == 1:
+        return items
+    from accelerate.utils import gather_object
+
+    return gather_object(items)
+
+
+@dataclass
 class PromptRouter:
-    """Turns the rollouts' input dicts of one rank into routed ones.
+    """Turns the rollouts' input dicts of one rank into routed ones (the options of
+    ``LanguageRouterCallback``). Every rank gathers the whole batch's contexts and routes them
+    with the same step and keys, so all compute the same plan, and rewrites its own slice."""
 
-    Every rank gathers the contexts of the whole generation batch (one small gather), routes
-    its groups with the router's step and the global group index as key, so every rank computes
-    the same plan, and rewrites its own slice. A rewritten row's ``requested_key`` holds the
-    requested language and ``prompt_language_key`` the prompt's own; a rollout gets the
-    directive iff the two differ. The options are those of ``LanguageRouterCallback``.
-    """
+    router: BaseRouter
+    language_column: str
+    theme_column: str
+    region_column: str
+    theme_embedding_column: str | None
+    requested_key: str | None
+    prompt_language_key: str
+    directive: DirectiveStyle | str
+    tag_template: str
 
-    def __init__(
-        self,
-        router: BaseRouter,
-        *,
-        language_column: str,
-        theme_column: str,
-        region_column: str,
-        theme_embedding_column: str | None,
-        requested_key: str | None,
-        prompt_language_key: str,
-        directive: DirectiveStyle | str,
-        tag_template: str,
-    ) -> None:
-        apply_directive("x", router.languages[0], directive, tag_template=tag_template)
-        if theme_embedding_column is not None and router.config.theme_input != "embeddings":
+    def __post_init__(self) -> None:
+        router, column = self.router, self.theme_embedding_column
+        apply_directive("x", router.languages[0], self.directive, tag_template=self.tag_template)
+        if column is not None and router.config.theme_input != "embeddings":
             raise ValueError(
-                f"theme_embedding_column={theme_embedding_column!r} needs a router that reads "
+                f"theme_embedding_column={column!r} needs a router that reads "
                 f"theme embeddings, but its theme_input is {router.config.theme_input!r}; set "
                 "RouterConfig(theme_input='embeddings', theme_anchors={theme: vector}) or drop "
                 "theme_embedding_column"
             )
-        self.router = router
-        self.language_column = language_column
-        self.theme_column = theme_column
-        self.region_column = region_column
-        self.theme_embedding_column = theme_embedding_column
-        self.requested_key = requested_key or language_column
-        self.prompt_language_key = prompt_language_key
-        self.directive = DirectiveStyle(directive)
-        self.tag_template = tag_template
+        self.requested_key = self.requested_key or self.language_column
+        self.directive = DirectiveStyle(self.directive)
 
     @property
     def required_columns(self) -> tuple[str, ...]:
@@ -63,30 +64,11 @@ class PromptRouter:
         return (self.language_column, self.theme_embedding_column or self.theme_column)
 
     def route(
-        self, inputs: list[dict], *, accelerator: Any, k: int, key_prefix: str | None = None
+        self, inputs: list[dict], accelerator: Any, k: int, *, key_prefix: str | None = None
     ) -> tuple[list[dict], RoutingPlan]:
-        """This rank's rows rewritten by the batch's plan, and the plan.
-
-        Parameters
-        ----------
-        inputs : list of dict
-            This rank's rollouts, K consecutive rows per prompt.
-        accelerator : accelerate.Accelerator
-            Gives the rank and gathers the other ranks' contexts.
-        k : int
-            Rollouts per prompt.
-        key_prefix : str, optional
-            None: route with the global group index as key (training). A string: route with
-            keys ``f"{key_prefix}{i}"`` (evaluation, apart from the training keys).
-
-        Returns
-        -------
-        rows : list of dict
-            Copies of ``inputs`` with the requested and prompt languages and the rewritten
-            prompts.
-        plan : RoutingPlan
-            The plan of the whole batch, over all ranks.
-        """
+        """Copies of this rank's ``inputs`` (K consecutive rows per prompt) rewritten by the
+        plan of the whole batch over all ranks, and that plan. Groups are keyed by their global
+        index, or ``f"{key_prefix}{i}"`` (evaluation, apart from the training keys)."""
         contexts = self._contexts(inputs)
         plan = self._plan(gather_ranks(accelerator, contexts), k, key_prefix)
         start = accelerator.process_index * len(inputs)
@@ -94,42 +76,36 @@ class PromptRouter:
         return self._rewrite_all(inputs, contexts, languages), plan
 
     def keep(self, inputs: list[dict]) -> list[dict]:
-        """Copies of ``inputs`` that keep the prompt's language (unrouted evaluation).
-
-        Parameters
-        ----------
-        inputs : list of dict
-            This rank's rollouts.
-
-        Returns
-        -------
-        list of dict
-            The rows with the requested and prompt languages both the prompt's own.
-        """
+        """Copies of ``inputs`` that keep the prompt's language (unrouted evaluation)."""
         contexts = self._contexts(inputs)
         return self._rewrite_all(inputs, contexts, [context.language for context in contexts])
 
-    def _rewrite_all(
-        self, inputs: list[dict], contexts: list[RoutingContext], languages: list[str]
-    ) -> list[dict]:
-        return [
-            self._rewrite(row, context.language, language)
-            for row, context, language in zip(inputs, contexts, languages, strict=True)
-        ]
+    def _rewrite_all(self, inputs: list[dict], contexts: list, languages: list[str]) -> list[dict]:
+        """Copies of the rows with both languages; a rollout whose requested language is not
+        the prompt's gets its directive."""
+        rows = []
+        for row, context, language in zip(inputs, contexts, languages, strict=True):
+            out = {**row, self.prompt_language_key: context.language, self.requested_key: language}
+            if language != context.language:
+                out["prompt"] = apply_directive(
+                    row["prompt"], language, self.directive, tag_template=self.tag_template
+                )
+            rows.append(out)
+        return rows
 
     def _contexts(self, rows: list[dict]) -> list[RoutingContext]:
         """One context per row; a row repeating the previous row's columns (the K rollouts of
         a prompt come in a row) reuses its context instead of building it again."""
         contexts: list[RoutingContext] = []
-        previous: tuple | None = None
+        previous: dict | None = None
         for row in rows:
             values = self._context_values(row)
             if values != previous:
-                previous, context = values, _context(values)
+                previous, context = values, RoutingContext.coerce(values)
             contexts.append(context)
         return contexts
 
-    def _context_values(self, row: dict) -> tuple:
+    def _context_values(self, row: dict) -> dict[str, Any]:
         """The row's language, theme, region and theme embedding, as comparable values."""
         try:
             language = row[self.language_column]
@@ -138,12 +114,12 @@ class PromptRouter:
                 f"a training example has no {self.language_column!r} column (keys: {sorted(row)})"
             ) from None
         embedding = row.get(self.theme_embedding_column) if self.theme_embedding_column else None
-        return (
-            language,
-            _comparable(row.get(self.theme_column)),
-            _comparable(row.get(self.region_column)),
-            _comparable(embedding),
-        )
+        return {
+            "language": language,
+            "theme": _comparable(row.get(self.theme_column)),
+            "region": _comparable(row.get(self.region_column)),
+            "theme_embedding": _comparable(embedding),
+        }
 
     def _plan(self, contexts: list[RoutingContext], k: int, key_prefix: str | None) -> RoutingPlan:
         """The plan of the whole generation batch, identical on every rank."""
@@ -163,16 +139,6 @@ class PromptRouter:
             keys = [f"{key_prefix}{i}" for i in range(len(groups))]
         return self.router.route(groups, step=self.router.step, keys=keys)
 
-    def _rewrite(self, row: dict, home: str, language: str) -> dict:
-        out = dict(row)
-        out[self.prompt_language_key] = home
-        out[self.requested_key] = language
-        if language != home:
-            out["prompt"] = apply_directive(
-                row["prompt"], language, self.directive, tag_template=self.tag_template
-            )
-        return out
-
 
 def run_languages(router: BaseRouter, datasets: Iterable[Any], column: str) -> list[str]:
     """The languages a run asks for: the router's, then the datasets' prompt languages (the
@@ -184,13 +150,131 @@ def run_languages(router: BaseRouter, datasets: Iterable[Any], column: str) -> l
     return languages
 
 
-def _context(values: tuple) -> RoutingContext:
-    language, theme, region, embedding = values
-    return RoutingContext.coerce(
-        {"language": language, "theme": theme, "region": region, "theme_embedding": embedding}
-    )
-
-
 def _comparable(value: Any) -> Any:
     """A column value that ``==`` compares as a whole: lists, arrays, tensors become tuples."""
     return value if value is None or isinstance(value, str) else tuple(value)
+
+
+class RewardFeedback:
+    """Records each training plan to ``router`` with the rewards of the functions named in
+    ``learn_from`` (all when None), weighted as the trainer's ``reward_weights``.
+
+    TRL hands over the rewards of all ranks, already gathered, so every rank's router holds
+    the same state without talking to the others."""
+
+    def __init__(
+        self,
+        router: BaseRouter,
+        names: Sequence[str],
+        weights: Sequence[float],
+        learn_from: Sequence[str] | None,
+    ) -> None:
+        self.router = router
+        self.columns = [  # (column, weight) of each reward function the router learns from
+            (i, float(weight))
+            for i, (name, weight) in enumerate(zip(names, weights, strict=True))
+            if learn_from is None or name in learn_from
+        ]
+        #: The latest recorded plan (B x K over all ranks) and its rewards.
+        self.last_plan: RoutingPlan | None = None
+        self.last_rewards: np.ndarray | None = None
+        self._sums: dict[str, float] = {}
+
+    def record(self, plan: RoutingPlan, rewards_per_func: Any) -> None:
+        """Record ``plan`` with its rollouts' learned rewards, from TRL's (B*K, n_funcs) tensor."""
+        rows = rewards_per_func.tolist()  # a step's rollouts are few: plain floats will do
+        if len(rows) != plan.languages.size:
+            raise RuntimeError(
+                f"TRL returned {len(rows)} rewards for a plan of {plan.languages.size} rollouts"
+            )
+        totals = [self._learned_reward(row) for row in rows]
+        rewards = np.array(totals).reshape(plan.languages.shape)
+        self.router.record(plan, rewards)
+        self.last_plan, self.last_rewards = plan, rewards
+        sums = self._sums
+        for code, reward in zip(plan.languages.ravel().tolist(), totals, strict=True):
+            sums[f"{code}/rollouts"] = sums.get(f"{code}/rollouts", 0.0) + 1.0
+            if math.isfinite(reward):
+                sums[f"{code}/reward"] = sums.get(f"{code}/reward", 0.0) + reward
+                sums[f"{code}/scored"] = sums.get(f"{code}/scored", 0.0) + 1.0
+
+    def metric_sums(self, *, reset: bool = False) -> MetricSums:
+        """Per language since the last reset: rollouts, and the sum and count of finite rewards
+        (derived by :func:`window_metrics`); ``reset`` starts a new window."""
+        sums = MetricSums(dict(self._sums), window_metrics)
+        if reset:
+            self._sums.clear()
+        return sums
+
+    def entropy(self) -> float:
+        """Mean entropy (nats) over the last plan's prompts of the distribution they were
+        routed with; a router that draws without one (Thompson sampling) gives its current
+        distribution at the plan's step instead. Call it after a plan was recorded."""
+        plan = self.last_plan
+        assert plan is not None, "no plan recorded yet"
+        effective = plan.effective
+        if effective is None:
+            _, effective = self.router.distributions(plan.contexts, step=plan.step)
+        logs = np.log(np.where(effective > 0, effective, 1.0))
+        return float(-(effective * logs).sum(axis=1).mean())
+
+    def _learned_reward(self, row: list[float]) -> float:
+        """The weighted sum of one rollout's learned rewards, as GRPO sums them: a function
+        that returned None (NaN) is left out, and NaN if every one did."""
+        terms = [row[i] * weight for i, weight in self.columns if not math.isnan(row[i])]
+        return sum(terms) if terms else math.nan
+
+
+def window_metrics(sums: Mapping[str, float]) -> dict[str, float]:
+    """``router/share/<lang>`` (share of the rollouts) and ``router/reward/<lang>`` (mean
+    finite learned reward, absent without one) of :meth:`RewardFeedback.metric_sums`."""
+    codes = sorted({key.rsplit("/", 1)[0] for key in sums})
+    total = sum(sums.get(f"{code}/rollouts", 0.0) for code in codes)
+    out: dict[str, float] = {}
+    for code in codes:
+        out[f"router/share/{code}"] = sums.get(f"{code}/rollouts", 0.0) / total
+        scored = sums.get(f"{code}/scored", 0.0)
+        if scored:
+            out[f"router/reward/{code}"] = sums[f"{code}/reward"] / scored
+    return out
+
+
+class RewardMetrics:
+    """Logged metrics of the reward functions that are :class:`~lrpo.metrics.Metered`.
+
+    Each rank scores its own slice, so the sums of every rank are merged at each log;
+    evaluation sums are set aside for the evaluation log. A function's metrics are prefixed by
+    its name when several functions are metered."""
+
+    def __init__(self, funcs: Sequence[Any], names: Sequence[str], accelerator: Any) -> None:
+        metered = [
+            (name, f) for f, name in zip(funcs, names, strict=True) if isinstance(f, Metered)
+        ]
+        self._prefixes = [f"{name}/" if len(metered) > 1 else "" for name, _ in metered]
+        self._funcs: list[Metered] = [func for _, func in metered]
+        self._accelerator = accelerator
+        # per mode, per metered function: the sums set aside so far
+        self._held: dict[str, list[list[MetricSums]]] = {
+            mode: [[] for _ in self._funcs] for mode in ("train", "eval")
+        }
+
+    def hold(self, mode: Mode) -> None:
+        """Set the functions' running sums aside for the next ``mode`` log (and reset them)."""
+        for held, func in zip(self._held[mode], self._funcs, strict=True):
+            held.append(func.metric_sums(reset=True))
+
+    def metrics(self, mode: Mode) -> dict[str, float]:
+        """The metrics of ``mode``'s sums since its last log, merged over the ranks (call it on
+        every rank at once); ``"train"`` also takes the running sums. Empty when nothing."""
+        if mode == "train":
+            self.hold("train")
+        parts, self._held[mode] = self._held[mode], [[] for _ in self._funcs]
+        if not any(parts):
+            return {}
+        local = [MetricSums.merge(held) for held in parts]
+        ranks = gather_ranks(self._accelerator, [local])  # one list per rank, in rank order
+        out: dict[str, float] = {}
+        for i, prefix in enumerate(self._prefixes):
+            total = MetricSums.merge(rank[i] for rank in ranks)
+            out.update((f"{prefix}{key}", float(value)) for key, value in total.metrics().items())
+        return out

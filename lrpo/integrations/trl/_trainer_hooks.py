@@ -1,34 +1,23 @@
-"""The one place lrpo touches private ``GRPOTrainer`` API: checks of the names it relies on,
-and the wrappers it installs on a trainer instance.
+"""The one place lrpo touches private ``GRPOTrainer`` API, and the checks run when the callback
+is built (each fails at once, naming the fix).
 
 TRL 1.16 has no public hook that sees each rollout's input dict before generation or the
-gathered rewards after scoring, so four methods are replaced *on the instance* (the class is
-untouched):
-
-* ``_generate_and_score_completions(inputs)``: the inputs go through ``before_generation``
-  (which routes them and rewrites their prompts) and ``after_generation`` runs once scoring is
-  done, whatever happened.
-* ``_calculate_rewards(inputs, prompts, completions, completion_ids_list)``: its (B*K, n_funcs)
-  tensor, gathered over every rank by TRL, goes to ``after_rewards``.
-* ``log(logs)``: ``extend_logs(logs, mode)`` adds to the dict before TRL and the reporters see
-  it; ``mode`` is ``"eval"`` for evaluation logs, ``"train"`` for step logs (the closing
-  ``train_runtime`` summary gets nothing).
-* ``train(resume_from_checkpoint=...)``: ``before_train`` sees the checkpoint being resumed.
-
-In vLLM server mode TRL sends ``prompts[::K]`` with ``n=K``, which would drop the per-rollout
-prompts: ``VLLMGeneration.generate`` is wrapped to send all B*K prompts with ``n=1`` while the
-routed generation runs.
+gathered rewards after scoring, so ``_generate_and_score_completions``, ``_calculate_rewards``,
+``log`` and ``train`` are wrapped *on the instance* (:class:`Hooks`). In vLLM server mode TRL
+sends ``prompts[::K]`` with ``n=K``, which would drop the per-rollout prompts:
+``VLLMGeneration.generate`` is wrapped to send all B*K prompts with ``n=1`` while the routed
+generation runs.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SUPPORTED_TRL", "Hooks", "check_trl", "install"]
+__all__ = ["SUPPORTED_TRL", "Hooks", "check_trainer", "check_trl", "install", "routed_datasets"]
 
 #: TRL versions whose private names the callback was tested against (the ``trl`` extra pins it).
 SUPPORTED_TRL = ">=1.0,<1.17"
@@ -45,7 +34,10 @@ _MARK = "_lrpo_hooks"
 
 @dataclass(frozen=True)
 class Hooks:
-    """What runs inside the wrapped trainer methods (see the module docstring)."""
+    """What runs in the wrapped methods: ``before_generation`` rewrites the inputs,
+    ``after_generation`` runs once scoring is done, ``after_rewards`` gets the rewards tensor,
+    ``extend_logs(logs, "eval" | "train")`` adds to the logs (not the ``train_runtime`` summary),
+    ``before_train`` gets ``resume_from_checkpoint``."""
 
     before_generation: Callable[[list[dict]], list[dict]]
     after_generation: Callable[[], None]
@@ -57,8 +49,15 @@ class Hooks:
 def check_trl(trainer: Any) -> None:
     """Fail at once if the TRL build or the trainer lacks the private names the hooks use."""
     import trl
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
 
-    _check_version(trl.__version__)
+    if Version(trl.__version__) not in SpecifierSet(SUPPORTED_TRL):
+        raise RuntimeError(
+            f"lrpo's LanguageRouterCallback supports trl{SUPPORTED_TRL} (it wraps private "
+            f"GRPOTrainer methods), but trl {trl.__version__} is installed; install a supported "
+            f'version: pip install "trl{SUPPORTED_TRL}"'
+        )
     name = type(trainer).__name__
     if getattr(trainer, _MARK, None) is not None:
         raise RuntimeError(
@@ -128,18 +127,6 @@ def install(trainer: Any, hooks: Hooks) -> None:
     setattr(trainer, _MARK, hooks)
 
 
-def _check_version(version: str) -> None:
-    from packaging.specifiers import SpecifierSet
-    from packaging.version import Version
-
-    if Version(version) not in SpecifierSet(SUPPORTED_TRL):
-        raise RuntimeError(
-            f"lrpo's LanguageRouterCallback supports trl{SUPPORTED_TRL} (it wraps private "
-            f"GRPOTrainer methods), but trl {version} is installed; install a supported "
-            f'version: pip install "trl{SUPPORTED_TRL}"'
-        )
-
-
 def _check_params(label: str, method: Callable, params: tuple[str, ...], *, exact: bool) -> None:
     got = tuple(inspect.signature(method).parameters)
     if (got if exact else got[: len(params)]) != params:
@@ -155,3 +142,86 @@ def _vllm_generation(trainer: Any) -> Any:
     return (
         getattr(trainer, "vllm_generation", None) if getattr(trainer, "use_vllm", False) else None
     )
+
+
+def routed_datasets(trainer: Any, *, route_eval: bool) -> dict[str, Any]:
+    """The trainer's datasets whose rows are routed, by the name an error message gives them."""
+    datasets = {"train_dataset": trainer.train_dataset}
+    if route_eval:
+        evals = trainer.eval_dataset
+        items = evals.items() if isinstance(evals, dict) else [("eval_dataset", evals)]
+        datasets.update((k if k == "eval_dataset" else f"eval_dataset[{k!r}]", v) for k, v in items)
+    return datasets
+
+
+def check_trainer(
+    trainer: Any,
+    router: Any,
+    *,
+    required: tuple[str, ...],
+    route_eval: bool,
+    learn_from: Sequence[str] | None,
+) -> None:
+    """Every check between the trainer, its data, its reward functions and the router."""
+    k, k_on = router.config.num_rollouts, router.config.num_on_policy
+    if trainer.num_generations != k:
+        raise ValueError(
+            f"GRPOConfig.num_generations={trainer.num_generations} but the router plans "
+            f"num_rollouts={k} rollouts per prompt; set both to the same K"
+        )
+    if k_on >= k:
+        raise ValueError(
+            f"the router keeps num_on_policy={k_on} of num_generations={k} rollouts in the "
+            "prompt's language, so it routes none; set num_on_policy < num_generations"
+        )
+    if route_eval and trainer.num_generations_eval != k:
+        raise ValueError(
+            f"route_eval=True needs num_generations_eval == num_rollouts == {k}, got "
+            f"{trainer.num_generations_eval}; set GRPOConfig.num_generations_eval={k}"
+        )
+    if getattr(trainer.args, "remove_unused_columns", False):
+        raise ValueError(
+            "GRPOConfig.remove_unused_columns=True drops the language/theme columns before they "
+            "reach the callback; set remove_unused_columns=False (the GRPO default)"
+        )
+    for label, dataset in routed_datasets(trainer, route_eval=route_eval).items():
+        columns = _dataset_columns(dataset)
+        missing = [name for name in required if columns is not None and name not in columns]
+        if missing:
+            raise ValueError(
+                f"{label} lacks the column(s) {missing} that routing reads (it has {columns}); "
+                "add them (e.g. ds.add_column) or pass language_column= / theme_column= to "
+                "LanguageRouterCallback"
+            )
+    names = list(trainer.reward_func_names)
+    if learn_from is None:
+        return
+    if isinstance(learn_from, str) or not learn_from:
+        raise ValueError(
+            f"learn_from={learn_from!r}: pass a list of reward function names (e.g. "
+            f"learn_from={names[:1]!r}), or None to learn from all of them"
+        )
+    unknown = [name for name in learn_from if name not in names]
+    if unknown:
+        raise ValueError(
+            f"learn_from names {unknown}, which are not among the trainer's reward functions "
+            f"(trainer.reward_func_names: {names}); pick from those names"
+        )
+
+
+def _dataset_columns(dataset: Any) -> list[str] | None:
+    """Column names of a datasets.Dataset / IterableDataset, a list of dicts, or None if unknown."""
+    if dataset is None:
+        return None
+    names = getattr(dataset, "column_names", None)
+    if isinstance(names, list):
+        return names
+    if isinstance(names, dict):  # DatasetDict
+        raise TypeError(
+            f"got a DatasetDict with splits {list(names)}; pass one split (e.g. ds['train'])"
+        )
+    try:
+        first = dataset[0]
+    except Exception:  # an iterable dataset: columns unknown
+        return None
+    return list(first) if isinstance(first, dict) else None

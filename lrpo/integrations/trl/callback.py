@@ -1,13 +1,13 @@
 """`LanguageRouterCallback`: language-routed rollouts in TRL's ``GRPOTrainer``.
 
-The callback only wires jobs together: routing and prompt rewriting (``_routing``), reward
-feedback to the router (``_feedback``), the reward functions' metrics over the ranks
-(``_metrics``), the router's state in checkpoints (``_checkpoint``); the private trainer
-methods they hook into are wrapped in ``_trainer_hooks``.
+The callback wires the routing loop (``_routing``) into the private trainer methods wrapped in
+``_trainer_hooks``, and keeps the router's state in the checkpoints.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,14 +17,15 @@ from lrpo.languages import DEFAULT_TAG_TEMPLATE, DirectiveStyle
 from lrpo.rewards import SemanticReward
 from lrpo.router import BaseRouter, RoutingPlan
 
-from ._checkpoint import HEATMAP_NAMES, ROUTER_STATE_NAME, RouterCheckpoint
-from ._checks import check_trainer, routed_datasets
-from ._feedback import RewardFeedback, learned_columns
-from ._metrics import Mode, RewardMetrics
-from ._routing import PromptRouter, run_languages
-from ._trainer_hooks import Hooks, check_trl, install
+from ._routing import Mode, PromptRouter, RewardFeedback, RewardMetrics, run_languages
+from ._trainer_hooks import Hooks, check_trainer, check_trl, install, routed_datasets
 
 __all__ = ["HEATMAP_NAMES", "ROUTER_STATE_NAME", "LanguageRouterCallback"]
+
+#: File written into every checkpoint folder with the router state.
+ROUTER_STATE_NAME = "lrpo_router_state.json"
+#: PNG heatmaps of the router's tables written at each checkpoint with ``save_heatmaps=True``.
+HEATMAP_NAMES = {"themes": "lrpo_router_themes.png", "regions": "lrpo_router_regions.png"}
 
 
 class LanguageRouterCallback(TrainerCallback):
@@ -33,8 +34,7 @@ class LanguageRouterCallback(TrainerCallback):
     Build it with the trainer, then add it: ``trainer.add_callback(LanguageRouterCallback(
     trainer, router))``. The constructor checks everything at once (TRL version and the private
     methods it wraps, ``num_generations == num_rollouts``, ``num_on_policy < num_generations``,
-    the dataset columns, the ``learn_from`` names), raising with the fix, then hooks into the
-    trainer.
+    the dataset columns, the ``learn_from`` names), raising with the fix.
 
     Parameters
     ----------
@@ -46,60 +46,36 @@ class LanguageRouterCallback(TrainerCallback):
         Names (``trainer.reward_func_names``) of the reward functions the router learns from,
         weighted by ``reward_weights``. Default: all of them, the weighted sum GRPO optimises.
     language_column, theme_column, region_column : str
-        Dataset columns with the prompt's language code, its theme(s) and region(s). The
-        region column is optional in the data (missing means no region).
+        Dataset columns with the prompt's language code, theme(s) and (optional) region(s).
     theme_embedding_column : str, optional
-        Dataset column with each prompt's theme embedding (a list of floats), passed to the
-        router as ``RoutingContext.theme_embedding``: the router then routes by soft weights
-        over its ``theme_anchors`` instead of the theme labels. Needs a router configured with
-        ``theme_input="embeddings"``; the theme column becomes optional.
+        Column with each prompt's theme embedding (a list of floats): the router then routes
+        by soft weights over its ``theme_anchors`` (needs ``theme_input="embeddings"``); the
+        theme column becomes optional.
     requested_key : str, optional
-        Key of each rollout's input dict that receives the requested language, i.e. the
-        keyword the reward functions read. Default: ``language_column`` (which
-        :class:`lrpo.rewards.SemanticReward` reads).
+        Key of each rollout's input dict that receives the requested language, the keyword the
+        reward functions read. Default: ``language_column`` (read by ``SemanticReward``).
     prompt_language_key : str, default ``"prompt_language"``
         Key that keeps the prompt's own language.
     directive : {"tag", "english", "native", "system"}
-        How a routed prompt asks for its language (:func:`lrpo.languages.apply_directive`).
-        A rollout gets the directive iff its language differs from the prompt's; the K_on
-        leading rollouts (and unrouted themes) keep the original prompt.
+        How a routed prompt asks for its language (:func:`lrpo.languages.apply_directive`),
+        added iff the rollout's language differs from the prompt's.
     tag_template : str
         Template of the ``tag`` style.
     route_eval : bool, default False
-        Route evaluation prompts too (never recorded). By default evaluation keeps the
-        prompt's language.
+        Route evaluation prompts too (never recorded); by default they keep their language.
     strict_resume : bool, default True
-        Resuming from a checkpoint without a router state raises instead of routing with the
-        current (fresh) state.
+        Resuming from a checkpoint without a router state raises (else: the current state).
     save_heatmaps : bool, default False
-        At every checkpoint, also draw the router's theme x language and region x language
-        tables (the routing logits) as PNGs in the checkpoint folder (:data:`HEATMAP_NAMES`;
-        a table without rows is skipped), on the main process. Needs matplotlib (the ``plot``
-        extra), checked here.
+        At every checkpoint, also draw the router's theme and region tables as PNGs in the
+        checkpoint folder (:data:`HEATMAP_NAMES`), on the main process (needs matplotlib).
 
     Notes
     -----
-    Logged metrics: the router's own (``router/step``, ``router/epsilon``, cold starts, ...),
-    the share and mean recorded reward of each language since the last log
-    (``router/share/<lang>``, ``router/reward/<lang>``), ``router/entropy`` (mean entropy of
-    the distribution the last plan's prompts were routed with), and the metrics of every
-    :class:`lrpo.metrics.Metered` reward function (as :class:`lrpo.rewards.SemanticReward`),
-    prefixed by its name when several are metered. Their sums are added over the
-    data-parallel ranks first, so every rank logs the metrics of all rollouts. The sums of
-    evaluation rollouts are kept apart: they are logged with the evaluation metrics
-    (``eval_reward/mean``, ``eval_gate/pass_rate``, ...), not in the next training log.
-    A default language gate of a ``SemanticReward`` is restricted to the router's languages
-    and the datasets' prompt languages.
-
-    Examples
-    --------
-    >>> router = LanguageRouter(RouterConfig(languages=["de", "ja", "sw"], num_rollouts=4,
-    ...                                      num_on_policy=1))  # doctest: +SKIP
-    >>> trainer = GRPOTrainer(model, reward_funcs=[SemanticReward()], args=GRPOConfig(
-    ...     num_generations=4), train_dataset=ds)  # doctest: +SKIP
-    >>> trainer.add_callback(LanguageRouterCallback(trainer, router, save_heatmaps=True))
-    ... # doctest: +SKIP
-    >>> trainer.train()  # doctest: +SKIP
+    Logged: the router's metrics, ``router/share/<lang>`` and ``router/reward/<lang>`` since
+    the last log, ``router/entropy`` of the last plan, and the metrics of every
+    :class:`lrpo.metrics.Metered` reward function over all ranks (``eval_``-prefixed for
+    evaluation). A default language gate of a ``SemanticReward`` is restricted to the router's
+    and the datasets' languages.
     """
 
     def __init__(
@@ -133,9 +109,14 @@ class LanguageRouterCallback(TrainerCallback):
             directive=directive,
             tag_template=tag_template,
         )
-        self._checkpoint = RouterCheckpoint(
-            router, strict_resume=strict_resume, save_heatmaps=save_heatmaps
-        )
+        if save_heatmaps:
+            try:
+                import matplotlib  # noqa: F401
+            except ImportError as error:
+                raise ImportError(
+                    "save_heatmaps=True draws PNGs with matplotlib, which is not installed: "
+                    "pip install 'lrpo[plot]', or pass save_heatmaps=False"
+                ) from error
         check_trl(trainer)
         check_trainer(
             trainer,
@@ -145,13 +126,19 @@ class LanguageRouterCallback(TrainerCallback):
             learn_from=learn_from,
         )
         self.trainer, self.router, self.route_eval = trainer, router, route_eval
+        self.strict_resume, self.save_heatmaps = strict_resume, save_heatmaps
+        self._resume_dir: str | None = None
+        self._last_saved_step = -1
         names = list(trainer.reward_func_names)
-        self._feedback = RewardFeedback(
-            router, learned_columns(names, trainer.reward_weights.tolist(), learn_from)
-        )
+        self._feedback = RewardFeedback(router, names, trainer.reward_weights.tolist(), learn_from)
         self._metrics = RewardMetrics(trainer.reward_funcs, names, trainer.accelerator)
         self._pending: RoutingPlan | None = None
-        self._restrict_gates(language_column)
+        # default language gates of SemanticRewards choose among the languages of the run
+        datasets = routed_datasets(trainer, route_eval=True).values()
+        languages = run_languages(router, datasets, language_column)
+        for func in trainer.reward_funcs:
+            if isinstance(func, SemanticReward):
+                func.use_languages(languages)
         install(
             trainer,
             Hooks(
@@ -173,30 +160,19 @@ class LanguageRouterCallback(TrainerCallback):
         """The (B, K) learned rewards recorded with :attr:`last_plan`, None before any."""
         return self._feedback.last_rewards
 
-    def _restrict_gates(self, language_column: str) -> None:
-        """Default language gates of SemanticRewards choose among the languages of the run."""
-        datasets = routed_datasets(self.trainer, route_eval=True).values()
-        languages = run_languages(self.router, datasets, language_column)
-        for func in self.trainer.reward_funcs:
-            if isinstance(func, SemanticReward):
-                func.use_languages(languages)
-
     # ------------------------------------------------------------- trainer hooks
     def _before_generation(self, inputs: list[dict]) -> list[dict]:
-        trainer = self.trainer
+        trainer, routing = self.trainer, self._routing
         if trainer.model.training:
-            rows, self._pending = self._routing.route(
-                inputs, accelerator=trainer.accelerator, k=trainer.num_generations
+            rows, self._pending = routing.route(
+                inputs, trainer.accelerator, trainer.num_generations
             )
             return rows
         self._metrics.hold("train")  # the totals so far wait for the next training log
         if not self.route_eval:
-            return self._routing.keep(inputs)
+            return routing.keep(inputs)
         k = trainer.num_generations_eval
-        rows, _ = self._routing.route(
-            inputs, accelerator=trainer.accelerator, k=k, key_prefix="eval-"
-        )
-        return rows
+        return routing.route(inputs, trainer.accelerator, k, key_prefix="eval-")[0]
 
     def _after_generation(self) -> None:
         self._pending = None
@@ -215,26 +191,62 @@ class LanguageRouterCallback(TrainerCallback):
         logs.update(self.router.metric_sums().metrics())
         window = self._feedback.metric_sums(reset=True)
         logs.update(window.metrics())
-        entropy = self._feedback.entropy() if window.values else None  # no rollouts: no plan
-        if entropy is not None:
-            logs["router/entropy"] = entropy
+        if window.values:  # rollouts were recorded since the last log, so there is a plan
+            logs["router/entropy"] = self._feedback.entropy()
         logs.update(self._metrics.metrics("train"))
 
-    def _before_train(self, resume_from_checkpoint: Any) -> None:
+    def _before_train(self, resume: Any) -> None:
         if self not in self.trainer.callback_handler.callbacks:
             raise RuntimeError(
                 "the LanguageRouterCallback was built but not added to the trainer, so the "
                 "router state would not be saved or restored; call "
                 "trainer.add_callback(callback) before trainer.train()"
             )
-        self._checkpoint.resuming(resume_from_checkpoint, self.trainer.args.output_dir)
+        if resume is True:
+            from transformers.trainer_utils import get_last_checkpoint
+
+            resume = get_last_checkpoint(self.trainer.args.output_dir)
+        self._resume_dir = resume if isinstance(resume, str) else None
 
     # --------------------------------------------------------------- callbacks
     def on_train_begin(self, args, state, control, **kwargs):
-        self._checkpoint.restore(args.output_dir, state.global_step)
+        step = state.global_step
+        if step == 0:
+            return control
+        folder = self._resume_dir or os.path.join(args.output_dir, f"checkpoint-{step}")
+        path = os.path.join(folder, ROUTER_STATE_NAME)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                self.router.load_state_dict(json.load(handle)["router"])
+        elif self.strict_resume:
+            raise FileNotFoundError(
+                f"resuming at step {step} but {path} does not exist, so the router would not "
+                "route as the interrupted run; resume from a checkpoint saved with the "
+                "callback, or pass strict_resume=False to keep the current router state"
+            )
         return control
 
     def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            self._checkpoint.save(args.output_dir, state.global_step)
+        step = state.global_step
+        if not state.is_world_process_zero or step == self._last_saved_step:
+            return control
+        self._last_saved_step = step
+        folder = os.path.join(args.output_dir, f"checkpoint-{step}")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, ROUTER_STATE_NAME)
+        with open(path + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump({"router": self.router.state_dict()}, handle)
+        os.replace(path + ".tmp", path)
+        if self.save_heatmaps:  # the router's logit tables, those with rows
+            from lrpo.sim.plots import plot_table
+
+            tables = {
+                "themes": (self.router.theme_table(), "A: theme x language"),
+                "regions": (self.router.region_table(), "B: region x language"),
+            }
+            for key, ((names, values), title) in tables.items():
+                if names:
+                    path = os.path.join(folder, HEATMAP_NAMES[key])
+                    languages = list(self.router.languages)
+                    plot_table(names, values, languages, path, title=f"{title}, step {step}")
         return control

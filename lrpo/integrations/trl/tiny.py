@@ -1,16 +1,5 @@
-"""A tiny Qwen2 and a byte-level BPE tokenizer built locally, for tests and ``--tiny`` runs.
-
-Nothing is downloaded: the tokenizer is trained by ``tokenizers`` on a handful of strings and the
-model is initialised from a config (hidden size 16, 2 layers), so two GRPO steps take seconds on
-a CPU. The model is random; it is for plumbing, not for learning anything.
-
-Examples
---------
->>> model, tokenizer = tiny_qwen2()  # doctest: +SKIP
->>> chat = [{"role": "user", "content": "hi"}]
->>> tokenizer.apply_chat_template(chat, tokenize=False)  # doctest: +SKIP
-'<|im_start|>user\\nhi<|im_end|>\\n<|im_start|>assistant\\n'
-"""
+"""A tiny random Qwen2 and a byte-level BPE tokenizer built locally (nothing is downloaded), for
+tests and ``--tiny`` runs: two GRPO steps take seconds on a CPU. For plumbing, not learning."""
 
 from __future__ import annotations
 
