@@ -152,8 +152,8 @@ def sampling() -> SimpleNamespace:
     return SimpleNamespace(max_tokens=16, logprobs=None)
 
 
-async def generate_group(executor, prompt, label, tokenizer, engine) -> list[dict]:
-    """What OpenRLHF's RolloutRayActor.generate_responses does: K concurrent executions."""
+async def execute_each(executor, prompt, labels, tokenizer, engine) -> list[dict]:
+    """One execution per label, all at once, as OpenRLHF's engines run a batch's samples."""
     return await asyncio.gather(
         *(
             executor.execute(
@@ -165,9 +165,14 @@ async def generate_group(executor, prompt, label, tokenizer, engine) -> list[dic
                 llm_engine=engine,
                 images=None,
             )
-            for _ in range(K)
+            for label in labels
         )
     )
+
+
+async def generate_group(executor, prompt, label, tokenizer, engine) -> list[dict]:
+    """What OpenRLHF's RolloutRayActor.generate_responses does: K concurrent executions."""
+    return await execute_each(executor, prompt, [label] * K, tokenizer, engine)
 
 
 def chatml(question: str, language: str) -> str:

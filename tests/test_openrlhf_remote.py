@@ -13,10 +13,10 @@ from test_openrlhf import (
     FakeEngine,
     K,
     chatml,
+    execute_each,
     fake_reward,
     generate_group,
     openrlhf_rollout,
-    sampling,
     tokenizer,
 )
 from test_semantic_reward import RAW
@@ -52,23 +52,9 @@ def test_the_remote_agent_scores_at_the_server(reward_server, tokenizer, openrlh
         pack_label(language="de", reference="ref", requested="sw"),
     ]
 
-    async def score():
-        return await asyncio.gather(
-            *(
-                executor.execute(
-                    prompt=chatml(QUESTION, "de"),
-                    label=label,
-                    sampling_params=sampling(),
-                    max_length=256,
-                    hf_tokenizer=tokenizer,
-                    llm_engine=FakeEngine(tokenizer),
-                    images=None,
-                )
-                for label in labels
-            )
-        )
-
-    outputs = asyncio.run(score())
+    outputs = asyncio.run(
+        execute_each(executor, chatml(QUESTION, "de"), labels, tokenizer, FakeEngine(tokenizer))
+    )
     # The engine answers in German: right for the German request, gated for the Swahili one.
     experience = openrlhf_rollout.experiences(outputs)
     assert experience.rewards.tolist() == experience.scores.tolist() == [1.0, 0.0]

@@ -11,9 +11,9 @@ from test_openrlhf import (
     QUESTION,
     FakeEngine,
     chatml,
+    execute_each,
     openrlhf_rollout,
     process_rollouts,
-    sampling,
     tokenizer,
 )
 
@@ -36,23 +36,7 @@ def test_reward_file_through_openrlhfs_single_turn_executor(
         pack_label(language="de", reference="ref", requested="sw"),
     ]
 
-    async def score():
-        return await asyncio.gather(
-            *(
-                executor.execute(
-                    prompt=prompt,
-                    label=label,
-                    sampling_params=sampling(),
-                    max_length=256,
-                    hf_tokenizer=tokenizer,
-                    llm_engine=FakeEngine(tokenizer),
-                    images=None,
-                )
-                for label in labels
-            )
-        )
-
-    outputs = asyncio.run(score())
+    outputs = asyncio.run(execute_each(executor, prompt, labels, tokenizer, FakeEngine(tokenizer)))
     # The engine answers in German: right for the German request, gated for the Swahili one.
     experience = openrlhf_rollout.experiences(outputs)
     assert experience.rewards.tolist() == [1.0, 0.0]
