@@ -46,9 +46,11 @@ def test_router_plans_and_tables_are_unchanged(recorded, recorder):
             np.testing.assert_allclose(now[field], then[field], atol=1e-9, err_msg=name)
         assert now["metrics"].keys() == then["metrics"].keys(), name
         np.testing.assert_allclose(
-            [now["metrics"][k] for k in then["metrics"]], list(then["metrics"].values()),
-            atol=1e-9, err_msg=name,
-        )  # fmt: skip
+            [now["metrics"][k] for k in then["metrics"]],
+            list(then["metrics"].values()),
+            atol=1e-9,
+            err_msg=name,
+        )
 
 
 def test_calibrated_scores_are_unchanged(recorded, recorder):
@@ -64,8 +66,9 @@ def test_rewards_and_gate_are_unchanged(recorded, recorder):
     for calibration in ("mean", "quantile", "none"):
         assert now[calibration]["guard"] == then[calibration]["guard"]
         assert now[calibration]["gate_reason"] == then[calibration]["gate_reason"]
-        np.testing.assert_allclose(now[calibration]["reward"], then[calibration]["reward"],
-                                   atol=1e-4, err_msg=calibration)  # fmt: skip
+        np.testing.assert_allclose(
+            now[calibration]["reward"], then[calibration]["reward"], atol=1e-4, err_msg=calibration
+        )
 
 
 def test_simulation_results_are_unchanged(recorded, recorder):
@@ -75,5 +78,9 @@ def test_simulation_results_are_unchanged(recorded, recorder):
         assert now[condition].keys() == runs.keys()
         for name, final in runs.items():
             for metric, values in final.items():
-                np.testing.assert_allclose(now[condition][name][metric], values, atol=1e-9,
-                                           err_msg=f"{condition}/{name}/{metric}")  # fmt: skip
+                np.testing.assert_allclose(
+                    now[condition][name][metric],
+                    values,
+                    atol=1e-9,
+                    err_msg=f"{condition}/{name}/{metric}",
+                )

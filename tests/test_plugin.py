@@ -23,10 +23,15 @@ from lrpo.labelled.scoring import score_labelled
 from lrpo.rewards import SemanticReward
 
 SETTINGS = {
-    "router": {"languages": ["de", "en", "sw"], "num_rollouts": 4, "num_on_policy": 1,
-               "update_period": 1, "seed": 5},
+    "router": {
+        "languages": ["de", "en", "sw"],
+        "num_rollouts": 4,
+        "num_on_policy": 1,
+        "update_period": 1,
+        "seed": 5,
+    },
     "service": {"groups_per_step": 2},
-}  # fmt: skip
+}
 
 
 # ----------------------------------------------------------------------- labels
@@ -37,11 +42,16 @@ SETTINGS = {
     group=st.none() | st.text(min_size=1),
 )
 def test_labels_round_trip(language, theme, reference, group):
-    label = unpack_label(pack_label(language=language, theme=theme, reference=reference,
-                                    group=group))  # fmt: skip
+    label = unpack_label(
+        pack_label(language=language, theme=theme, reference=reference, group=group)
+    )
     themes = () if theme is None else (theme,) if isinstance(theme, str) else tuple(theme)
     assert (label.language, label.themes, label.reference, label.group) == (
-        language, themes, reference, group)  # fmt: skip
+        language,
+        themes,
+        reference,
+        group,
+    )
     assert label.context.language == language and label.context.themes == themes
 
 
@@ -73,16 +83,23 @@ def test_pack_label_validates_at_data_preparation():
 def angle_reward() -> SemanticReward:
     """Similarity set by hand: 'good' answers point at the reference, 'bad' ones away."""
     angles = {"ref": 0.0, "de:good": 0.0, "en:good": 0.0, "de:bad": np.pi / 2}
-    return SemanticReward({**RAW, "gate": {"mode": "hard"}, "pair_key": "requested"},
-                          embedder=AngleEmbedder(angles), gate=FakeGate())  # fmt: skip
+    return SemanticReward(
+        {**RAW, "gate": {"mode": "hard"}, "pair_key": "requested"},
+        embedder=AngleEmbedder(angles),
+        gate=FakeGate(),
+    )
 
 
 def test_score_labelled_reads_the_requested_language_and_reference():
     labels = [pack_label(language="de", reference="ref")] * 3 + [
         pack_label(language="de", reference="ref", requested="en")
     ]
-    scored = score_labelled(angle_reward(), ["de:good", "de:bad", "en:good", "en:good"], labels,
-                            requested=[None, None, "en", None])  # fmt: skip
+    scored = score_labelled(
+        angle_reward(),
+        ["de:good", "de:bad", "en:good", "en:good"],
+        labels,
+        requested=[None, None, "en", None],
+    )
     # (cos + 1) / 2 of the angle, times the gate (1 when the answer is in the requested language)
     np.testing.assert_allclose(scored.rewards, [1.0, 0.5, 1.0, 1.0])
     assert scored.extra_logs["lrpo/routed"] == [0.0, 0.0, 1.0, 1.0]
@@ -157,8 +174,9 @@ def test_routed_rollouts_route_rewrite_score_and_report():
 
     async def one_group():
         got = await asyncio.gather(*(rollouts.assign("q", label) for _ in range(4)))
-        scored = await asyncio.gather(*(rollouts.score(f"{a.language}:good", label, a)
-                                        for a in got))  # fmt: skip
+        scored = await asyncio.gather(
+            *(rollouts.score(f"{a.language}:good", label, a) for a in got)
+        )
         for a, (reward, _) in zip(got, scored, strict=True):
             await rollouts.report(a, reward)
         return got

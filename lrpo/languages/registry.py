@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 import langcodes
 
-#: The 15 language arms of the LRPO reference implementation.
+#: The 15 language arms of the LRPO reference implementation (one row: fmt: skip keeps it a row).
 REFERENCE_LANGUAGES: tuple[str, ...] = (
     "ar", "de", "en", "es", "fr", "id", "it", "ja", "ko", "nl", "pl", "pt", "ru", "vi", "zh",
 )  # fmt: skip
