@@ -80,7 +80,9 @@ class RecordingSemanticReward(SemanticReward):
         return super().__call__(prompts=prompts, completions=completions, **kwargs)
 
 
-def make_trainer(tmp_path, *, dataset=None, reward=None, eval_dataset=None, **args):
+def make_trainer(
+    tmp_path, *, dataset=None, reward=None, eval_dataset=None, trainer_class=None, **args
+):
     """A tiny GRPO trainer; ``reward`` is one reward function or a list (default Recorder())."""
     model, tokenizer = tiny_qwen2()
     config = {
@@ -97,7 +99,7 @@ def make_trainer(tmp_path, *, dataset=None, reward=None, eval_dataset=None, **ar
         "seed": 0,
         **args,
     }
-    return trl.GRPOTrainer(
+    return (trainer_class or trl.GRPOTrainer)(
         model=model,
         processing_class=tokenizer,
         reward_funcs=reward if isinstance(reward, list) else [reward or Recorder()],

@@ -70,10 +70,12 @@ def check_trl(trainer: Any) -> None:
                 f"{name} has no method {method_name}; LanguageRouterCallback needs a "
                 f"trl.GRPOTrainer (or a subclass) from trl{SUPPORTED_TRL}"
             )
-        _check_params(f"{name}.{method_name}", method, params, exact=True)
+        got = _visible_parameters(trainer, method_name)
+        _check_params(f"{name}.{method_name}", got, params, exact=True)
     generation = _vllm_generation(trainer)
     if generation is not None:
-        _check_params("VLLMGeneration.generate", generation.generate, _VLLM_GENERATE, exact=False)
+        got = tuple(inspect.signature(generation.generate).parameters)
+        _check_params("VLLMGeneration.generate", got, _VLLM_GENERATE, exact=False)
 
 
 def install(trainer: Any, hooks: Hooks) -> None:
@@ -127,8 +129,35 @@ def install(trainer: Any, hooks: Hooks) -> None:
     setattr(trainer, _MARK, hooks)
 
 
-def _check_params(label: str, method: Callable, params: tuple[str, ...], *, exact: bool) -> None:
-    got = tuple(inspect.signature(method).parameters)
+def _visible_parameters(trainer: Any, name: str) -> tuple[str, ...]:
+    """The named parameters of the trainer's method ``name``, seen through wrappers.
+
+    A wrapper without ``functools.wraps`` hides them behind ``(*args, **kwargs)``: Unsloth
+    wraps ``_generate_and_score_completions`` so on its trainer class, and passes every
+    argument on to the definition it wraps. That definition is the first one up the class
+    hierarchy that names its parameters.
+    """
+    owners = [cls for cls in type(trainer).__mro__ if name in vars(cls)]
+    methods = [getattr(trainer, name)] + [vars(cls)[name].__get__(trainer) for cls in owners]
+    for method in methods:
+        named = tuple(
+            p.name
+            for p in inspect.signature(method).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        )
+        if named:
+            return named
+    wrapper = owners[0].__name__ if owners else type(trainer).__name__
+    raise RuntimeError(
+        f"{wrapper}.{name} takes only (*args, **kwargs) and no class it derives from defines "
+        f"{name} with named parameters, so lrpo cannot check the private method it wraps; "
+        f"wrap it with functools.wraps, or use trl.GRPOTrainer from trl{SUPPORTED_TRL}"
+    )
+
+
+def _check_params(
+    label: str, got: tuple[str, ...], params: tuple[str, ...], *, exact: bool
+) -> None:
     if (got if exact else got[: len(params)]) != params:
         expected = params if exact else (*params, "...")
         raise RuntimeError(
