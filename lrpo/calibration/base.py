@@ -51,6 +51,11 @@ class BaseCalibrator:
     _params: tuple[str, ...] = ("backoff",)
 
     def __init__(self, *, backoff: Sequence[str] = BACKOFF_RULES, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self._params))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} has no settings {unknown}; it has {self._params}"
+            )
         self.backoff = backoff
         for name, value in params.items():  # a subclass's settings, as named in its _params
             setattr(self, name, value)
