@@ -1,17 +1,19 @@
 """Cost of routing through the router service, per rollout, against routing a batch directly.
 
-OpenRLHF's and verl's plugins see one rollout at a time, so each rollout makes two calls to the
-router's single owner (``assign`` before generation, ``report`` after scoring). One training
-step of B prompts x K rollouts is timed four ways in the same run:
+OpenRLHF's and verl's plugins see one rollout at a time, so each rollout asks for its slot
+(``assign`` before generation) and reports its reward (``report`` after scoring); the client
+joins the calls of one event-loop turn. One training step of B prompts x K rollouts is timed
+four ways in the same run:
 
 - ``batch``: ``router.route(B contexts)`` and ``router.record(plan, rewards)``, as the TRL
   callback does: the baseline;
-- ``service``: the same step through an in-process :class:`lrpo.router_service.RouterService`, one
-  ``assign`` and one ``report`` per rollout;
-- ``local``: the same through :class:`lrpo.router_service.LocalRouterClient` coroutines, all
-  rollouts of the step in flight together (as an engine's asyncio loop runs them), so the
-  client sends the calls of one loop turn as one batch;
-- ``ray``: the same through a named Ray actor from this process (``--no-ray`` skips it).
+- ``group``: through a :class:`lrpo.router_service.LocalRouterClient`, one ``assign_group`` and
+  one ``report_group`` per prompt, all in flight together;
+- ``local``: the same client, one ``assign`` and one ``report`` per rollout, all rollouts of the
+  step in flight together (as an engine's asyncio loop runs them);
+- ``ray``: per rollout too, through a named Ray actor from this process (``--no-ray`` skips it).
+
+``benchmarks.service_engines`` runs many engine processes against one owner.
 
     python -m benchmarks.service_throughput           # about a minute on 2 cores
     python -m benchmarks.service_throughput --quick   # seconds; what the tests run
@@ -80,8 +82,9 @@ def make_router(args: Args) -> LanguageRouter:
     )
 
 
-def make_contexts(args: Args) -> list[dict]:
-    rng = np.random.default_rng(args.seed)
+def make_contexts(seed: int, count: int) -> list[dict]:
+    """``count`` prompts in the reference's languages, themes and 24 regions."""
+    rng = np.random.default_rng(seed)
     themes = [t for t in REFERENCE_THEMES if t != "Translation"]
     return [
         {
@@ -89,7 +92,7 @@ def make_contexts(args: Args) -> list[dict]:
             "theme": str(rng.choice(themes)),
             "region": f"region-{rng.integers(24)}",
         }
-        for _ in range(args.num_prompts)
+        for _ in range(count)
     ]
 
 
@@ -99,13 +102,14 @@ def batch_step(router: LanguageRouter, contexts: list[dict], rewards: np.ndarray
     router.record(plan, rewards)
 
 
-def service_step(service: RouterService, contexts: list[dict], rewards: np.ndarray, step: int):
+async def group_step(client: RouterClient, contexts: list[dict], rewards: np.ndarray, step: int):
     k = rewards.shape[1]
-    slots = [
-        (b, service.assign(f"s{step}-g{b}", c, k)) for b, c in enumerate(contexts) for _ in range(k)
-    ]
-    for b, a in slots:
-        service.report(a.ticket, a.slot, rewards[b, a.slot])
+
+    async def group(b: int, context: dict) -> None:
+        slots = await client.assign_group(f"s{step}-g{b}", context, k)
+        await client.report_group(slots, rewards[b].tolist())
+
+    await asyncio.gather(*(group(b, c) for b, c in enumerate(contexts)))
 
 
 async def client_step(client: RouterClient, contexts: list[dict], rewards: np.ndarray, step: int):
@@ -113,21 +117,22 @@ async def client_step(client: RouterClient, contexts: list[dict], rewards: np.nd
 
     async def rollout(b: int, context: dict) -> None:
         a = await client.assign(f"s{step}-g{b}", context, k)
-        await client.report(a.ticket, a.slot, rewards[b, a.slot])
+        await client.report(a, rewards[b, a.slot])
 
     await asyncio.gather(*(rollout(b, c) for b, c in enumerate(contexts) for _ in range(k)))
 
 
 def run(args: Args) -> dict:
-    contexts = make_contexts(args)
+    contexts = make_contexts(args.seed, args.num_prompts)
     rewards = np.random.default_rng(args.seed).random((args.num_prompts, args.num_rollouts))
     groups = args.num_prompts
     steps = itertools.count()
-    router, service = make_router(args), RouterService(make_router(args), groups_per_step=groups)
+    router = make_router(args)
+    grouped = LocalRouterClient(RouterService(make_router(args), groups_per_step=groups))
     local = LocalRouterClient(RouterService(make_router(args), groups_per_step=groups))
     methods = {
         "batch": lambda: batch_step(router, contexts, rewards, next(steps)),
-        "service": lambda: service_step(service, contexts, rewards, next(steps)),
+        "group": lambda: asyncio.run(group_step(grouped, contexts, rewards, next(steps))),
         "local": lambda: asyncio.run(client_step(local, contexts, rewards, next(steps))),
     }
     if args.ray:

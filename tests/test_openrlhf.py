@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import re
 import sys
 import time
@@ -48,7 +49,8 @@ SETTINGS = {
         "update_period": 1,
         "seed": 3,
     },
-    "service": {"groups_per_step": 2},
+    # ray: the agent refuses a router per engine; tests hand it a client of their own
+    "service": {"backend": "ray", "groups_per_step": 2},
 }
 
 
@@ -98,11 +100,14 @@ class FakeEngine:
         self.tokenizer, self.obey = tokenizer, obey
         self.prompts: list[str] = []
 
+    def answer_language(self, prompt: str) -> str:
+        asked = re.search(r"<\|out_lang_(\w+)\|>", prompt)
+        return asked[1] if asked and self.obey else "de"
+
     async def generate(self, prompt_token_ids, sampling_params, multi_modal_data=None):
         prompt = self.tokenizer.decode(prompt_token_ids)
         self.prompts.append(prompt)
-        asked = re.search(r"<\|out_lang_(\w+)\|>", prompt)
-        text = f"{asked[1] if asked and self.obey else 'de'}:good"
+        text = f"{self.answer_language(prompt)}:good"
         await asyncio.sleep(0)  # let the other samples of the group run, as vLLM would
         ids = self.tokenizer(text=text, add_special_tokens=False)["input_ids"]
         output = SimpleNamespace(
@@ -127,9 +132,9 @@ class RecordingClient(LocalRouterClient):
         self.assigned.append(assignment)
         return assignment
 
-    async def report(self, ticket, slot, reward):
-        self.reported.append((ticket, slot, reward))
-        return await super().report(ticket, slot, reward)
+    async def report(self, assignment, reward):
+        self.reported.append((assignment.ticket, assignment.slot, reward))
+        return await super().report(assignment, reward)
 
 
 def fake_reward() -> SemanticReward:
@@ -153,13 +158,15 @@ def sampling() -> SimpleNamespace:
 
 
 async def execute_each(executor, prompt, labels, tokenizer, engine) -> list[dict]:
-    """One execution per label, all at once, as OpenRLHF's engines run a batch's samples."""
+    """One execution per label, all at once and with one sampling-params object, as OpenRLHF's
+    engines run the samples of a prompt."""
+    params = sampling()
     return await asyncio.gather(
         *(
             executor.execute(
                 prompt=prompt,
                 label=label,
-                sampling_params=sampling(),
+                sampling_params=params,
                 max_length=256,
                 hf_tokenizer=tokenizer,
                 llm_engine=engine,
@@ -317,6 +324,16 @@ def test_the_agent_file_without_a_config_fails_at_engine_start(openrlhf_rollout,
         openrlhf_rollout.load_agent(str(FILES / "lrpo_agent.py"))
 
 
+def test_a_router_per_engine_is_refused_at_engine_start(openrlhf_rollout, monkeypatch, tmp_path):
+    config = tmp_path / "lrpo.yaml"
+    config.write_text(json.dumps({**SETTINGS, "service": {"groups_per_step": 2}}))  # local
+    monkeypatch.setenv(CONFIG_ENV, str(config))
+    built = classmethod(lambda cls, path=None: cls(load_plugin_config(path)))  # uncached
+    monkeypatch.setattr(RoutedRollouts, "for_process", built)
+    with pytest.raises(ValueError, match=r"service\.backend is 'local'.*service\.backend: ray"):
+        openrlhf_rollout.load_agent(str(FILES / "lrpo_agent.py"))
+
+
 def test_an_unreachable_router_service_fails_fast(tokenizer):
     class Silent:
         """A Ray actor handle whose calls never complete."""
@@ -332,7 +349,7 @@ def test_an_unreachable_router_service_fails_fast(tokenizer):
     )
     executor, engine = LanguageRoutedExecutor(rollouts), FakeEngine(tokenizer)
     start = time.perf_counter()
-    with pytest.raises(RouterServiceUnavailable, match=r"did not answer assign\w* within 0\.05 s"):
+    with pytest.raises(RouterServiceUnavailable, match=r"did not answer open_many within 0\.05 s"):
         asyncio.run(
             generate_group(executor, QUESTION, pack_label(language="de"), tokenizer, engine)
         )

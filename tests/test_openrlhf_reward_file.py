@@ -18,6 +18,7 @@ from test_openrlhf import (
 )
 
 from lrpo.integrations.openrlhf import reward_func
+from lrpo.integrations.plugin import CONFIG_ENV
 from lrpo.labelled.labels import LabelError, pack_label
 from lrpo.labelled.scoring import response_from_query
 
@@ -58,6 +59,15 @@ def test_reward_func_protocol_and_bad_labels(process_rollouts, caplog):
     with caplog.at_level(logging.ERROR), pytest.raises(LabelError, match="prepare_data"):
         reward_func([prompt], [prompt], ["Paris"])
     assert "prepare_data.py" in caplog.text
+
+
+def test_reward_file_without_a_config_fails_when_the_engine_loads_it(openrlhf_rollout, monkeypatch):
+    """Not at the first reward, which OpenRLHF would catch and log at INFO level."""
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match=f"set {CONFIG_ENV}="):
+        SingleTurnAgentExecutor([str(FILES / "lrpo_reward.py")])
 
 
 @pytest.mark.parametrize(

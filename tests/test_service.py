@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from lrpo import LanguageRouter, RouterConfig
 from lrpo.router_service import (
+    Assignment,
     GroupMismatchError,
     LocalRouterClient,
     RayRouterClient,
@@ -44,6 +46,16 @@ def make_router() -> LanguageRouter:
     )
 
 
+def assign(service: RouterService, group: str, context: dict, k: int) -> Assignment:
+    """One slot through a fresh in-process client, as a script without an event loop asks."""
+    return asyncio.run(LocalRouterClient(service).assign(group, context, k))
+
+
+def report(service: RouterService, assignment: Assignment, reward: float) -> bool:
+    """One rollout's reward through a fresh in-process client."""
+    return asyncio.run(LocalRouterClient(service).report(assignment, reward))
+
+
 def counts(service: RouterService) -> dict[str, float]:
     """The service's own counters, as its metrics log them (``router/service/<name>``)."""
     prefix = "router/service/"
@@ -53,7 +65,7 @@ def counts(service: RouterService) -> dict[str, float]:
 
 def test_group_slots_follow_the_plan_of_a_twin_router():
     service = RouterService(make_router(), groups_per_step=1)
-    got = [service.assign("q1", CONTEXTS[1], K) for _ in range(K)]
+    got = [assign(service, "q1", CONTEXTS[1], K) for _ in range(K)]
     plan = make_router().route([CONTEXTS[1]], keys=["q1@0#0"])
     assert [a.slot for a in got] == list(range(K))
     assert [a.language for a in got] == plan.languages[0].tolist()
@@ -64,25 +76,25 @@ def test_group_slots_follow_the_plan_of_a_twin_router():
 
 def test_a_key_seen_again_opens_a_new_group_with_its_own_draws():
     service = RouterService(make_router(), groups_per_step=2)
-    first = [service.assign("q", CONTEXTS[0], K) for _ in range(K)]
-    again = [service.assign("q", CONTEXTS[0], K) for _ in range(K)]  # twice in one step
+    first = [assign(service, "q", CONTEXTS[0], K) for _ in range(K)]
+    again = [assign(service, "q", CONTEXTS[0], K) for _ in range(K)]  # twice in one step
     assert (first[0].ticket, again[0].ticket, again[0].slot) == ("q@0#0", "q@0#1", 0)
     for a in first + again:
-        service.report(a.ticket, a.slot, 1.0)
-    assert service.assign("q", CONTEXTS[0], K).ticket == "q@1#0"  # the next epoch
+        report(service, a, 1.0)
+    assert assign(service, "q", CONTEXTS[0], K).ticket == "q@1#0"  # the next epoch
 
 
 def test_a_key_with_another_k_or_context_is_refused():
     service = RouterService(make_router(), groups_per_step=1)
     with pytest.raises(GroupMismatchError, match="K=8 rollouts but its plan has K=4"):
-        service.assign("q", CONTEXTS[0], 8)
-    service.assign("q", CONTEXTS[0], K)
+        assign(service, "q", CONTEXTS[0], 8)
+    assign(service, "q", CONTEXTS[0], K)
     with pytest.raises(GroupMismatchError, match="K=2"):
-        service.assign("q", CONTEXTS[0], 2)
+        assign(service, "q", CONTEXTS[0], 2)
     with pytest.raises(GroupMismatchError, match="must identify one prompt"):
-        service.assign("q", CONTEXTS[1], K)
+        assign(service, "q", CONTEXTS[1], K)
     with pytest.raises(TypeError, match="non-empty string"):
-        service.assign("", CONTEXTS[0], K)
+        assign(service, "", CONTEXTS[0], K)
 
 
 def test_reports_record_one_router_step_per_groups_per_step():
@@ -91,9 +103,9 @@ def test_reports_record_one_router_step_per_groups_per_step():
     rewards = np.array([[0.1, 0.9, 0.5, 0.3], [1.0, 0.0, 0.2, 0.7]])
     tickets = []
     for g, context in enumerate(CONTEXTS[:2]):
-        slots = [service.assign(f"g{g}", context, K) for _ in range(K)]
+        slots = [assign(service, f"g{g}", context, K) for _ in range(K)]
         tickets.append(slots[0].ticket)
-        recorded = [service.report(a.ticket, a.slot, rewards[g, a.slot]) for a in reversed(slots)]
+        recorded = [report(service, a, rewards[g, a.slot]) for a in reversed(slots)]
         assert recorded == [False] * (K - 1) + [g == 1]
     twin.record(twin.route(CONTEXTS[:2], keys=tickets), rewards)
     assert service.router.step == 1
@@ -102,19 +114,25 @@ def test_reports_record_one_router_step_per_groups_per_step():
 
 def test_late_rewards_and_bad_slots():
     service = RouterService(make_router(), groups_per_step=1)
-    assert service.report("nobody#0", 0, 1.0) is False
+    assert report(service, Assignment("nobody#0", 0, "de", "de", 0), 1.0) is False
     assert counts(service)["late_rewards"] == 1
-    ticket = service.assign("q", CONTEXTS[0], K).ticket
+    a = assign(service, "q", CONTEXTS[0], K)
     with pytest.raises(ValueError, match=r"slot 4 is outside 0\.\.3"):
-        service.report(ticket, 4, 1.0)
+        report(service, dataclasses.replace(a, slot=4), 1.0)
+    with pytest.raises(ValueError, match="reports language 'ja', which its plan cannot hold"):
+        report(service, dataclasses.replace(a, language="ja"), 1.0)  # slot 0 is K_on: 'de'
+    routed = assign(service, "q", CONTEXTS[0], K)  # slot 1, past K_on
+    with pytest.raises(ValueError, match=r"'xx'.*or one of the router's languages"):
+        report(service, dataclasses.replace(routed, language="xx"), 1.0)
+    assert counts(service)["rewards"] == 0
 
 
 def test_flush_records_the_groups_completed_so_far():
     service = RouterService(make_router(), groups_per_step=10)
     assert service.flush() is False
     for _ in range(K):
-        a = service.assign("q", CONTEXTS[2], K)
-        service.report(a.ticket, a.slot, 1.0)
+        a = assign(service, "q", CONTEXTS[2], K)
+        report(service, a, 1.0)
     assert service.router.step == 0
     assert service.flush() is True
     assert service.router.step == 1
@@ -128,9 +146,9 @@ def test_flush_records_the_groups_completed_so_far():
 def test_the_order_rewards_arrive_in_does_not_change_the_router(order, rewards):
     def run(sequence):
         service = RouterService(make_router(), groups_per_step=3)
-        slots = [service.assign(f"g{i // K}", CONTEXTS[i // K], K) for i in range(3 * K)]
+        slots = [assign(service, f"g{i // K}", CONTEXTS[i // K], K) for i in range(3 * K)]
         for i in sequence:
-            service.report(slots[i].ticket, slots[i].slot, rewards[i])
+            report(service, slots[i], rewards[i])
         return service.router.state_dict()
 
     assert run(order) == run(range(3 * K))
@@ -142,9 +160,9 @@ def test_state_file_resumes_exactly(tmp_path):
     def serve_groups(service, names):
         out = []
         for name in names:
-            slots = [service.assign(name, CONTEXTS[0], K) for _ in range(K)]
+            slots = [assign(service, name, CONTEXTS[0], K) for _ in range(K)]
             for a in slots:
-                service.report(a.ticket, a.slot, 0.25 * a.slot)
+                report(service, a, 0.25 * a.slot)
             out.append([a.language for a in slots])
         return out
 
@@ -165,7 +183,7 @@ def test_threads_share_slots_without_duplicates():
 
     def worker():
         for g in range(8):
-            a = service.assign(f"g{g}", CONTEXTS[g % 3], K)
+            a = assign(service, f"g{g}", CONTEXTS[g % 3], K)
             with lock:
                 got.append(a)
 
@@ -214,7 +232,7 @@ def test_unreachable_services_fail_fast_with_a_clear_message():
     client = RayRouterClient(
         Silent(), ServiceConfig(backend="ray", timeout_s=0.05, groups_per_step=1)
     )
-    with pytest.raises(RouterServiceUnavailable, match=r"did not answer assign_many within 0\.05"):
+    with pytest.raises(RouterServiceUnavailable, match=r"did not answer open_many within 0\.05"):
         asyncio.run(client.assign("q", CONTEXTS[0], K))
 
 
@@ -232,9 +250,9 @@ class CountingService(RouterService):
         super().__init__(*args, **kwargs)
         self.calls: list[tuple[str, int]] = []
 
-    def assign_many(self, requests):
-        self.calls.append(("assign_many", len(requests)))
-        return super().assign_many(requests)
+    def open_many(self, requests, have=()):
+        self.calls.append(("open_many", len(requests)))
+        return super().open_many(requests, have)
 
     def report_many(self, reports):
         self.calls.append(("report_many", len(reports)))
@@ -250,9 +268,9 @@ def test_calls_of_one_loop_turn_travel_as_one_batch():
             *(client.assign(f"g{i // K}", CONTEXTS[i // K], K) for i in range(3 * K))
         )
         bad = client.assign("g0", CONTEXTS[0], 2)  # its error reaches only its caller
-        late = client.report("gone@0#0", 0, 1.0)
+        late = client.report(Assignment("gone@0#0", 0, "de", "de", 0), 1.0)
         done = await asyncio.gather(
-            *(client.report(a.ticket, a.slot, 0.5) for a in slots),
+            *(client.report(a, 0.5) for a in slots),
             bad,
             late,
             return_exceptions=True,
@@ -260,8 +278,9 @@ def test_calls_of_one_loop_turn_travel_as_one_batch():
         return slots, done
 
     _, done = asyncio.run(step())
-    assert service.calls[0] == ("assign_many", 3 * K)
-    assert sorted(service.calls[1:]) == [("assign_many", 1), ("report_many", 3 * K + 1)]
+    # The K rollouts of a group are one request and one report: 3 groups, 3 of each.
+    assert service.calls[0] == ("open_many", 3)
+    assert sorted(service.calls[1:]) == [("open_many", 1), ("report_many", 3 + 1)]
     assert isinstance(done[-2], GroupMismatchError) and done[-1] is False
     assert done[: 3 * K].count(True) == 1 and service.router.step == 1
 
@@ -269,7 +288,7 @@ def test_calls_of_one_loop_turn_travel_as_one_batch():
 def test_benchmark_quick(tmp_path, benchmark_module):
     output = tmp_path / "service.json"
     results = benchmark_module("service_throughput").main(["--quick", "--output", str(output)])
-    assert set(results["results"]) == {"batch", "service", "local"}
+    assert set(results["results"]) == {"batch", "group", "local"}
     assert json.loads(output.read_text())["results"]["local"]["rollouts_per_s"] > 0
 
 
@@ -286,12 +305,12 @@ def test_an_owner_with_other_settings_is_not_shared():
 
 def test_groups_that_never_complete_expire():
     service = RouterService(make_router(), groups_per_step=1, expire_after_steps=1)
-    stuck = service.assign("stuck", CONTEXTS[0], K)  # its other rollouts never come
+    stuck = assign(service, "stuck", CONTEXTS[0], K)  # its other rollouts never come
     for name in ("b", "c"):
-        for a in [service.assign(name, CONTEXTS[1], K) for _ in range(K)]:
-            service.report(a.ticket, a.slot, 1.0)
+        for a in [assign(service, name, CONTEXTS[1], K) for _ in range(K)]:
+            report(service, a, 1.0)
     assert counts(service)["expired_groups"] == 1
-    assert service.report(stuck.ticket, stuck.slot, 1.0) is False
+    assert report(service, stuck, 1.0) is False
     assert counts(service)["late_rewards"] == 1
-    again = service.assign("stuck", CONTEXTS[0], K)
+    again = assign(service, "stuck", CONTEXTS[0], K)
     assert (again.ticket, again.slot) == ("stuck@2#0", 0)

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_service import CONTEXTS, K, counts, make_router
+from test_service import CONTEXTS, K, assign, counts, make_router, report
 
 from lrpo import LanguageRouter, RouterConfig
 from lrpo.router_service import (
+    Assignment,
     GroupMismatchError,
     LocalRouterClient,
     RouterService,
@@ -70,36 +71,46 @@ def test_one_bad_context_in_a_coalesced_batch_fails_only_its_own_calls():
     assert open_groups(service) == 1  # the bad group was closed, not left open
     assert counts(service)["groups"] == 1
     for a in good:
-        service.report(a.ticket, a.slot, 1.0)
+        report(service, a, 1.0)
     assert service.router.step == 1 and open_groups(service) == 0
     # The bad key, asked again with a good context, opens a fresh group at slot 0.
-    again = service.assign("bad", GOOD, K)
+    again = assign(service, "bad", GOOD, K)
     assert again.slot == 0 and again.ticket.startswith("bad@1#")
 
 
 def test_a_bad_request_beside_a_routed_group_leaves_the_group_usable():
     service = RouterService(make_router(), groups_per_step=1)
-    first = service.assign("q", CONTEXTS[0], K)
-    results = service.assign_many(
+    first = assign(service, "q", CONTEXTS[0], K)
+    results, _ = service.open_many(
         [
-            ("q", CONTEXTS[0], K),
-            ("q", CONTEXTS[1], K),
-            (5, CONTEXTS[0], K),
-            ("r", {"language": "de", "theme": 5}, K),
-            ("s", CONTEXTS[0]),
+            ("q", CONTEXTS[0], K, 1),
+            ("q", CONTEXTS[1], K, 1),
+            (5, CONTEXTS[0], K, 1),
+            ("r", {"language": "de", "theme": 5}, K, 1),
+            ("s", CONTEXTS[0], K),
+            ("s", CONTEXTS[0], K, 0),
         ]
     )
-    assert results[0].slot == 1 and results[0].ticket == first.ticket
+    (run,) = results[0]
+    assert (run.ticket, run.first, run.count, run.step) == (first.ticket, 1, 1, 0)
     assert isinstance(results[1], GroupMismatchError)
     assert isinstance(results[2], TypeError) and "group key" in str(results[2])
     assert isinstance(results[3], TypeError) and "'theme' must be a string" in str(results[3])
-    assert isinstance(results[4], TypeError)  # a request of two fields
+    assert isinstance(results[4], TypeError)  # a request without its count
+    assert isinstance(results[5], TypeError) and "count >= 1" in str(results[5])
     assert open_groups(service) == 1
 
 
 # --------------------------------------------------------------------- report
 def full_group(service: RouterService, name: str = "q", context: dict = CONTEXTS[0]) -> list:
-    return [service.assign(name, context, K) for _ in range(K)]
+    return [assign(service, name, context, K) for _ in range(K)]
+
+
+def rows(group: list[Assignment], slots: list[int], rewards: list) -> tuple:
+    """The owner's report of some ``slots`` of a group (its assignments, by slot) with their
+    plan's languages."""
+    languages = tuple(group[slot].language for slot in slots)
+    return (group[0].ticket, tuple(slots), languages, tuple(rewards))
 
 
 @pytest.mark.parametrize(
@@ -117,23 +128,28 @@ def test_a_bad_report_in_a_batch_fails_alone_and_changes_nothing(report, error, 
     service = RouterService(make_router(), groups_per_step=1)
     slots = full_group(service)
     ticket = slots[0].ticket
-    bad = (ticket if report[0] is None else report[0], *report[1:])
-    results = service.report_many([(ticket, 0, 0.5), bad, (ticket, 1, 0.5)])
+    bad = (ticket if report[0] is None else report[0], (report[1],), ("de",), (report[2],))
+    results = service.report_many([rows(slots, [0], [0.5]), bad, rows(slots, [1], [0.5])])
     assert results[0] is False and results[2] is False
     with pytest.raises(error, match=message):
         raise results[1]
     assert counts(service)["rewards"] == 2
-    assert service.report_many([(ticket, 2, 0.5), (ticket, 3, 0.5)]) == [False, True]
+    # A report of several slots with one bad slot fails whole and takes none of them.
+    joined = (bad[0], (2, *bad[1]), (slots[2].language, "de"), (0.5, *bad[3]))
+    with pytest.raises(error, match=message):
+        raise service.report_many([joined])[0]
+    assert counts(service)["rewards"] == 2
+    assert service.report_many([rows(slots, [2, 3], [0.5, 0.5])]) == [True]
 
 
 def test_reports_for_slots_never_handed_out_are_refused():
     service = RouterService(make_router(), groups_per_step=1)
-    first = service.assign("q", CONTEXTS[0], K)  # slot 0 only
-    results = service.report_many([(first.ticket, slot, 1.0) for slot in range(K)])
+    first = assign(service, "q", CONTEXTS[0], K)  # slot 0 only
+    results = service.report_many([(first.ticket, (k,), ("de",), (1.0,)) for k in range(K)])
     assert results[0] is False
     assert all(isinstance(r, ValueError) and "never handed out" in str(r) for r in results[1:])
     # The group did not complete early: the key keeps handing out its slots.
-    rest = [service.assign("q", CONTEXTS[0], K) for _ in range(K - 1)]
+    rest = [assign(service, "q", CONTEXTS[0], K) for _ in range(K - 1)]
     assert [a.slot for a in rest] == [1, 2, 3] and {a.ticket for a in rest} == {first.ticket}
     assert service.router.step == 0 and counts(service)["rewards"] == 1
 
@@ -142,14 +158,11 @@ def test_duplicate_reports_count_once_and_the_first_reward_wins():
     service = RouterService(make_router(), groups_per_step=1)
     slots = full_group(service)
     ticket = slots[0].ticket
-    assert service.report_many([(ticket, 0, 0.9), (ticket, 0, 0.1), (ticket, 0, 0.1)]) == [
-        False,
-        False,
-        False,
-    ]
+    reports = [rows(slots, [0], [0.9]), rows(slots, [0, 0], [0.1, 0.1])]
+    assert service.report_many(reports) == [False, False]
     assert counts(service)["rewards"] == 1 and counts(service)["duplicate_rewards"] == 2
     for a in slots[1:]:
-        service.report(a.ticket, a.slot, 0.5)
+        report(service, a, 0.5)
     twin = make_router()
     twin.record(twin.route([CONTEXTS[0]], keys=[ticket]), [[0.9, 0.5, 0.5, 0.5]])
     assert service.router.state_dict() == twin.state_dict()
@@ -168,8 +181,11 @@ def report_streams(draw: st.DrawFn) -> list[tuple[int, float]]:
 @given(reports=report_streams())
 def test_any_stream_of_reports_records_the_first_reward_of_each_slot(reports):
     service = RouterService(make_router(), groups_per_step=1)
-    ticket = full_group(service)[0].ticket
-    service.report_many([(ticket, slot, reward) for slot, reward in reports])
+    group = full_group(service)
+    ticket = group[0].ticket
+    # The stream arrives as reports of one to three slots each.
+    chunks = [reports[i : i + 3] for i in range(0, len(reports), 3)]
+    service.report_many([rows(group, *zip(*chunk, strict=True)) for chunk in chunks])
     first: dict[int, float] = {}
     for slot, reward in reports:
         first.setdefault(slot, reward)
@@ -185,18 +201,15 @@ def test_any_stream_of_reports_records_the_first_reward_of_each_slot(reports):
 # -------------------------------------------------------------------- timeout
 @contextlib.contextmanager
 def busy(service: RouterService) -> Iterator[None]:
-    """A slow call holds the owner until the block ends: its router takes that long to route
-    the group ``"slow"``."""
+    """Another thread holds the owner until the block ends, as a slow call would."""
     entered, release = threading.Event(), threading.Event()
-    route = service.router.route
 
-    def slow_route(*args, **kwargs):
-        entered.set()
-        release.wait(60)
-        return route(*args, **kwargs)
+    def hold() -> None:
+        with service._locked():
+            entered.set()
+            release.wait(60)
 
-    service.router.route = slow_route
-    thread = threading.Thread(target=service.assign, args=("slow", CONTEXTS[1], K))
+    thread = threading.Thread(target=hold)
     thread.start()
     assert entered.wait(60)
     try:
@@ -204,7 +217,6 @@ def busy(service: RouterService) -> Iterator[None]:
     finally:
         release.set()
         thread.join()
-        del service.router.route
 
 
 def test_the_local_backend_waits_at_most_timeout_s_and_never_blocks_the_loop():
@@ -231,7 +243,7 @@ def test_the_local_backend_waits_at_most_timeout_s_and_never_blocks_the_loop():
     with busy(client.service), refused:
         asyncio.run(assign_while_busy())  # wait_for's 60 s: generous, never reached
     assert ticks > 1  # the loop kept running while the owner was busy
-    assert counts(client.service)["groups"] == 1  # the slow call's: the refused one took none
+    assert counts(client.service)["groups"] == 0  # the refused call took nothing
     assert asyncio.run(client.assign("q", CONTEXTS[0], K)).slot == 0
 
 
@@ -239,9 +251,9 @@ def test_direct_calls_on_a_busy_owner_time_out_too():
     service = RouterService(make_router(), groups_per_step=1, timeout_s=0.05)
     with busy(service):
         for call in (
-            lambda: service.assign("q", CONTEXTS[0], K),
+            lambda: assign(service, "q", CONTEXTS[0], K),
             service.metric_sums,
-            lambda: service.report("q@0#0", 0, 1.0),
+            lambda: service.report_many([("q@0#0", (0,), ("de",), (1.0,))]),
             service.flush,
         ):
             with pytest.raises(RouterServiceUnavailable, match="nothing was changed"):
@@ -274,7 +286,7 @@ def test_a_corrupt_state_file_names_the_file_and_the_fix(tmp_path, text, problem
 def service_state() -> dict:
     service = RouterService(make_router(), groups_per_step=1)
     for a in full_group(service):
-        service.report(a.ticket, a.slot, 0.25 * a.slot)
+        report(service, a, 0.25 * a.slot)
     return json.loads(json.dumps(service.state_dict()))
 
 

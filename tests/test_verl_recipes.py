@@ -1,9 +1,11 @@
-"""The files in ``recipes/verl``: prepared rows load in verl's own dataset, and the README's
-launch command composes with verl's config and agrees with the plugin config."""
+"""The files in ``recipes/verl``: prepared rows load in verl's own dataset, the README's launch
+command composes with verl's config, agrees with the plugin config and passes the agent loop's
+check, and the README's table of reward managers names every manager verl ships."""
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -11,11 +13,12 @@ import hydra
 import pyarrow.parquet as pq
 import pytest
 from omegaconf import OmegaConf
-from test_verl import VERL_CONFIG, VERL_DIR, load_script
+from test_verl import LEGACY_MANAGERS, REWARD_MANAGERS, VERL_CONFIG, VERL_DIR, load_script
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
 from lrpo.integrations.plugin import load_plugin_config
 from lrpo.integrations.trl.tiny import tiny_tokenizer
+from lrpo.integrations.verl import check_trainer_config
 from lrpo.labelled.labels import unpack_label
 
 
@@ -85,3 +88,16 @@ def test_readme_launch_composes_with_verl_and_matches_the_plugin_config():
         plugin.service.groups_per_step,
     )
     assert plugin.service.backend == "ray"
+    check_trainer_config(config)  # nothing the first rollout would refuse
+
+
+def test_readme_table_names_every_reward_manager_verl_ships():
+    readme = (VERL_DIR / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Reward managers and trainers")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`(\w+)`", row.split(" | ")[0])}
+    assert named >= set(REWARD_MANAGERS) | set(LEGACY_MANAGERS)
+    refused_by_verl = next(row for row in rows if "Unknown reward manager" in row)
+    assert sorted(re.findall(r"`(\w+)`", refused_by_verl.split(" | ")[0])) == sorted(
+        set(LEGACY_MANAGERS) - set(REWARD_MANAGERS)
+    )

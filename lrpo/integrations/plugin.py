@@ -199,4 +199,4 @@ class RoutedRollouts:
     async def report(self, assignment: Assignment, reward: float) -> None:
         """Give the reward of a routed rollout back to the router (unrouted ones are skipped)."""
         if assignment.ticket:
-            await self.client.report(assignment.ticket, assignment.slot, reward)
+            await self.client.report(assignment, reward)

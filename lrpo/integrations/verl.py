@@ -1,31 +1,41 @@
-"""lrpo for verl 0.9: a routed agent loop and a reward function, by configuration only.
+"""lrpo for verl 0.9: a routed agent loop that scores its own rollouts, by configuration only.
 
 * :class:`LRPOAgentLoop` (rows pick it by ``agent_name``) asks the router service for the
   rollout's language, with the label's ``group`` as the group key (else verl's ``uid``, shared
   by a prompt's ``actor_rollout_ref.rollout.n`` rollouts) and K = that ``n``; it rewrites
-  ``raw_prompt`` and puts the assignment into ``extra_fields``, which verl merges into the reward
-  function's ``extra_info``.
-* :func:`compute_score` (``reward.custom_reward_function``) scores the response in the assigned
-  language and reports the reward to the router service. Without an assignment (a row not run
-  by the agent loop) it scores in the prompt's language and reports nothing.
+  ``raw_prompt``, generates, scores the response in the assigned language, reports the reward
+  and sets the output's ``reward_score``. verl computes no reward for a rollout whose agent loop
+  set one (in both trainers, ``trainer.use_v1`` true or false), so no reward manager ever sees
+  these rollouts: the plugin works the same under every manager. The assignment goes into
+  ``extra_fields`` (columns of the batch) and the breakdown into ``reward_extra_info``.
+* :func:`compute_score` (``reward.custom_reward_function``) scores rows that another agent loop
+  ran (e.g. validation with verl's ``single_turn_agent``) in the prompt's language and reports
+  nothing. It is synchronous, so every reward manager can call it (``remote`` refuses async
+  reward functions).
+* :func:`check_trainer_config` refuses, when the first rollout starts, the settings under which
+  verl would change or replace lrpo's reward (a reward model, dapo's overlong penalty, a
+  reward manager or reward function of one's own).
 
-Agent-loop and reward-loop workers are separate Ray actors, so the router's owner must be the
-Ray actor (``service.backend: ray``). verl's ``validate`` flag does not reach the agent loop, so
-evaluation rows keep their language only when labelled ``route=False`` or run by verl's
-``single_turn_agent``. See ``recipes/verl/README.md``.
+Agent-loop workers are separate Ray actors, so the router's owner must be the Ray actor
+(``service.backend: ray``). verl's ``validate`` flag does not reach the agent loop, so evaluation
+rows keep their language only when labelled ``route=False`` or run by ``single_turn_agent``. See
+``recipes/verl/README.md``.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import asdict, fields
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig
 from verl.experimental.agent_loop.agent_loop import AgentLoopOutput, register
 from verl.experimental.agent_loop.single_turn_agent_loop import SingleTurnAgentLoop
+from verl.utils.import_utils import load_extern_object
 
 from lrpo.labelled.labels import LabelError, PackedLabel, unpack_label
 from lrpo.router_service import Assignment
@@ -38,6 +48,7 @@ __all__ = [
     "LABEL_KEY",
     "LRPOAgentLoop",
     "assignment_fields",
+    "check_trainer_config",
     "compute_score",
     "read_assignment",
     "read_label",
@@ -52,6 +63,7 @@ LABEL_KEY = "lrpo_label"
 ASSIGNMENT_KEYS = tuple(f"lrpo_{field.name}" for field in fields(Assignment))
 
 logger = logging.getLogger(__name__)
+_WARN_LOCK = threading.Lock()
 
 
 def read_label(ground_truth: Any, extra_info: Mapping[str, Any] | None) -> PackedLabel:
@@ -110,8 +122,8 @@ def read_assignment(extra_info: Mapping[str, Any]) -> Assignment | None:
 
 async def route_sample(
     routed: RoutedRollouts, kwargs: Mapping[str, Any], num_rollouts: int
-) -> tuple[dict[str, Any], Assignment]:
-    """One rollout's assignment, and its agent-loop kwargs with ``raw_prompt`` rewritten.
+) -> tuple[dict[str, Any], PackedLabel, Assignment]:
+    """One rollout's agent-loop kwargs with ``raw_prompt`` rewritten, its label and assignment.
 
     The group key is the label's ``group`` (stable across runs, so a rerun routes the same), else
     verl's ``uid`` (a fresh random id per prompt and step), else a hash of the prompt. Raises
@@ -124,16 +136,85 @@ async def route_sample(
     prompt = _messages(kwargs["raw_prompt"])
     group = label.group or kwargs.get("uid") or group_key(prompt, label)
     assignment = await routed.assign(str(group), label, num_rollouts)
-    return {**kwargs, "raw_prompt": routed.rewrite(prompt, assignment)}, assignment
+    return {**kwargs, "raw_prompt": routed.rewrite(prompt, assignment)}, label, assignment
+
+
+def check_trainer_config(config: DictConfig) -> None:
+    """Refuse the verl settings under which verl would change or replace lrpo's reward.
+
+    :class:`LRPOAgentLoop` scores its rollouts itself, so verl calls no reward manager, reward
+    function or reward model for them. That is harmless for the managers whose job is calling
+    the reward function (``naive``, ``gdpo``, ``rate_limited``, ``remote``, ``dapo`` without
+    its overlong buffer), but it would silently drop what the others add; a reward model would
+    rescore every rollout of a batch (verl's V1 trainer always does, the legacy one when a batch
+    mixes agent loops) without the assignment, so routed rollouts would score 0. Raises
+    ``ValueError`` naming each such setting and its fix.
+    """
+    reward = config.reward
+    manager = reward.reward_manager
+    overlong = (reward.get("reward_kwargs") or {}).get("overlong_buffer_cfg") or {}
+    function = reward.get("custom_reward_function") or {}
+    problems = _config_problems(
+        reward_model=bool(reward.reward_model.enable),
+        manager=(str(manager.source), str(manager.name)),
+        overlong_penalty=manager.name == "dapo" and bool(overlong.get("enable")),
+        reward_function=(function.get("path"), function.get("name")),
+    )
+    if problems:
+        raise ValueError(
+            f"the {AGENT_NAME!r} agent loop scores its rollouts itself, so verl skips its reward "
+            "manager, reward function and reward model for them; this config relies on them: "
+            + "; ".join(problems)
+            + " (see recipes/verl/README.md, 'Reward managers and trainers')"
+        )
+
+
+@functools.cache
+def _config_problems(
+    *,
+    reward_model: bool,
+    manager: tuple[str, str],
+    overlong_penalty: bool,
+    reward_function: tuple[str | None, str | None],
+) -> tuple[str, ...]:
+    """The refused settings of :func:`check_trainer_config`, found once per process."""
+    problems = []
+    if reward_model:
+        problems.append(
+            "reward.reward_model.enable=True: lrpo's reward uses no reward model, and verl would "
+            "rescore the rollouts with it; set reward.reward_model.enable=False"
+        )
+    source, name = manager
+    if source != "register":
+        problems.append(
+            f"reward.reward_manager.source={source} ({name}) would never see an lrpo rollout; "
+            "use one of verl's registered managers (reward.reward_manager.source=register)"
+        )
+    if overlong_penalty:
+        problems.append(
+            "the dapo reward manager's overlong penalty would not apply to lrpo rollouts; set "
+            "reward.reward_kwargs.overlong_buffer_cfg.enable=False (or cap the length with "
+            "data.max_response_length)"
+        )
+    path, function_name = reward_function
+    if path and load_extern_object(path, function_name or "compute_score") is not compute_score:
+        problems.append(
+            f"reward.custom_reward_function {path}:{function_name} is not lrpo's compute_score "
+            "and would not score lrpo rollouts; point it at recipes/verl/lrpo_reward.py "
+            "(name compute_score) or leave it unset"
+        )
+    return tuple(problems)
 
 
 @register(AGENT_NAME)
 class LRPOAgentLoop(SingleTurnAgentLoop):
-    """verl's single-turn agent loop, asking each rollout in the language the router chose.
+    """verl's single-turn agent loop, asking each rollout in the language the router chose and
+    scoring it.
 
     verl builds one instance per rollout; the router client and the reward are per process.
     ``lrpo_config`` (from the agent-loop YAML entry) names the plugin config when
-    ``$LRPO_CONFIG`` is not set in the workers.
+    ``$LRPO_CONFIG`` is not set in the workers. Every rollout first checks the trainer config
+    (:func:`check_trainer_config`, worked out once per process).
     """
 
     def __init__(self, *args: Any, lrpo_config: str | None = None, **kwargs: Any) -> None:
@@ -141,13 +222,23 @@ class LRPOAgentLoop(SingleTurnAgentLoop):
         self.routed = RoutedRollouts.for_process(lrpo_config)
 
     async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
-        kwargs, assignment = await route_sample(self.routed, kwargs, int(self.rollout_config.n))
-        output = await super().run(sampling_params, **kwargs)
+        check_trainer_config(self.config)  # raised here, not in __init__, Hydra wraps no error
+        n = int(self.rollout_config.n)
+        routed_kwargs, label, assignment = await route_sample(self.routed, kwargs, n)
+        output = await super().run(sampling_params, **routed_kwargs)
+        # what verl's reward managers would score: the response without special tokens
+        response = self.tokenizer.decode(output.response_ids, skip_special_tokens=True)
+        # the copy guard compares the answer with the original messages
+        prompt = _messages(kwargs["raw_prompt"])
+        reward, logs = await self.routed.score(response, label, assignment, prompt=prompt)
+        await self.routed.report(assignment, reward)
+        output.reward_score = reward
         output.extra_fields.update(assignment_fields(assignment))
+        output.extra_fields["reward_extra_info"] = {"score": reward, **logs}
         return output
 
 
-async def compute_score(
+def compute_score(
     data_source: str,
     solution_str: str,
     ground_truth: Any,
@@ -156,23 +247,22 @@ async def compute_score(
     lrpo_config: str | None = None,
     **kwargs: Any,
 ) -> dict[str, float]:
-    """verl's custom reward function: score one rollout, report it, return the breakdown.
+    """verl's custom reward function, for rows that another agent loop ran: score one rollout in
+    its prompt's language; nothing is reported (the router did not route it).
 
     Returns ``{"score": reward, "lrpo/similarity", "lrpo/calibrated", "lrpo/gate",
-    "lrpo/guarded", "lrpo/routed"}``, the same float keys for every rollout (verl stacks them
-    per key). ``data_source`` and other keywords are not used.
+    "lrpo/guarded", "lrpo/routed"}``, the keys that :class:`LRPOAgentLoop` gives its rollouts
+    (verl stacks them per key, so a batch may mix both). ``data_source`` and other keywords are
+    not used.
     """
     extra_info = extra_info or {}
-    routed = RoutedRollouts.for_process(lrpo_config)
     label = read_label(ground_truth, extra_info)
-    assignment = read_assignment(extra_info)
-    if assignment is None:
-        _warn_unassigned()
-        assignment = Assignment.unrouted(label.language)
-    # verl puts the original messages there; the copy guard compares the answer with them
+    with _WARN_LOCK:  # reward managers call a synchronous reward function from many threads
+        _warn_outside_agent_loop()
+    # the reward managers that merge the agent loop's extra fields pass the original messages
     prompt = _messages(extra_info.get("raw_prompt"))
-    reward, logs = await routed.score(solution_str, label, assignment, prompt=prompt)
-    await routed.report(assignment, reward)
+    routed = RoutedRollouts.for_process(lrpo_config)
+    reward, logs = routed.score_many([solution_str], [label], prompts=[prompt]).item(0)
     return {"score": reward, **logs}
 
 
@@ -182,15 +272,14 @@ def _messages(raw: Any) -> Any:
 
 
 @functools.cache
-def _warn_unassigned() -> None:
-    """Say once per process that rollouts arrive without a router assignment."""
+def _warn_outside_agent_loop() -> None:
+    """Say once per process that rollouts are scored without the router."""
     logger.warning(
-        "lrpo compute_score: a rollout has no router assignment in extra_info, so it is scored "
-        "in its prompt's language and not reported. Expected for rows run by another agent "
-        "loop (e.g. validation with single_turn_agent); in training, give rows agent_name=%r "
-        "(or set actor_rollout_ref.rollout.agent.default_agent_loop=%s), and run a reward "
-        "model only with reward.reward_model.enable_resource_pool=True (a colocated one drops "
-        "extra_fields); else the router never learns.",
+        "lrpo compute_score: scoring a rollout that the %r agent loop did not run, in its "
+        "prompt's language and without telling the router. Expected for rows run by another "
+        "agent loop (e.g. validation with single_turn_agent); to route training rows, give them "
+        "agent_name=%r (or set actor_rollout_ref.rollout.agent.default_agent_loop=%s).",
+        AGENT_NAME,
         AGENT_NAME,
         AGENT_NAME,
     )

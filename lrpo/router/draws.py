@@ -7,6 +7,7 @@ draw is a pure function of its coordinates, hashed with SplitMix64 (Steele et al
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -55,16 +56,16 @@ def keys_to_uint64(keys: Sequence[int | str] | np.ndarray) -> np.ndarray:
     keys = list(keys) if not isinstance(keys, np.ndarray) else keys
     if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
         return keys.astype(np.uint64)  # negative keys wrap modulo 2**64
-    out = np.empty(len(keys), dtype=np.uint64)
-    for i, key in enumerate(keys):
+    values = []  # Python ints, converted once: a numpy scalar per key costs more than the hash
+    for key in keys:
         if isinstance(key, str):
             digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-            out[i] = np.frombuffer(digest, dtype=np.uint64)[0]
+            values.append(int.from_bytes(digest, sys.byteorder))  # as the uint64 in memory
         elif isinstance(key, int | np.integer) and not isinstance(key, bool):
-            out[i] = np.uint64(int(key) & 0xFFFFFFFFFFFFFFFF)
+            values.append(int(key) & _MASK)
         else:
             raise TypeError(f"routing keys must be int or str, got {type(key).__name__}: {key!r}")
-    return out
+    return np.array(values, dtype=np.uint64)
 
 
 def uniforms(

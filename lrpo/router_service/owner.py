@@ -1,10 +1,17 @@
 """`RouterService`: the single owner of a router that many trainer workers route through.
 
 OpenRLHF's vLLM engines and verl's agent-loop workers each load a plugin file on their own and
-see one rollout at a time, with no slot index and no step boundary. The owner routes a whole
-group (K rollouts) when its first rollout asks, hands out its slots and takes one reward per
-slot (:mod:`lrpo.router_service.groups`), and records a router step once ``groups_per_step``
-groups are complete, saving its state so that a restarted run resumes exactly.
+see one rollout at a time, with no slot index and no step boundary. The owner hands out each
+group's slots in order and takes one reward per slot (:mod:`lrpo.router_service.groups`), and
+records a router step once ``groups_per_step`` groups are complete, saving its state so that a
+restarted run resumes exactly.
+
+Routing is a pure function of (seed, step, key, router state), so the owner does not route:
+with each group's slots it hands out the router state of the step the group was opened in
+(once per step and client), and the clients route from replicas of it
+(:mod:`lrpo.router_service.clients`). A slot comes back with its language and reward, and the
+owner records exactly the plan the clients routed. Its own work per group is a few dictionary
+operations, in calls that carry every group a client asked for in one event-loop turn.
 """
 
 from __future__ import annotations
@@ -12,25 +19,28 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from lrpo.metrics import MetricSums
 from lrpo.router import BaseRouter, RoutingPlan
 from lrpo.router.context import ContextLike
+from lrpo.router.draws import keys_to_uint64
 from lrpo.router.state import check_counts
 
 from .config import RouterServiceError, RouterServiceUnavailable
-from .groups import Assignment, OpenGroup, OpenGroups
+from .groups import OpenGroups, Run
 
-__all__ = ["RouterService", "describe"]
+__all__ = ["Opened", "RouterService", "describe"]
 
 STATE_FORMAT = 1
-#: The service's own counters, saved with its state and logged as ``router/service/<name>``.
+#: The service's own counters, saved with its state and logged as ``router/service/<name>``;
+#: ``calls`` counts the batched calls taken (``open_many``, ``report_many``).
 COUNTERS = (
+    "calls",
     "groups",
     "rewards",
     "late_rewards",
@@ -38,11 +48,20 @@ COUNTERS = (
     "expired_groups",
     "recorded_steps",
 )
-#: Counter of each dropped report outcome (see OpenGroups.take_reward).
-_DROPPED = {"late": "late_rewards", "duplicate": "duplicate_rewards"}
 
-Request = tuple[str, ContextLike, int]
-Report = tuple[str, int, float]
+#: ``(group, context, K, count)``: ``count`` slots of a group of K.
+Request = tuple[str, ContextLike, int, int]
+#: ``(ticket, slots, languages, rewards)``: the languages and rewards of some slots of a group.
+Report = tuple[str, Sequence[int], Sequence[str], Sequence[float]]
+
+
+class Opened(NamedTuple):
+    """What :meth:`RouterService.open_many` hands a client: per request its runs of slots (or
+    its error), and the router state of each step those runs route from that the client did not
+    say it holds."""
+
+    runs: list[list[Run] | Exception]
+    states: dict[int, dict[str, Any]]
 
 
 class RouterService:
@@ -81,120 +100,83 @@ class RouterService:
         self.metrics_path = metrics_path
         self.timeout_s = timeout_s
         self._lock = threading.Lock()
-        self._groups = OpenGroups(router.config.num_rollouts)
+        config = router.config
+        self._arms = {code: arm for arm, code in enumerate(router.languages)}
+        self._groups = OpenGroups(config.num_rollouts, config.num_on_policy, self._arms)
         self._counters = dict.fromkeys(COUNTERS, 0)
+        self._published: dict[int, dict[str, Any]] = {}  # router step -> its state
         if state_path and os.path.isfile(state_path):
             self._resume(state_path)
+        self._publish()
 
-    # ----------------------------------------------------------------- routing
-    def assign(self, group: str, context: ContextLike, num_rollouts: int) -> Assignment:
-        """The next free slot of ``group``'s plan, routing the group on its first request.
+    # ----------------------------------------------------------------- slots
+    def open_many(self, requests: list[Request], have: Collection[int] = ()) -> Opened:
+        """Hand out slots: per ``(group, context, K, count)`` request, ``count`` slots of the
+        group ``group`` (K for a whole group), in runs (a new group of the same key opens once
+        one is full), or the request's exception.
 
         Parameters
         ----------
-        group : str
-            The prompt's key, shared by its K rollouts.
-        context : RoutingContext or mapping
-            The prompt's language, theme(s) and region(s); the same for every slot.
-        num_rollouts : int
-            K of the group; it must be the router's ``num_rollouts``.
+        requests : list of (str, RoutingContext or mapping, int, int)
+            The prompt's key shared by its K rollouts, its routing context (the same for every
+            slot), K (the router's ``num_rollouts``) and the number of slots wanted.
+        have : collection of int
+            The router steps whose states the client holds already.
 
         Returns
         -------
-        Assignment
-            The slot's ticket, slot index and language.
+        Opened
+            The runs, and the states of their steps that are not in ``have``.
         """
-        return _raised(self.assign_many([(group, context, num_rollouts)])[0])
-
-    def assign_many(self, requests: list[Request]) -> list[Assignment | Exception]:
-        """:meth:`assign` for a batch of ``(group, context, K)``: one result or exception per
-        request, in order; the new groups are routed in one call."""
         with self._locked():
-            taken: list[tuple[OpenGroup, int] | Exception] = []
+            self._counters["calls"] += 1
+            step = self.router.step
+            out: list[list[Run] | Exception] = []
             for request in requests:
                 try:
-                    taken.append(self._groups.take_slot(*request, step=self.router.step))
+                    runs = self._groups.take_slots(*request, step=step)
                 except (TypeError, ValueError) as error:
-                    taken.append(error)
-            failed = self._route_new([t[0] for t in taken if isinstance(t, tuple)])
-            out: list[Assignment | Exception] = []
-            for result in taken:
-                if isinstance(result, tuple):
-                    entry, slot = result
-                    result = failed.get(id(entry)) or entry.assignment(slot)
-                out.append(result)
-            return out
+                    out.append(error)
+                    continue
+                self._counters["groups"] += sum(run.first == 0 for run in runs)
+                out.append(runs)
+            needed = {run.step for runs in out if isinstance(runs, list) for run in runs}
+            return Opened(out, {s: self._published[s] for s in needed.difference(have)})
 
-    def _route_new(self, entries: list[OpenGroup]) -> dict[int, Exception]:
-        """Route the groups not routed yet; the error of each that fails, closed so that it
-        holds no slot and only its requests fail."""
-        fresh = list({id(e): e for e in entries if e.languages is None}.values())
-        try:
-            self._route(fresh)
-            return {}
-        except (TypeError, ValueError):
-            pass
-        # Draws depend on each group's key alone, so routing the groups one by one gives the
-        # plans that routing them together would have given.
-        failed: dict[int, Exception] = {}
-        for entry in fresh:
-            try:
-                self._route([entry])
-            except (TypeError, ValueError) as error:
-                failed[id(entry)] = error
-                self._groups.close(entry)
-        return failed
-
-    def _route(self, entries: list[OpenGroup]) -> None:
-        if not entries:
-            return
-        plan = self.router.route([e.context for e in entries], keys=[e.ticket for e in entries])
-        for row, entry in enumerate(entries):
-            entry.key = int(plan.keys[row])
-            entry.languages, entry.arms = plan.languages[row], plan.arms[row]
-        self._counters["groups"] += len(entries)
+    def close_many(self, tickets: list[str]) -> None:
+        """Drop groups that their client could not route (a context the router refuses), so
+        that they hold no slots and are not counted as routed."""
+        with self._locked():
+            self._counters["groups"] -= sum(map(self._groups.close, tickets))
 
     # ---------------------------------------------------------------- learning
-    def report(self, ticket: str, slot: int, reward: float) -> bool:
-        """Take one rollout's reward; returns whether a router step was recorded.
-
-        A reward for a group no longer open (recorded, or from before a restart) is dropped
-        (``late_rewards``), so is a second one for a slot (``duplicate_rewards``); a slot never
-        handed out is refused. NaN is kept: the router counts it.
-
-        Parameters
-        ----------
-        ticket, slot : str, int
-            Those of the rollout's :class:`Assignment`.
-        reward : float
-            Its reward.
-
-        Returns
-        -------
-        bool
-            Whether this reward completed a router step.
-        """
-        return _raised(self.report_many([(ticket, slot, reward)])[0])
-
     def report_many(self, reports: list[Report]) -> list[bool | Exception]:
-        """:meth:`report` for a batch of ``(ticket, slot, reward)``: one result per report, in
-        order, or its exception (raised before that report changed anything)."""
+        """Take rollouts' languages and rewards, per ``(ticket, slots, languages, rewards)``
+        report (all K of a whole group at once): whether it completed a router step, or its
+        exception (raised before that report changed anything).
+
+        A report for a group no longer open (recorded, expired, or from before a restart) is
+        dropped (``late_rewards``), so is a second one for a slot (``duplicate_rewards``); a
+        slot never handed out, or a language its plan cannot hold, is refused. NaN is kept:
+        the router counts it.
+        """
         with self._locked():
+            self._counters["calls"] += 1
             out: list[bool | Exception] = []
             for report in reports:
                 try:
-                    out.append(self._take_reward(*report))
+                    out.append(self._take_rewards(*report))
                 except (TypeError, ValueError) as error:
                     out.append(error)
             return out
 
-    def _take_reward(self, ticket: str, slot: int, reward: float) -> bool:
-        outcome = self._groups.take_reward(ticket, slot, reward)
-        if outcome in _DROPPED:
-            self._counters[_DROPPED[outcome]] += 1
-            return False
-        self._counters["rewards"] += 1
-        if outcome != "completed" or len(self._groups.complete) < self.groups_per_step:
+    def _take_rewards(self, ticket: str, *report: Sequence) -> bool:
+        taken = self._groups.take_rewards(ticket, *report)
+        counters = self._counters
+        counters["rewards"] += taken.rewards
+        counters["duplicate_rewards"] += taken.duplicates
+        counters["late_rewards"] += taken.late
+        if not taken.completed or len(self._groups.complete) < self.groups_per_step:
             return False
         self._record(self.groups_per_step)
         return True
@@ -208,17 +190,23 @@ class RouterService:
             return True
 
     def _record(self, count: int) -> None:
+        """Record the ``count`` groups completed first as one router step: the plan their
+        clients routed, rebuilt from the reported languages."""
         groups = self._groups.pop_complete(count)
+        languages = np.array([g.languages for g in groups], dtype=object)
+        arm = self._arms.get
+        arms = np.array([arm(code, -1) for code in languages.ravel()], dtype=np.int64)
         plan = RoutingPlan(
             contexts=tuple(g.context for g in groups),
-            languages=np.stack([g.languages for g in groups]),
-            arms=np.stack([g.arms for g in groups]),
+            languages=languages,
+            arms=arms.reshape(languages.shape),
             step=self.router.step,
-            keys=np.array([g.key for g in groups], dtype=np.uint64),
+            keys=keys_to_uint64([g.ticket for g in groups]),
         )
-        self.router.record(plan, np.stack([g.rewards for g in groups]))
+        self.router.record(plan, np.array([g.rewards for g in groups]))
         expired = self._groups.next_step(expire_before=self.router.step - self.expire_after_steps)
         self._counters["expired_groups"] += expired
+        self._publish()
         self._counters["recorded_steps"] += 1
         if self.state_path:  # written whole, then renamed: a crash never leaves half a file
             with open(self.state_path + ".tmp", "w", encoding="utf-8") as handle:
@@ -227,6 +215,14 @@ class RouterService:
         if self.metrics_path:
             with open(self.metrics_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(self._metric_sums().metrics()) + "\n")
+
+    def _publish(self) -> None:
+        """Keep the router's state of this step for the clients, and those of the steps whose
+        groups may still be open (older groups expire)."""
+        step = self.router.step
+        self._published[step] = self.router.state_dict()
+        for old in [s for s in self._published if s < step - self.expire_after_steps]:
+            del self._published[old]
 
     # ---------------------------------------------------------------- reports
     def metric_sums(self, *, reset: bool = False) -> MetricSums:
@@ -297,6 +293,8 @@ class RouterService:
             self.router.load_state_dict(state["router"])  # checked whole, before it changes
             self._groups.opened = opened
             self._counters.update(counters)
+            self._published.clear()
+            self._publish()
 
     def _resume(self, path: str) -> None:
         try:
@@ -321,13 +319,6 @@ class RouterService:
             yield
         finally:
             self._lock.release()
-
-
-def _raised(result: Any) -> Any:
-    """The result, or raise it when it is an exception."""
-    if isinstance(result, Exception):
-        raise result
-    return result
 
 
 def describe(router: BaseRouter, groups_per_step: int) -> dict[str, Any]:

@@ -12,14 +12,22 @@ sample at a time (no slot index, no step boundary). The files in ``recipes/openr
   from ``lrpo serve`` over HTTP (its URL in ``$LRPO_REWARD_URL``), without routing.
 
 The first two read the plugin config named by ``$LRPO_CONFIG``; labels are packed by
-``recipes/openrlhf/prepare_data.py``.
+``recipes/openrlhf/prepare_data.py``. The agent refuses, by name, what would misroute without a
+sign: ``service.backend: local`` (a router per engine), when an engine loads it, and a routed
+prompt that OpenRLHF generates another number of times than ``router.num_rollouts``.
 
 Why not ``MultiTurnAgentExecutor``: it ignores ``--rollout.max_new_tokens`` (it generates up to
 ``--data.max_len``), never sets ``truncated``, and hands ``step`` the answer with its special
 tokens; generating through ``SingleTurnAgentExecutor`` keeps OpenRLHF's single-turn behaviour.
 """
 
-from .remote import REWARD_URL_ENV, RemoteRewardError, RemoteRewardExecutor, reward_func
+from .remote import (
+    REWARD_URL_ENV,
+    RemoteRewardError,
+    RemoteRewardExecutor,
+    prepare_reward_func,
+    reward_func,
+)
 from .routed import LanguageRoutedAgent, LanguageRoutedExecutor, render_prompt
 
 __all__ = [
@@ -28,6 +36,7 @@ __all__ = [
     "LanguageRoutedExecutor",
     "RemoteRewardError",
     "RemoteRewardExecutor",
+    "prepare_reward_func",
     "render_prompt",
     "reward_func",
 ]

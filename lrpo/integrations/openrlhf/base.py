@@ -56,8 +56,12 @@ class SingleTurnExecutor(AgentExecutorBase):
             )
         self._generator = SingleTurnAgentExecutor()
 
-    async def start(self, prompt: Prompt, label: str, hf_tokenizer: Any) -> Started:
-        """Check or route the sample before generating; see :data:`Started`."""
+    async def start(
+        self, prompt: Prompt, label: str, sampling_params: Any, hf_tokenizer: Any
+    ) -> Started:
+        """Check or route the sample before generating; see :data:`Started`.
+
+        ``sampling_params`` is the one object OpenRLHF hands every sample of a prompt's call."""
         raise NotImplementedError
 
     async def execute(
@@ -71,7 +75,7 @@ class SingleTurnExecutor(AgentExecutorBase):
         images: Any = None,
     ) -> dict[str, Any]:
         """OpenRLHF's rollout dict of one sample, generated and scored."""
-        text, finish = await self.start(prompt, label, hf_tokenizer)
+        text, finish = await self.start(prompt, label, sampling_params, hf_tokenizer)
         output = await self._generator.execute(
             text, label, sampling_params, max_length, hf_tokenizer, llm_engine, images
         )

@@ -12,13 +12,18 @@ from typing import Any
 import aiohttp
 import torch
 
-from lrpo.labelled.labels import LabelError
 from lrpo.labelled.scoring import response_from_query
 
 from ..plugin import RoutedRollouts
 from .base import PREP_SCRIPT, Prompt, SingleTurnExecutor, Started, unpack_openrlhf_label
 
-__all__ = ["REWARD_URL_ENV", "RemoteRewardError", "RemoteRewardExecutor", "reward_func"]
+__all__ = [
+    "REWARD_URL_ENV",
+    "RemoteRewardError",
+    "RemoteRewardExecutor",
+    "prepare_reward_func",
+    "reward_func",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +74,9 @@ class RemoteRewardExecutor(SingleTurnExecutor):
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         super().__init__()
 
-    async def start(self, prompt: Prompt, label: str, hf_tokenizer: Any) -> Started:
+    async def start(
+        self, prompt: Prompt, label: str, sampling_params: Any, hf_tokenizer: Any
+    ) -> Started:
         """Check the label (a bad one costs no engine time); once generated, score the sample
         at the server (or raise)."""
         unpack_openrlhf_label(label)
@@ -120,6 +127,14 @@ class RemoteRewardExecutor(SingleTurnExecutor):
         )
 
 
+def prepare_reward_func() -> None:
+    """Load the plugin config and the reward now. ``lrpo_reward.py`` calls this when OpenRLHF
+    loads it at engine start, so that a missing ``$LRPO_CONFIG`` or embedder stops the engine
+    there: an error in :func:`reward_func` is caught by OpenRLHF, which logs it at INFO and keeps
+    the sample without a reward."""
+    _ = RoutedRollouts.for_process().reward
+
+
 def reward_func(
     queries: Sequence[str], prompts: Sequence[str], labels: Sequence[str]
 ) -> dict[str, Any]:
@@ -132,15 +147,17 @@ def reward_func(
     Raises
     ------
     LabelError
-        For a label that is not packed JSON (also logged: OpenRLHF logs it at INFO only).
+        For a label that is not packed JSON. Every error is also logged at ERROR level
+        (OpenRLHF catches it and logs it at INFO only).
     """
     try:
         unpacked = [unpack_openrlhf_label(label) for label in labels]
-    except LabelError as error:
-        logger.error("lrpo reward_func: %s", error)
+        responses = [response_from_query(q, p) for q, p in zip(queries, prompts, strict=True)]
+        rollouts = RoutedRollouts.for_process()
+        scored = rollouts.score_many(responses, unpacked, prompts=list(prompts))
+    except Exception as error:  # logged here too: OpenRLHF logs it at INFO only
+        logger.error("lrpo reward_func: %s: %s", type(error).__name__, error)
         raise
-    responses = [response_from_query(q, p) for q, p in zip(queries, prompts, strict=True)]
-    scored = RoutedRollouts.for_process().score_many(responses, unpacked, prompts=list(prompts))
     rewards = torch.tensor(scored.rewards, dtype=torch.float32)
     logs = {key: torch.tensor(v, dtype=torch.float32) for key, v in scored.extra_logs.items()}
     return {"rewards": rewards, "scores": rewards.clone(), "extra_logs": logs}

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from lrpo.labelled.labels import PackedLabel
 from lrpo.languages import DirectiveStyle
-from lrpo.router_service import Assignment
+from lrpo.router_service import Assignment, GroupMismatchError
 
 from ..plugin import RoutedRollouts, group_key
-from .base import AgentInstanceBase, Prompt, SingleTurnExecutor, Started, unpack_openrlhf_label
+from .base import (
+    PREP_SCRIPT,
+    AgentInstanceBase,
+    Prompt,
+    SingleTurnExecutor,
+    Started,
+    unpack_openrlhf_label,
+)
 
 __all__ = ["LanguageRoutedAgent", "LanguageRoutedExecutor", "render_prompt"]
 
@@ -127,12 +136,51 @@ class LanguageRoutedAgent(AgentInstanceBase):
         }
 
 
+@dataclass
+class _Call:
+    joined: int = 0  # executions that joined the call
+    counted: int = 0  # of them, those that have read its size
+
+
+class _PromptCalls:
+    """How many samples of its prompt each running OpenRLHF call in this engine generates.
+
+    OpenRLHF tells an executor neither the number nor the call. ``generate_responses`` starts
+    one execution per sample, all at once (``asyncio.gather``), and hands them one
+    ``sampling_params`` object, which Ray unpickles afresh for every call: the executions
+    holding the same object are one prompt's samples. They all join in one event-loop turn, so
+    each knows their number a turn later. (An OpenRLHF that copied the object per sample would
+    make every call look like one sample: refused, never silently misrouted.)
+    """
+
+    def __init__(self) -> None:
+        self._calls: dict[int, _Call] = {}  # by id(sampling_params), while its call runs
+
+    async def size(self, sampling_params: Any) -> int:
+        """The number of executions sharing ``sampling_params``; an execution must await this
+        before anything else that suspends it, so that it joins in its first turn."""
+        key = id(sampling_params)
+        call = self._calls.setdefault(key, _Call())
+        call.joined += 1
+        try:
+            await asyncio.sleep(0)  # the other samples of the call join in this turn
+        finally:  # a cancelled execution counts too, so that the entry is always dropped
+            call.counted += 1
+            if call.counted == call.joined:
+                del self._calls[key]  # the object's id may be reused once the call is over
+        return call.joined
+
+
 class LanguageRoutedExecutor(SingleTurnExecutor):
     """OpenRLHF's single-turn rollout with a routed prompt and lrpo's reward.
 
     OpenRLHF builds it without arguments in every vLLM engine (settings from ``$LRPO_CONFIG``);
     the router service and the reward are set up at once, so that a missing config, Ray cluster
-    or embedder stops the engine at start rather than mid-training.
+    or embedder stops the engine at start rather than mid-training. A config with
+    ``service.backend: local`` is refused there: each engine would own a router of its own.
+    A routed prompt generated another number of times than ``router.num_rollouts`` (K) is
+    refused before anything is routed: its groups would never complete, or complete with the
+    samples of several prompts.
 
     Parameters
     ----------
@@ -143,10 +191,22 @@ class LanguageRoutedExecutor(SingleTurnExecutor):
     def __init__(self, rollouts: RoutedRollouts | None = None) -> None:
         super().__init__()
         self.rollouts = rollouts or RoutedRollouts.for_process()
+        if self.rollouts.config.service.backend != "ray":
+            raise ValueError(
+                f"service.backend is {self.rollouts.config.service.backend!r}: every vLLM "
+                "engine loads lrpo_agent.py in a process of its own, so each would own a router "
+                "that learns from its share of the prompts alone; set service.backend: ray in "
+                "the plugin config (one router actor for every engine, also for one engine)"
+            )
         _ = (self.rollouts.client, self.rollouts.reward)  # connect and load now, not mid-run
+        self._calls = _PromptCalls()
 
-    async def start(self, prompt: Prompt, label: str, hf_tokenizer: Any) -> Started:
+    async def start(
+        self, prompt: Prompt, label: str, sampling_params: Any, hf_tokenizer: Any
+    ) -> Started:
         """Route the sample; once generated, score and report it."""
+        if unpack_openrlhf_label(label).route:
+            self._check_samples(await self._calls.size(sampling_params))
         agent = LanguageRoutedAgent(self.rollouts, hf_tokenizer)
         text = (await agent.reset({"observation": prompt, "label": label}))["observation"]
 
@@ -166,3 +226,15 @@ class LanguageRoutedExecutor(SingleTurnExecutor):
             }
 
         return text, finish
+
+    def _check_samples(self, samples: int) -> None:
+        """Refuse a routed prompt that OpenRLHF generates another number of times than K."""
+        k = self.rollouts.config.router.num_rollouts
+        if samples != k:
+            raise GroupMismatchError(
+                f"OpenRLHF generates {samples} samples of this prompt, but the router plans "
+                f"groups of router.num_rollouts = {k}: set --rollout.n_samples_per_prompt {k} "
+                f"(or router.num_rollouts: {samples}). Evaluation prompts are generated "
+                "--eval.n_samples_per_prompt times and must not be routed: prepare evaluation "
+                f"sets with {PREP_SCRIPT} --eval"
+            )
