@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 import time
@@ -261,8 +262,142 @@ def _run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     return 0
 
 
+# ---------------------------------------------------------------- best-of-n
+def _register_best_of_n(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "best-of-n",
+        help="keep the best of n candidates per prompt by a reward model, calibrated per language",
+        description="Score every candidate of every prompt with a sequence-classification "
+        "reward model and keep the best per prompt; with --calibrator, rank by the score "
+        "calibrated per language. Input: JSONL lines {prompt, language, candidates: [...], "
+        "candidate_languages: [...] (optional)}; output: the input's other fields with index, "
+        "chosen, chosen_language, raw, calibrated, raw_scores, calibrated_scores.",
+    )
+    parser.add_argument("input", type=Path, help="JSONL file, one prompt and its candidates a line")
+    parser.add_argument("--out", type=Path, required=True, help="JSONL file to write")
+    parser.add_argument(
+        "--reward-model", required=True, help="hub name or local path of the reward model"
+    )
+    parser.add_argument(
+        "--calibrator",
+        type=Path,
+        help="JSON file of a fitted ScoreCalibrator's state_dict() (default: rank raw scores)",
+    )
+    parser.add_argument("--batch-size", type=_positive_int, default=8, help="pairs per forward")
+    parser.add_argument("--device", default="auto", help="auto (a GPU if any), cpu, cuda, cuda:1")
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="weights' dtype (auto: the checkpoint's)",
+    )
+    parser.add_argument(
+        "--max-length", type=_positive_int, help="tokens per pair (default: the model's limit)"
+    )
+    parser.add_argument(
+        "--input-format",
+        choices=("auto", "chat", "pair"),
+        default="auto",
+        help="chat: the tokenizer's chat template; pair: tokenizer(prompt, completion); auto: "
+        "chat if the tokenizer has a template, else pair if it has a separator token",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(handler=lambda args: _run_best_of_n(args, parser))
+
+
+def _read_candidates(path: Path, parser: argparse.ArgumentParser) -> list[dict]:
+    """The records of a best-of-n input file; a bad line stops the command, naming it."""
+    records = []
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except OSError as error:
+        parser.error(f"cannot read {path}: {error}")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            parser.error(f"{path}:{number}: not JSON ({error})")
+        if not isinstance(record, dict) or not {"prompt", "language", "candidates"} <= set(record):
+            parser.error(f"{path}:{number}: needs an object with prompt, language and candidates")
+        records.append(record)
+    return records
+
+
+def _run_best_of_n(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from lrpo.rewards.best_of_n import best_of_n
+    from lrpo.rewards.scalar import ScoreCalibrator
+
+    records = _read_candidates(args.input, parser)
+    calibrator = None
+    if args.calibrator is not None:
+        try:
+            state = json.loads(args.calibrator.read_text("utf-8"))
+            calibrator = ScoreCalibrator.from_state_dict(state)
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(f"bad calibrator file {args.calibrator}: {error}")
+    try:
+        from lrpo.rewards.reward_model import RewardModelScorer
+
+        scorer = RewardModelScorer.from_pretrained(
+            args.reward_model,
+            device=args.device,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            input_format=args.input_format,
+        )
+    except (ImportError, OSError, ValueError) as error:
+        parser.error(f"cannot load the reward model {args.reward_model!r}: {error}")
+    try:
+        choices = best_of_n(
+            scorer,
+            [r["prompt"] for r in records],
+            [r["candidates"] for r in records],
+            [r["language"] for r in records],
+            candidate_languages=[r.get("candidate_languages") for r in records],
+            calibrator=calibrator,
+            progress=not args.no_progress,
+        )
+    except ValueError as error:
+        parser.error(f"{args.input}: {error}")
+
+    def finite(value: float | None) -> float | None:  # JSON has no NaN
+        return None if value is None or math.isnan(value) else value
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", encoding="utf-8") as out:
+        for record, choice in zip(records, choices, strict=True):
+            kept = {
+                k: v for k, v in record.items() if k not in ("candidates", "candidate_languages")
+            }
+            calibrated = choice.calibrated_scores
+            kept |= {
+                "index": choice.index,
+                "chosen": choice.completion,
+                "chosen_language": choice.language,
+                "raw": finite(choice.raw),
+                "calibrated": finite(choice.calibrated),
+                "raw_scores": [finite(s) for s in choice.raw_scores],
+                "calibrated_scores": None
+                if calibrated is None
+                else [finite(s) for s in calibrated],
+            }
+            out.write(json.dumps(kept, ensure_ascii=False) + "\n")
+    unscored = sum(choice.index is None for choice in choices)
+    metrics = scorer.metric_sums().metrics()
+    print(
+        f"wrote {args.out}: {len(choices)} prompts, {int(metrics['reward_model/items'])} "
+        f"candidates; {unscored} prompts without a finite score; NaN rate "
+        f"{metrics['reward_model/nan_rate']:.3f}, truncated rate "
+        f"{metrics['reward_model/truncated_rate']:.3f}"
+    )
+    return 0
+
+
 # ---------------------------------------------------------------------- main
-_SUBCOMMANDS = (_register_simulate, _register_calibrate, _register_serve)
+_SUBCOMMANDS = (_register_simulate, _register_calibrate, _register_serve, _register_best_of_n)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,8 +13,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["clean_texts", "sanitize", "strip_non_prose"]
+import numpy as np
+
+__all__ = ["clean_texts", "sanitize", "strip_non_prose", "text_list"]
 
 _UNSAFE = re.compile(
     "[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
@@ -109,3 +112,17 @@ def clean_texts(texts: Sequence[str], *, strip_math: bool = True) -> list[str]:
     ['see', 'Das ist ein Text.']
     """
     return [_SPACE.sub(" ", strip_non_prose(text, strip_math=strip_math)) for text in texts]
+
+
+def text_list(texts: Any, name: str = "texts", item: str = "text") -> list[str]:
+    """``texts`` as a list; TypeError for a bare ``str`` or an item that is not a ``str``,
+    naming it (a batch function takes any ``str`` items, not anything)."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence | np.ndarray):
+        raise TypeError(
+            f"{name} must be a sequence of str, got {type(texts).__name__}"
+            + (f"; wrap a single {item} in a list" if isinstance(texts, str) else "")
+        )
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(text).__name__}")
+    return list(texts)

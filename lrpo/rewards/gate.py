@@ -30,7 +30,7 @@ import numpy as np
 from lrpo.languages import LANGUAGES, get_language
 from lrpo.metrics import MetricSums
 
-from .cleaning import strip_non_prose
+from .cleaning import strip_non_prose, text_list
 from .gate_config import REASONS, GateConfig, GateResult
 from .lid import backend_languages, make_backend
 from .scripts import script_table
@@ -109,18 +109,6 @@ class LanguageGate:
                 self._script_only_row[1 + scripts.index(script)] = self._row[code]
         self._counts = dict.fromkeys(_SUMS, 0)
 
-    def _texts(self, texts: Sequence[str]) -> list[str]:
-        """The texts as a list; TypeError naming the first item that is not a ``str``."""
-        if isinstance(texts, str) or not isinstance(texts, Sequence | np.ndarray):
-            raise TypeError(
-                f"texts must be a sequence of str (one per answer), got {type(texts).__name__}"
-                + ("; wrap a single answer in a list" if isinstance(texts, str) else "")
-            )
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
-        return list(texts)
-
     def _rows(self, requested: Sequence[str] | str, size: int) -> np.ndarray:
         """Language row per text; errors naming the requested codes this gate cannot check."""
         if isinstance(requested, str):
@@ -191,7 +179,7 @@ class LanguageGate:
             A requested code this gate cannot check, or not one per text.
         """
         config = self.config
-        texts = self._texts(texts)
+        texts = text_list(texts, item="answer")
         size = len(texts)
         rows = self._rows(requested, size)
         limit = config.max_detect_chars
@@ -237,10 +225,38 @@ class LanguageGate:
             self._counts[name] += count
         return result
 
+    def target_spans(self, prose: Sequence[str], requested: Sequence[str] | str) -> list[str]:
+        """The parts of each text in its requested language, joined in order.
+
+        Each text is cut into spans as :meth:`check` cuts an answer, and each span is judged by
+        :meth:`check` (counted in its metrics): a span in another language, code-mixed into the
+        answer, is left out. ``prose`` is already cleaned (:func:`strip_non_prose`), so that a
+        caller decides how much of it counts. Raises ValueError for a requested code this gate
+        cannot check, or not one per text.
+        """
+        config = self.config
+        rows = self._rows(requested, len(prose))
+        spans = split_spans(
+            list(prose),
+            self._table,
+            self._allowed,
+            rows,
+            min_foreign_words=config.min_foreign_words,
+            window_words=config.window_words,
+        )
+        languages = np.array(self.languages, dtype=object)[rows[spans.owner]]
+        passed = self.check(spans.texts, list(languages)).passed
+        kept: list[list[str]] = [[] for _ in prose]
+        for text, owner in zip(
+            np.array(spans.texts, dtype=object)[passed], spans.owner[passed], strict=True
+        ):
+            kept[owner].append(text)
+        return [" ".join(parts) for parts in kept]
+
     def identify(self, texts: Sequence[str]) -> np.ndarray:
         """Top-1 candidate language of each text's prose (``None`` without letters), for texts
         of unknown language (references): no margin, and the running counts are left alone."""
-        prose = [strip_non_prose(text) for text in self._texts(texts)]
+        prose = [strip_non_prose(text) for text in text_list(texts, item="answer")]
         detected = np.full(len(prose), None, dtype=object)
         keep = [i for i, text in enumerate(prose) if any(c.isalpha() for c in text)]
         if keep:
