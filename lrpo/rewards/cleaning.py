@@ -17,7 +17,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["clean_texts", "sanitize", "strip_non_prose", "text_list"]
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "clean_texts",
+    "sanitize",
+    "strip_non_prose",
+    "text_list",
+    "utf8_safe",
+]
+
+#: Characters kept per token of a model's limit before tokenizing: tokenizing a 1 MB string
+#: takes seconds, and no tokenizer packs more than this many characters into one token.
+CHARS_PER_TOKEN = 8
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _UNSAFE = re.compile(
     "[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
@@ -126,3 +138,13 @@ def text_list(texts: Any, name: str = "texts", item: str = "text") -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"{name}[{i}] must be a str, got {type(text).__name__}")
     return list(texts)
+
+
+def utf8_safe(text: str) -> str:
+    """``text`` itself when UTF-8 can encode it, else a copy with lone surrogates as U+FFFD
+    (tokenizers refuse them; the caller counts the repair by ``is not``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    return text

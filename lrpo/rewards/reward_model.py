@@ -26,7 +26,6 @@ that is not a str (in the chat format: nor a chat message list) gives NaN, count
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -35,16 +34,16 @@ import numpy as np
 
 from lrpo.metrics import MetricSums
 
+from .cleaning import CHARS_PER_TOKEN, utf8_safe
+
 __all__ = ["RewardModelScorer", "reward_model_metrics"]
 
 InputFormat = Literal["auto", "chat", "pair"]
 
 #: Characters kept per token of ``max_length`` before tokenising: tokenising a megabyte takes
 #: seconds, and natural text has far fewer characters per token than this.
-_CHARS_PER_TOKEN = 8
 #: A tokenizer's ``model_max_length`` above this is the "no limit" sentinel.
 _NO_LIMIT = 10**9
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _SUMS = ("items", "scored", "score", "nan", "invalid", "truncated", "repaired")
 
 
@@ -195,11 +194,11 @@ class RewardModelScorer:
         if messages is None:
             return None
         originals = [m["content"] for m in messages]
-        repaired = [_encodable(text) for text in originals]
+        repaired = [utf8_safe(text) for text in originals]
         self._counts["repaired"] += any(
             r is not t for r, t in zip(repaired, originals, strict=True)
         )
-        limit = self.max_length * _CHARS_PER_TOKEN
+        limit = self.max_length * CHARS_PER_TOKEN
         cut = any(len(text) > limit for text in repaired)
         contents = [text[:limit] for text in repaired]
         if chat:
@@ -300,12 +299,3 @@ def _conversation(prompt: Any, completion: Any, *, chat_lists: bool) -> list[dic
         else:
             return None
     return turns
-
-
-def _encodable(text: str) -> str:
-    """``text`` itself when UTF-8 can encode it, else a copy with lone surrogates as U+FFFD."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _LONE_SURROGATE.sub("\ufffd", text)
-    return text
