@@ -35,7 +35,6 @@ lrpo's environment and pins ``transformers<5`` and ``numpy<2``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ import numpy as np
 from lrpo.metrics import MetricSums
 
 from .cleaning import CHARS_PER_TOKEN, utf8_safe
+from .model_scores import SUMS, batched_scores, score_metrics
 
 __all__ = ["METRICX_SCORE_TOKEN", "MetricXScorer", "qe_metrics"]
 
@@ -52,7 +52,6 @@ __all__ = ["METRICX_SCORE_TOKEN", "MetricXScorer", "qe_metrics"]
 METRICX_SCORE_TOKEN = 250089
 #: MetricX's score range (0: no error); scores are clipped to it, as the MetricX model does.
 _SCORE_RANGE = (0.0, 25.0)
-_SUMS = ("items", "scored", "score", "nan", "invalid", "truncated", "repaired")
 
 
 class MetricXScorer:
@@ -121,7 +120,7 @@ class MetricXScorer:
         self.score_token = score_token
         start = getattr(model.config, "decoder_start_token_id", None)
         self._start_token = 0 if start is None else start  # mT5's (and MetricX's): 0
-        self._counts = dict.fromkeys(_SUMS, 0.0)
+        self._counts = dict.fromkeys(SUMS, 0.0)
 
     @classmethod
     def from_pretrained(
@@ -187,21 +186,8 @@ class MetricXScorer:
             raise ValueError(
                 f"got {len(sources)} sources and {len(hypotheses)} hypotheses: one each per pair"
             )
-        scores = np.full(len(sources), np.nan)
         encoded = [self._encode(s, h) for s, h in zip(sources, hypotheses, strict=True)]
-        valid = [i for i, item in enumerate(encoded) if item is not None]
-        order = sorted(valid, key=lambda i: len(encoded[i]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            scores[rows] = self._forward([encoded[i] for i in rows])
-        finite = np.isfinite(scores)
-        counts = self._counts
-        counts["items"] += len(sources)
-        counts["invalid"] += len(sources) - len(valid)
-        counts["nan"] += len(valid) - int(finite.sum())
-        counts["scored"] += int(finite.sum())
-        counts["score"] += float(scores[finite].sum())
-        return scores
+        return batched_scores(encoded, self._forward, self.batch_size, len, self._counts)
 
     def _encode(self, source: Any, hypothesis: Any) -> list[int] | None:
         """Token ids of MetricX's QE input, truncated, without the end-of-sequence token."""
@@ -246,18 +232,11 @@ class MetricXScorer:
         :func:`qe_metrics` derives the logged metrics."""
         sums = MetricSums(dict(self._counts), qe_metrics)
         if reset:
-            self._counts = dict.fromkeys(_SUMS, 0.0)
+            self._counts = dict.fromkeys(SUMS, 0.0)
         return sums
 
 
 def qe_metrics(sums: Mapping[str, float]) -> dict[str, float]:
     """The logged metrics of :meth:`MetricXScorer.metric_sums`: ``qe/items``, ``qe/mean_score``
     (finite scores) and the rate of each count over the items (NaN before any)."""
-    items = sums.get("items", 0.0)
-    scored = sums.get("scored", 0.0)
-    rates = {
-        f"qe/{name}_rate": sums.get(name, 0.0) / items if items else math.nan
-        for name in ("nan", "invalid", "truncated", "repaired")
-    }
-    mean = sums.get("score", 0.0) / scored if scored else math.nan
-    return {"qe/items": float(items), "qe/mean_score": mean, **rates}
+    return score_metrics("qe", sums)

@@ -25,7 +25,6 @@ that is not a str (in the chat format: nor a chat message list) gives NaN, count
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +34,7 @@ import numpy as np
 from lrpo.metrics import MetricSums
 
 from .cleaning import CHARS_PER_TOKEN, utf8_safe
+from .model_scores import SUMS, batched_scores, score_metrics
 
 __all__ = ["RewardModelScorer", "reward_model_metrics"]
 
@@ -44,7 +44,6 @@ InputFormat = Literal["auto", "chat", "pair"]
 #: seconds, and natural text has far fewer characters per token than this.
 #: A tokenizer's ``model_max_length`` above this is the "no limit" sentinel.
 _NO_LIMIT = 10**9
-_SUMS = ("items", "scored", "score", "nan", "invalid", "truncated", "repaired")
 
 
 class RewardModelScorer:
@@ -108,7 +107,7 @@ class RewardModelScorer:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.__name__ = "reward_model"  # TRL names reward functions by __name__
-        self._counts = dict.fromkeys(_SUMS, 0.0)
+        self._counts = dict.fromkeys(SUMS, 0.0)
 
     @classmethod
     def from_pretrained(
@@ -170,21 +169,14 @@ class RewardModelScorer:
             raise ValueError(
                 f"got {len(prompts)} prompts and {len(completions)} completions: one each per pair"
             )
-        scores = np.full(len(prompts), np.nan)
         encoded = [self._encode(p, c) for p, c in zip(prompts, completions, strict=True)]
-        valid = [i for i, item in enumerate(encoded) if item is not None]
-        order = sorted(valid, key=lambda i: len(encoded[i]["input_ids"]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            scores[rows] = self._forward([encoded[i] for i in rows])
-        finite = np.isfinite(scores)
-        scores[~finite] = np.nan
-        self._counts["items"] += len(prompts)
-        self._counts["invalid"] += len(prompts) - len(valid)
-        self._counts["nan"] += len(valid) - int(finite.sum())
-        self._counts["scored"] += int(finite.sum())
-        self._counts["score"] += float(scores[finite].sum())
-        return scores
+        return batched_scores(
+            encoded,
+            self._forward,
+            self.batch_size,
+            lambda item: len(item["input_ids"]),
+            self._counts,
+        )
 
     def _encode(self, prompt: Any, completion: Any) -> dict[str, list[int]] | None:
         """The model inputs of one pair (token ids and, for a pair, token types) in the model's
@@ -229,21 +221,14 @@ class RewardModelScorer:
         :func:`reward_model_metrics` derives the rates."""
         sums = MetricSums(dict(self._counts), reward_model_metrics)
         if reset:
-            self._counts = dict.fromkeys(_SUMS, 0.0)
+            self._counts = dict.fromkeys(SUMS, 0.0)
         return sums
 
 
 def reward_model_metrics(sums: Mapping[str, float]) -> dict[str, float]:
     """The logged metrics of :meth:`RewardModelScorer.metric_sums`: ``reward_model/items``,
     the mean finite score and the rate of each count over the items (NaN before any)."""
-    items = sums.get("items", 0.0)
-    scored = sums.get("scored", 0.0)
-    rates = {
-        f"reward_model/{name}_rate": sums.get(name, 0.0) / items if items else math.nan
-        for name in ("nan", "invalid", "truncated", "repaired")
-    }
-    mean = sums.get("score", 0.0) / scored if scored else math.nan
-    return {"reward_model/items": float(items), "reward_model/mean_score": mean, **rates}
+    return score_metrics("reward_model", sums)
 
 
 def _resolve_format(input_format: str, tokenizer: Any) -> Literal["chat", "pair"]:

@@ -129,12 +129,13 @@ class RouterClient(ABC):
         languages, failed = self.replicas.route(groups)
         if failed:
             await self._call("close_many", list(failed))
-        out: list[list[Assignment] | Exception] = []
+        out: list[list[Assignment] | Exception] = [[] for _ in items]
         for request, runs, indices in zip(sent, opened.runs, requests.values(), strict=True):
             if not isinstance(runs, Exception):
                 runs = next((failed[r.ticket] for r in runs if r.ticket in failed), runs)
             if isinstance(runs, Exception):
-                out += [runs] * len(indices)
+                for index in indices:
+                    out[index] = runs
                 continue
             prompt_language = RoutingContext.coerce(request[1]).language
             slots = iter(
@@ -142,8 +143,9 @@ class RouterClient(ABC):
                 for run in runs
                 for slot in range(run.first, run.first + run.count)
             )
-            out += [[next(slots) for _ in range(items[i][3])] for i in indices]
-        return _in_item_order(out, list(requests.values()), len(items))
+            for index in indices:
+                out[index] = [next(slots) for _ in range(items[index][3])]
+        return out
 
     async def _send_reports(
         self, items: list[tuple[str, tuple[int, ...], tuple[str, ...], tuple[float, ...]]]
@@ -177,16 +179,6 @@ class RouterClient(ABC):
     @abstractmethod
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Run ``method`` of the owner with ``args`` and ``kwargs``."""
-
-
-def _in_item_order(answers: list, served: list[list[int]], size: int) -> list:
-    """Answers given request by request (each to its items in turn) put back in item order."""
-    out: list = [None] * size
-    flat = iter(answers)
-    for indices in served:
-        for index in indices:
-            out[index] = next(flat)
-    return out
 
 
 class LocalRouterClient(RouterClient):

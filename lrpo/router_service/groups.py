@@ -97,7 +97,6 @@ class OpenGroups:
 
     def __init__(self, num_rollouts: int, num_on_policy: int, arms: Mapping[str, int]) -> None:
         self.num_rollouts, self.num_on_policy, self.arms = num_rollouts, num_on_policy, arms
-        self._every_slot = tuple(range(num_rollouts))
         self.open: dict[str, OpenGroup] = {}  # ticket -> group
         self.opened: dict[str, int] = {}  # group key -> groups opened in this router step
         self.complete: deque[OpenGroup] = deque()
@@ -181,16 +180,11 @@ class OpenGroups:
                 + ("" if slot < k_on else " or one of the router's languages")
                 + "): report the Assignment's language"
             )
-        if entry.unreported == len(slots) == self.num_rollouts and slots == self._every_slot:
-            # A whole group at once, the usual report: copied as it is, no loop per slot.
-            entry.languages, entry.rewards = list(languages), list(rewards)
-            taken = len(slots)
-        else:
-            taken, values, reported = 0, entry.rewards, entry.languages
-            for slot, language, reward in zip(slots, languages, rewards, strict=True):
-                if reported[slot] is None:
-                    reported[slot], values[slot] = language, reward
-                    taken += 1
+        taken, values, reported = 0, entry.rewards, entry.languages
+        for slot, language, reward in zip(slots, languages, rewards, strict=True):
+            if reported[slot] is None:
+                reported[slot], values[slot] = language, reward
+                taken += 1
         entry.unreported -= taken
         completed = bool(taken) and not entry.unreported
         if completed:
