@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import time
 
 import numpy as np
 import pytest
@@ -76,11 +77,24 @@ def test_errors_of_the_owner_reach_the_client(cluster):
         asyncio.run(client.assign("q", CONTEXTS[0], 3))
 
 
+def wait_until_dead(handle) -> None:
+    """``ray.kill`` returns before the actor is gone: a call made at once may still be served."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            ray.get(handle.describe.remote(), timeout=10)
+        except ray.exceptions.RayActorError:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the killed actor still answers after 60 s")
+
+
 def test_a_missing_or_dead_owner_is_a_clear_error(cluster):
     with pytest.raises(RouterServiceUnavailable, match="no router service actor 'absent'"):
         connect(config("absent"))
     client = connect(config("doomed"), FACTORY)
     ray.kill(client.handle)
+    wait_until_dead(client.handle)
     with pytest.raises(RouterServiceUnavailable, match="'doomed' is gone"):
         asyncio.run(client.assign("q", CONTEXTS[0], K))
 
