@@ -12,7 +12,13 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:  # the commands import what they need when they run
+    import numpy as np
+
+    from lrpo.rewards.reward_model import RewardModelScorer
+    from lrpo.rewards.scalar import ScoreCalibrator
 
 __all__ = ["build_parser", "main"]
 
@@ -263,25 +269,10 @@ def _run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 # ---------------------------------------------------------------- best-of-n
-def _register_best_of_n(subparsers: _Subparsers) -> None:
-    parser = subparsers.add_parser(
-        "best-of-n",
-        help="keep the best of n candidates per prompt by a reward model, calibrated per language",
-        description="Score every candidate of every prompt with a sequence-classification "
-        "reward model and keep the best per prompt; with --calibrator, rank by the score "
-        "calibrated per language. Input: JSONL lines {prompt, language, candidates: [...], "
-        "candidate_languages: [...] (optional)}; output: the input's other fields with index, "
-        "chosen, chosen_language, raw, calibrated, raw_scores, calibrated_scores.",
-    )
-    parser.add_argument("input", type=Path, help="JSONL file, one prompt and its candidates a line")
-    parser.add_argument("--out", type=Path, required=True, help="JSONL file to write")
+def _add_reward_model_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """The options that load a reward model, shared by best-of-n and calibrate-scores."""
     parser.add_argument(
-        "--reward-model", required=True, help="hub name or local path of the reward model"
-    )
-    parser.add_argument(
-        "--calibrator",
-        type=Path,
-        help="JSON file of a fitted ScoreCalibrator's state_dict() (default: rank raw scores)",
+        "--reward-model", required=required, help="hub name or local path of the reward model"
     )
     parser.add_argument("--batch-size", type=_positive_int, default=8, help="pairs per forward")
     parser.add_argument("--device", default="auto", help="auto (a GPU if any), cpu, cuda, cuda:1")
@@ -302,11 +293,51 @@ def _register_best_of_n(subparsers: _Subparsers) -> None:
         "chat if the tokenizer has a template, else pair if it has a separator token",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _load_reward_model(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> RewardModelScorer:
+    """The RewardModelScorer the options name; a model that does not load stops the command."""
+    try:
+        from lrpo.rewards.reward_model import RewardModelScorer
+
+        return RewardModelScorer.from_pretrained(
+            args.reward_model,
+            device=args.device,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            input_format=args.input_format,
+        )
+    except (ImportError, OSError, ValueError) as error:
+        parser.error(f"cannot load the reward model {args.reward_model!r}: {error}")
+
+
+def _register_best_of_n(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "best-of-n",
+        help="keep the best of n candidates per prompt by a reward model, calibrated per language",
+        description="Score every candidate of every prompt with a sequence-classification "
+        "reward model and keep the best per prompt; with --calibrator, rank by the score "
+        "calibrated per language. Input: JSONL lines {prompt, language, candidates: [...], "
+        "candidate_languages: [...] (optional)}; output: the input's other fields with index, "
+        "chosen, chosen_language, raw, calibrated, raw_scores, calibrated_scores.",
+    )
+    parser.add_argument("input", type=Path, help="JSONL file, one prompt and its candidates a line")
+    parser.add_argument("--out", type=Path, required=True, help="JSONL file to write")
+    parser.add_argument(
+        "--calibrator",
+        type=Path,
+        help="a calibrator written by `lrpo calibrate-scores` with the same reward model "
+        "(default: rank raw scores)",
+    )
+    _add_reward_model_options(parser, required=True)
     parser.set_defaults(handler=lambda args: _run_best_of_n(args, parser))
 
 
-def _read_candidates(path: Path, parser: argparse.ArgumentParser) -> list[dict]:
-    """The records of a best-of-n input file; a bad line stops the command, naming it."""
+def _read_jsonl(path: Path, required: tuple[str, ...], parser: argparse.ArgumentParser) -> list:
+    """The records of a JSONL input file; a bad line stops the command, naming it."""
     records = []
     try:
         lines = path.read_text("utf-8").splitlines()
@@ -319,37 +350,39 @@ def _read_candidates(path: Path, parser: argparse.ArgumentParser) -> list[dict]:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             parser.error(f"{path}:{number}: not JSON ({error})")
-        if not isinstance(record, dict) or not {"prompt", "language", "candidates"} <= set(record):
-            parser.error(f"{path}:{number}: needs an object with prompt, language and candidates")
+        if not isinstance(record, dict) or not set(required) <= set(record):
+            missing = sorted(set(required) - set(record)) if isinstance(record, dict) else required
+            parser.error(
+                f"{path}:{number}: needs an object with {', '.join(required)} "
+                f"(missing: {', '.join(missing)})"
+            )
         records.append(record)
     return records
+
+
+def _unknown_languages(calibrator: ScoreCalibrator) -> str:
+    """``de (3), yo (1)``: the languages outside the calibrator's sample it was asked about."""
+    prefix = "calibration/unknown_language/"
+    counts = {
+        key.removeprefix(prefix): int(value)
+        for key, value in calibrator.metric_sums().metrics().items()
+        if key.startswith(prefix) and value
+    }
+    return ", ".join(f"{code} ({n})" for code, n in sorted(counts.items()))
 
 
 def _run_best_of_n(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from lrpo.rewards.best_of_n import best_of_n
     from lrpo.rewards.scalar import ScoreCalibrator
 
-    records = _read_candidates(args.input, parser)
+    records = _read_jsonl(args.input, ("prompt", "language", "candidates"), parser)
     calibrator = None
     if args.calibrator is not None:
         try:
-            state = json.loads(args.calibrator.read_text("utf-8"))
-            calibrator = ScoreCalibrator.from_state_dict(state)
+            calibrator = ScoreCalibrator.load(args.calibrator)
         except (OSError, ValueError, KeyError) as error:
             parser.error(f"bad calibrator file {args.calibrator}: {error}")
-    try:
-        from lrpo.rewards.reward_model import RewardModelScorer
-
-        scorer = RewardModelScorer.from_pretrained(
-            args.reward_model,
-            device=args.device,
-            dtype=args.dtype,
-            batch_size=args.batch_size,
-            max_length=args.max_length,
-            input_format=args.input_format,
-        )
-    except (ImportError, OSError, ValueError) as error:
-        parser.error(f"cannot load the reward model {args.reward_model!r}: {error}")
+    scorer = _load_reward_model(args, parser)
     try:
         choices = best_of_n(
             scorer,
@@ -363,9 +396,6 @@ def _run_best_of_n(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     except ValueError as error:
         parser.error(f"{args.input}: {error}")
 
-    def finite(value: float | None) -> float | None:  # JSON has no NaN
-        return None if value is None or math.isnan(value) else value
-
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", encoding="utf-8") as out:
         for record, choice in zip(records, choices, strict=True):
@@ -377,12 +407,12 @@ def _run_best_of_n(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
                 "index": choice.index,
                 "chosen": choice.completion,
                 "chosen_language": choice.language,
-                "raw": finite(choice.raw),
-                "calibrated": finite(choice.calibrated),
-                "raw_scores": [finite(s) for s in choice.raw_scores],
+                "raw": _finite(choice.raw),
+                "calibrated": _finite(choice.calibrated),
+                "raw_scores": [_finite(s) for s in choice.raw_scores],
                 "calibrated_scores": None
                 if calibrated is None
-                else [finite(s) for s in calibrated],
+                else [_finite(s) for s in calibrated],
             }
             out.write(json.dumps(kept, ensure_ascii=False) + "\n")
     unscored = sum(choice.index is None for choice in choices)
@@ -393,11 +423,153 @@ def _run_best_of_n(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         f"{metrics['reward_model/nan_rate']:.3f}, truncated rate "
         f"{metrics['reward_model/truncated_rate']:.3f}"
     )
+    unknown = "" if calibrator is None else _unknown_languages(calibrator)
+    if unknown:
+        print(
+            f"warning: languages outside the calibrator's sample got its pooled statistics: "
+            f"{unknown}; fit it on a sample with these languages",
+            file=sys.stderr,
+        )
     return 0
 
 
+def _finite(value: float | None) -> float | None:
+    """None for a NaN (JSON has no NaN)."""
+    return None if value is None or math.isnan(value) else value
+
+
+# ---------------------------------------------------------- calibrate-scores
+def _register_calibrate_scores(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "calibrate-scores",
+        help="fit the per-language calibrator of a reward model's scores (for best-of-n, GRPO)",
+        description="Fit a ScoreCalibrator on a sample of answers per language and write it "
+        "as JSON for `lrpo best-of-n --calibrator` and ScoreCalibrator.load. Input: JSONL lines "
+        "{prompt, completion, language, score (optional)}; answers without a score are scored "
+        "by --reward-model. Answers whose score is NaN or missing after scoring are left out "
+        "of the fit and counted.",
+    )
+    parser.add_argument("input", type=Path, help="JSONL file, one scored or unscored answer a line")
+    parser.add_argument("--out", type=Path, required=True, help="calibrator JSON file to write")
+    parser.add_argument(
+        "--method",
+        choices=("mean", "quantile"),
+        default="mean",
+        help="mean: remove each language's mean offset; quantile: each language's rank",
+    )
+    parser.add_argument(
+        "--bounds",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="score range mapped to [-1, 1] (default: the sample's range)",
+    )
+    parser.add_argument(
+        "--shrinkage",
+        type=float,
+        default=0.0,
+        help="mean method: pseudo-count pulling a small language's offset towards 0",
+    )
+    parser.add_argument(
+        "--scores-out", type=Path, help="also write the input with each answer's score (JSONL)"
+    )
+    _add_reward_model_options(parser, required=False)
+    parser.set_defaults(handler=lambda args: _run_calibrate_scores(args, parser))
+
+
+def _given_score(record: dict, where: str, parser: argparse.ArgumentParser) -> float:
+    """A record's ``score`` as a float, NaN for null or NaN; anything else stops the command."""
+    value = record["score"]
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        parser.error(f"{where}: score must be a number or null, got {value!r}")
+    return float(value)
+
+
+def _run_calibrate_scores(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import numpy as np
+
+    from lrpo.rewards.best_of_n import score_sample
+    from lrpo.rewards.scalar import ScoreCalibrator
+
+    records = _read_jsonl(args.input, ("prompt", "completion", "language"), parser)
+    scores = np.array(
+        [
+            _given_score(r, f"{args.input}: record {i}", parser) if "score" in r else math.nan
+            for i, r in enumerate(records, start=1)
+        ]
+    )
+    languages = [r["language"] for r in records]
+    unscored = [i for i, r in enumerate(records) if "score" not in r]
+    if unscored and args.reward_model is None:
+        parser.error(
+            f"{args.input}: {len(unscored)} answers have no score (the first: record "
+            f"{unscored[0] + 1}); give --reward-model to score them"
+        )
+    if unscored:
+        scorer = _load_reward_model(args, parser)
+        try:
+            scores[unscored] = score_sample(
+                scorer,
+                [records[i]["prompt"] for i in unscored],
+                [records[i]["completion"] for i in unscored],
+                [languages[i] for i in unscored],
+                progress=not args.no_progress,
+            )
+        except (TypeError, ValueError) as error:
+            parser.error(f"{args.input}: {error}")
+    finite = np.isfinite(scores)
+    if not finite.any():
+        parser.error(f"{args.input}: no answer has a finite score: nothing to fit")
+    bounds = None if args.bounds is None else tuple(args.bounds)
+    calibrator = ScoreCalibrator(method=args.method, bounds=bounds, shrinkage=args.shrinkage)
+    try:
+        calibrator.fit(scores[finite], np.asarray(languages, dtype=object)[finite].astype(str))
+    except (ValueError, KeyError) as error:  # an unknown language code is a KeyError
+        parser.error(f"{args.input}: {error.args[0] if error.args else error}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    calibrator.save(args.out)
+    if args.scores_out is not None:
+        with args.scores_out.open("w", encoding="utf-8") as out:
+            for record, score in zip(records, scores.tolist(), strict=True):
+                out.write(json.dumps({**record, "score": _finite(score)}, ensure_ascii=False))
+                out.write("\n")
+    _print_sample(calibrator, scores, languages, finite)
+    print(
+        f"wrote {args.out}: {int(finite.sum())} answers in {len(calibrator.languages_)} "
+        f"languages; {int((~finite).sum())} with a NaN score left out"
+    )
+    return 0
+
+
+def _print_sample(
+    calibrator: ScoreCalibrator, scores: np.ndarray, languages: list, finite: np.ndarray
+) -> None:
+    """Per language: answers, mean raw score and mean calibrated reward of the sample."""
+    import numpy as np
+
+    langs = np.asarray(languages, dtype=object)[finite].astype(str)
+    raw = scores[finite]
+    calibrated = calibrator(raw, langs)
+    calibrator.metric_sums(reset=True)  # the sample is not what later counts are about
+    print(f"{'language':<10}{'answers':>8}{'raw mean':>12}{'calibrated mean':>17}")
+    for code in calibrator.languages_:
+        mask = langs == code
+        print(
+            f"{code:<10}{int(mask.sum()):>8}{raw[mask].mean():>12.4f}"
+            f"{calibrated[mask].mean():>17.4f}"
+        )
+
+
 # ---------------------------------------------------------------------- main
-_SUBCOMMANDS = (_register_simulate, _register_calibrate, _register_serve, _register_best_of_n)
+_SUBCOMMANDS = (
+    _register_simulate,
+    _register_calibrate,
+    _register_serve,
+    _register_best_of_n,
+    _register_calibrate_scores,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from lrpo.calibration import NotFittedError
 from lrpo.cli import main
 from lrpo.rewards import BatchScorer, ScoreCalibrator, SemanticReward, best_of_n
+from lrpo.rewards.best_of_n import score_sample
 
 #: The reward model's bias in this construction: Swahili answers score 2 lower across the board.
 OFFSET = {"en": 0.0, "sw": -2.0}
@@ -271,3 +272,147 @@ def test_the_command_names_a_reward_model_it_cannot_load(tmp_path, capsys) -> No
     with pytest.raises(SystemExit):
         main(argv)
     assert "cannot load the reward model" in capsys.readouterr().err
+
+
+# --------------------------------------------------- the calibrator and its command
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    return path
+
+
+#: Swahili answers scored 2 lower than the same English ones, and two unusable scores.
+SHIFTED = [
+    {"prompt": "p", "completion": "a", "language": "en", "score": 1.0},
+    {"prompt": "p", "completion": "b", "language": "en", "score": 3.0},
+    {"prompt": "p", "completion": "a", "language": "sw", "score": -1.0},
+    {"prompt": "p", "completion": "b", "language": "sw", "score": 1.0},
+    {"prompt": "p", "completion": "c", "language": "sw", "score": None},
+]
+
+
+def test_the_calibrator_command_removes_a_languages_shift(tmp_path, capsys) -> None:
+    nan = '{"prompt": "p", "completion": "d", "language": "en", "score": NaN}'  # Python's JSON
+    lines = [json.dumps(row) for row in SHIFTED] + [nan]
+    source = tmp_path / "sample.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "calibrator.json"
+    argv = ["calibrate-scores", str(source), "--out", str(out), "--bounds", "-2", "4"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "4 answers in 2 languages; 2 with a NaN score left out" in printed
+    calibrator = ScoreCalibrator.load(out)
+    assert calibrator.languages_ == ("en", "sw") and calibrator.get_params()["bounds"] == [-2, 4]
+    # By hand: u = (x + 2) / 3 - 1; mean u: en 1/3, sw -1/3, pooled 0; r = (u - m + 1) / 2.
+    got = calibrator([1.0, 3.0, -1.0, 1.0], ["en", "en", "sw", "sw"])
+    np.testing.assert_allclose(got, [1 / 3, 2 / 3, 1 / 3, 2 / 3], atol=1e-12)
+    # One raw score of 1: a middling English answer, the best Swahili one.
+    assert calibrator([1.0], ["sw"])[0] > calibrator([1.0], ["en"])[0]
+
+
+def test_the_calibrator_command_scores_answers_without_a_score_with_the_reward_model(
+    saved_reward_model, tmp_path, capsys
+) -> None:
+    path, scorer = saved_reward_model
+    rows = [
+        {"prompt": "What is two plus three?", "completion": "Five.", "language": "en"},
+        {"prompt": "What is two plus three?", "completion": "Six.", "language": "en"},
+        {"prompt": "Mbili jumlisha tatu?", "completion": "Tano.", "language": "sw"},
+        {"prompt": "Mbili jumlisha tatu?", "completion": "Jibu ni tano.", "language": "sw"},
+        {"prompt": "Mbili jumlisha tatu?", "completion": "Sita.", "language": "sw", "score": 9.0},
+    ]
+    source = write_jsonl(tmp_path / "sample.jsonl", rows)
+    out, scored = tmp_path / "calibrator.json", tmp_path / "scored.jsonl"
+    argv = ["calibrate-scores", str(source), "--out", str(out), "--scores-out", str(scored)]
+    assert (
+        main([*argv, "--reward-model", str(path), "--device", "cpu", "--method", "quantile"]) == 0
+    )
+    assert "5 answers in 2 languages; 0 with a NaN score left out" in capsys.readouterr().out
+    expected = scorer.score([r["prompt"] for r in rows[:4]], [r["completion"] for r in rows[:4]])
+    written = [json.loads(line)["score"] for line in scored.read_text().splitlines()]
+    np.testing.assert_allclose(written, [*expected, 9.0], atol=1e-6)
+    calibrator = ScoreCalibrator.load(out)
+    direct = ScoreCalibrator(method="quantile").fit(written, [r["language"] for r in rows])
+    probe = [float(expected.min()), float(expected.mean()), 9.0]
+    np.testing.assert_allclose(calibrator(probe, ["sw"] * 3), direct(probe, ["sw"] * 3))
+
+
+@pytest.mark.parametrize(
+    ("rows", "extra", "message"),
+    [
+        ([{"prompt": "p", "completion": "a", "score": 1.0}], [], "sample.jsonl:1: needs an object"
+         " with prompt, completion, language (missing: language)"),
+        ([{**SHIFTED[0], "language": "xx"}, SHIFTED[1]], [], "unknown language code 'xx'"),
+        ([{"prompt": "p", "completion": "a", "language": "en"}], [],
+         "1 answers have no score (the first: record 1); give --reward-model"),
+        ([{**SHIFTED[0], "score": "high"}], [], "record 1: score must be a number or null"),
+        ([SHIFTED[4]], [], "no answer has a finite score"),
+        ([SHIFTED[0], SHIFTED[0]], [], "nothing to calibrate"),
+        (SHIFTED, ["--bounds", "1", "0"], "bounds must be two finite numbers"),
+    ],
+)  # fmt: skip
+def test_the_calibrator_command_names_the_bad_input(tmp_path, capsys, rows, extra, message):
+    source = write_jsonl(tmp_path / "sample.jsonl", rows)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["calibrate-scores", str(source), "--out", str(tmp_path / "c.json"), *extra])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_a_calibrator_round_trips_through_its_file_and_refuses_other_files(tmp_path) -> None:
+    calibrator = offset_calibrator()
+    path = calibrator.save(tmp_path / "calibrator.json")
+    again = ScoreCalibrator.load(path)
+    probe = ([0.2, -1.7, 0.9, math.nan], ["en", "sw", "de", "en"])
+    np.testing.assert_array_equal(again(*probe), calibrator(*probe))
+    assert again.languages_ == ("en", "sw")
+    counts = again.metric_sums(reset=True).metrics()
+    assert counts["calibration/unknown_language/de"] == 1 and counts["calibration/nan_scores"] == 1
+    assert again.metric_sums().metrics()["calibration/scores"] == 0  # reset: a new window
+    (tmp_path / "table.json").write_text('{"languages": ["en"]}')
+    with pytest.raises(ValueError, match="is not a ScoreCalibrator state"):
+        ScoreCalibrator.load(tmp_path / "table.json")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ValueError, match="is not JSON"):
+        ScoreCalibrator.load(tmp_path / "broken.json")
+
+
+def test_score_sample_scores_in_chunks_and_marks_unscored_answers_nan() -> None:
+    scorer = OffsetScorer()
+    answers = ["q0.1", "q0.2", "q0.3", "q0.4", "q0.5"]
+    languages = ["en", "sw", "en", "sw", "en"]
+    scores = score_sample(scorer, ["p"] * 5, answers, languages, chunk_size=2, progress=True)
+    np.testing.assert_allclose(scores, [0.1, -1.8, 0.3, -1.6, 0.5])
+    assert [len(call["completions"]) for call in scorer.calls] == [2, 2, 1]
+
+    def unusable(prompts, completions, **_):
+        return [None, math.inf]
+
+    assert np.isnan(score_sample(unusable, ["p", "p"], ["a", "b"], ["en", "en"])).all()
+    with pytest.raises(ValueError, match="one entry per answer"):
+        score_sample(scorer, ["p"], ["a", "b"], ["en", "en"])
+    with pytest.raises(ValueError, match="chunk_size"):
+        score_sample(scorer, ["p"], ["a"], ["en"], chunk_size=0)
+
+
+def test_best_of_n_warns_of_languages_outside_the_calibrators_sample(
+    saved_reward_model, tmp_path, capsys
+) -> None:
+    path, _ = saved_reward_model
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {
+                "prompt": "p",
+                "language": "en",
+                "candidates": ["a", "b"],
+                "candidate_languages": ["en", "de"],
+            }
+        ],
+    )
+    state = offset_calibrator().save(tmp_path / "calibrator.json")
+    argv = ["best-of-n", str(source), "--reward-model", str(path), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--calibrator", str(state), "--no-progress"]) == 0
+    assert "outside the calibrator's sample got its pooled statistics: de (1)" in (
+        capsys.readouterr().err
+    )

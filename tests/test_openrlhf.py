@@ -104,10 +104,13 @@ class FakeEngine:
         asked = re.search(r"<\|out_lang_(\w+)\|>", prompt)
         return asked[1] if asked and self.obey else "de"
 
+    def answer(self, prompt: str) -> str:
+        return f"{self.answer_language(prompt)}:good"
+
     async def generate(self, prompt_token_ids, sampling_params, multi_modal_data=None):
         prompt = self.tokenizer.decode(prompt_token_ids)
         self.prompts.append(prompt)
-        text = f"{self.answer_language(prompt)}:good"
+        text = self.answer(prompt)
         await asyncio.sleep(0)  # let the other samples of the group run, as vLLM would
         ids = self.tokenizer(text=text, add_special_tokens=False)["input_ids"]
         output = SimpleNamespace(

@@ -261,3 +261,36 @@ def test_one_float_per_pair_for_any_text(which, chat_model, pair_model, pairs) -
     scores = scorer.score(prompts, completions)
     assert scores.shape == (len(pairs),) and scores.dtype == np.float64
     assert np.isfinite(scores).all()  # every str is scored (repaired and truncated if need be)
+
+
+def test_as_the_scorer_of_a_semantic_reward_it_is_calibrated_per_requested_language(
+    chat_model,
+) -> None:
+    from lrpo.rewards import ScoreCalibrator, SemanticReward
+
+    model, tokenizer = chat_model
+    scorer = RewardModelScorer(model, tokenizer)
+    prompts = [p for p, _ in PAIRS[:4]]
+    completions = [c for _, c in PAIRS[:4]]
+    raw = scorer.score(prompts, completions)
+    # A calibrator that sees Swahili answers 0.5 lower than German ones: one raw score gives
+    # a German answer less reward than a Swahili one.
+    sample = np.concatenate([raw, raw - 0.5])
+    calibrator = ScoreCalibrator(bounds=(-5.0, 5.0)).fit(sample, ["de"] * 4 + ["sw"] * 4)
+    reward = SemanticReward(
+        {"gate": None, "pair_key": "requested"}, scorer=scorer, score_calibrator=calibrator
+    )
+    # TRL's conversational rows, with the routed language as the `language` column
+    languages = ["de", "sw", "de", "sw"]
+    got = reward(
+        prompts=[[{"role": "user", "content": p}] for p in prompts],
+        completions=[[{"role": "assistant", "content": c}] for c in completions],
+        language=languages,
+    )
+    breakdown = reward.last_breakdown
+    np.testing.assert_allclose(breakdown.raw, raw, atol=1e-6)
+    np.testing.assert_allclose(got, calibrator(raw, languages), atol=1e-9)
+    # mean offsets over bounds (-5, 5): the Swahili offset is -0.05 in [-1, 1] units, German
+    # +0.05, so a Swahili answer gains 0.05 reward over a German one of the same raw score
+    both = calibrator([raw[0], raw[0]], ["de", "sw"])
+    assert both[1] - both[0] == pytest.approx(0.05, abs=1e-9)

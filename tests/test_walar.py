@@ -15,14 +15,15 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("py3langid")
 
-from test_alignment import (  # noqa: E402
-    ANY_TEXT,
-    GATE,
-    GERMAN,
-    LookupEncoder,
-    concept_vectors,
-    wordpiece_tokenizer,
+from _walar_setup import (  # noqa: E402
+    ENGLISH_HYPOTHESIS,
+    F1,
+    SOURCE,
+    FixedQE,
+    lookup_aligner,
+    walar_reward,
 )
+from test_alignment import ANY_TEXT, GATE, GERMAN  # noqa: E402
 from test_qe import PAIRS, score_token, tiny_metricx  # noqa: E402
 
 from lrpo.metrics import Metered, MetricSums  # noqa: E402
@@ -32,51 +33,18 @@ from lrpo.rewards import (  # noqa: E402
     MetricXScorer,
     WalarReward,
     WalarRewardConfig,
-    WordAligner,
     walar_metrics,
 )
 
-SOURCE = "Katzen und Hunde schnarchen"
-#: Aligned with SOURCE by the lookup encoder: P = 3/5, R = 3/4, F1 = 2/3 (tests/test_alignment).
-ENGLISH_HYPOTHESIS = "The cats and the dogs."
-F1 = 2 / 3
-
-
-class FixedQE:
-    """A QE scorer with fixed scores per hypothesis (``default`` for the others); it keeps
-    the pairs it was asked about."""
-
-    def __init__(self, scores: dict[str, float] | None = None, default: float = 5.0) -> None:
-        self.scores, self.default = scores or {}, default
-        self.calls: list[tuple[str, str]] = []
-
-    def score(self, sources, hypotheses) -> np.ndarray:
-        self.calls.extend(zip(sources, hypotheses, strict=True))
-        return np.array([self.scores.get(h, self.default) for h in hypotheses])
-
-
-def lookup_aligner(**gate) -> WordAligner:
-    return WordAligner(
-        model=LookupEncoder(concept_vectors()),
-        tokenizer=wordpiece_tokenizer(),
-        layer=0,
-        gate=GATE | gate,
-    )
-
 
 @pytest.fixture(scope="module")
-def aligner() -> WordAligner:
+def aligner():
     return lookup_aligner()
-
-
-def walar(aligner, qe=None, **settings) -> WalarReward:
-    config = WalarRewardConfig(gate=GATE | settings.pop("gate", {}), **settings)
-    return WalarReward(config, qe=qe or FixedQE(), aligner=aligner)
 
 
 def test_hand_computed_rewards_and_the_minus_25_gate(aligner):
     qe = FixedQE({ENGLISH_HYPOTHESIS: 3.0})
-    reward = walar(aligner, qe)
+    reward = walar_reward(aligner, qe)
     chat = [
         {"role": "user", "content": "Translate."},
         {"role": "assistant", "content": ENGLISH_HYPOTHESIS},
@@ -98,7 +66,7 @@ def test_hand_computed_rewards_and_the_minus_25_gate(aligner):
 
 @pytest.mark.parametrize(("alpha", "qe_score"), [(0.0, 7.5), (5.0, 0.0), (20.0, 25.0)])
 def test_alpha_weighs_the_alignment(aligner, alpha, qe_score):
-    reward = walar(aligner, FixedQE(default=qe_score), alpha=alpha)
+    reward = walar_reward(aligner, FixedQE(default=qe_score), alpha=alpha)
     assert reward.score([ENGLISH_HYPOTHESIS], [SOURCE], "en").reward[0] == pytest.approx(
         -qe_score + alpha * F1
     )
@@ -107,7 +75,7 @@ def test_alpha_weighs_the_alignment(aligner, alpha, qe_score):
 def test_a_hypothesis_without_a_target_span_scores_f1_zero():
     # The reward's gate favours the requested language (margin 100) and passes the German
     # text as English; the aligner's span gate (margin 0) finds no English span in it.
-    reward = walar(lookup_aligner(margin=0.0), FixedQE(default=2.0), gate={"margin": 100.0})
+    reward = walar_reward(lookup_aligner(margin=0.0), FixedQE(default=2.0), gate={"margin": 100.0})
     result = reward.score(["Die Katzen und die Hunde."], [SOURCE], ["en"])
     assert result.gate_reason.tolist() == ["pass"]
     assert result.align_reason.tolist() == ["no_target_span"]
@@ -116,13 +84,13 @@ def test_a_hypothesis_without_a_target_span_scores_f1_zero():
 
 
 def test_the_gate_constants_come_from_the_config(aligner):
-    reward = walar(aligner, gate={"match_reward": 1.0, "mismatch_reward": -10.0})
+    reward = walar_reward(aligner, gate={"match_reward": 1.0, "mismatch_reward": -10.0})
     result = reward.score([ENGLISH_HYPOTHESIS, GERMAN], SOURCE, "en")
     assert result.reward == pytest.approx([1.0 - 5.0 + 20 * F1, -10.0])
 
 
 def test_trl_calls_it_with_columns(aligner):
-    reward = walar(aligner, FixedQE({ENGLISH_HYPOTHESIS: 1.0}))
+    reward = walar_reward(aligner, FixedQE({ENGLISH_HYPOTHESIS: 1.0}))
     assert reward.__name__ == "walar_reward" and isinstance(reward, Metered)
     rewards = reward(
         prompts=["Translate into English: " + SOURCE] * 2,
@@ -137,13 +105,13 @@ def test_trl_calls_it_with_columns(aligner):
     assert isinstance(rewards, list) and all(isinstance(r, float) for r in rewards)
     assert rewards == pytest.approx([-1.0 + 20 * F1, -25.0])
     # Other column names, as the config names them.
-    renamed = walar(aligner, source_columns=("text",), language_columns=("tgt",))
+    renamed = walar_reward(aligner, source_columns=("text",), language_columns=("tgt",))
     assert len(renamed(prompts=["p"], completions=[GERMAN], text=[SOURCE], tgt=["de"])) == 1
 
 
 def test_bad_items_give_nan_with_their_reason(aligner):
     qe = FixedQE({"Die Katzen schlafen.": math.nan})
-    reward = walar(aligner, qe)
+    reward = walar_reward(aligner, qe)
     reward.metric_sums(reset=True)
     result = reward.score(
         [ENGLISH_HYPOTHESIS, None, "Die Katzen schlafen.", GERMAN],
@@ -157,6 +125,26 @@ def test_bad_items_give_nan_with_their_reason(aligner):
     for name in ("no_source", "no_text", "qe_nan", "scored"):
         assert metrics[f"walar/{name}_rate"] == 0.25
     assert metrics["walar/mean"] == pytest.approx(result.reward[3])  # NaN left out
+
+
+def test_extra_logs_are_json_safe_per_rollout_values_whose_means_are_rates(aligner):
+    reward = walar_reward(aligner, FixedQE({ENGLISH_HYPOTHESIS: 3.0, "Die Katzen.": math.nan}))
+    result = reward.score([ENGLISH_HYPOTHESIS, GERMAN, "Die Katzen."], SOURCE, ["en", "en", "de"])
+    logs = result.extra_logs()
+    assert logs["walar/qe"] == [3.0, 0.0, 0.0]  # NaN (not scored, or QE's NaN) as 0
+    assert logs["walar/f1"][1] == 0.0 and logs["walar/f1"][0] == pytest.approx(F1)
+    assert logs["walar/gate"] == [0.0, -25.0, 0.0]
+    rates = {name: logs[f"walar/{name}_rate"] for name in WALAR_REASONS}
+    assert rates == {
+        "no_source": [0.0] * 3,
+        "no_text": [0.0] * 3,
+        "gated": [0.0, 1.0, 0.0],
+        "qe_nan": [0.0, 0.0, 1.0],
+        "scored": [1.0, 0.0, 0.0],
+    }
+    metrics = reward.metric_sums().metrics()
+    for name, values in rates.items():  # a batch mean of a rate is walar_metrics' rate
+        assert np.mean(values) == pytest.approx(metrics[f"walar/{name}_rate"])
 
 
 @pytest.mark.parametrize(
@@ -173,7 +161,7 @@ def test_bad_items_give_nan_with_their_reason(aligner):
 )
 def test_bad_calls_are_refused(aligner, call, error, message):
     with pytest.raises(error, match=message):
-        call(walar(aligner))
+        call(walar_reward(aligner))
 
 
 def test_a_qe_scorer_with_the_wrong_number_of_scores_is_refused(aligner):
@@ -182,13 +170,13 @@ def test_a_qe_scorer_with_the_wrong_number_of_scores_is_refused(aligner):
             return super().score(sources, hypotheses)[:-1]
 
     with pytest.raises(ValueError, match="returned 0 scores for 1 pairs"):
-        walar(aligner, ShortQE()).score([ENGLISH_HYPOTHESIS], [SOURCE], "en")
+        walar_reward(aligner, ShortQE()).score([ENGLISH_HYPOTHESIS], [SOURCE], "en")
 
 
 @pytest.fixture(scope="module")
 def aligner_reward(aligner) -> WalarReward:
     """A reward whose QE scorer gives 4 to every pair."""
-    return walar(aligner, FixedQE(default=4.0))
+    return walar_reward(aligner, FixedQE(default=4.0))
 
 
 @settings(
@@ -212,7 +200,7 @@ def test_any_strings_give_one_reward_each(aligner_reward, items):
 
 
 def test_metric_sums_merge_and_reset(aligner):
-    reward = walar(aligner, FixedQE({ENGLISH_HYPOTHESIS: 3.0}))
+    reward = walar_reward(aligner, FixedQE({ENGLISH_HYPOTHESIS: 3.0}))
     reward.score([ENGLISH_HYPOTHESIS, GERMAN], SOURCE, "en")
     sums = reward.metric_sums(reset=True)
     assert isinstance(sums, MetricSums) and sums.derive is walar_metrics
@@ -230,7 +218,7 @@ def test_metric_sums_merge_and_reset(aligner):
 def test_with_the_metricx_scorer_the_reward_is_minus_its_score_plus_alpha_f1(aligner):
     model, tokenizer = tiny_metricx()
     qe = MetricXScorer(model, tokenizer, score_token=score_token(tokenizer))
-    reward = walar(aligner, qe)
+    reward = walar_reward(aligner, qe)
     sources = [SOURCE, PAIRS[0][0]]
     hypotheses = [ENGLISH_HYPOTHESIS, PAIRS[0][1]]
     result = reward.score(hypotheses, sources, ["en", "de"])

@@ -1,6 +1,10 @@
 """What the file-based plugins (OpenRLHF, verl) share, loaded with no arguments in every worker:
 the settings (:class:`PluginConfig`, from the file named by ``$LRPO_CONFIG``) and the work
-(:class:`RoutedRollouts`: assign a rollout's language, rewrite, score, report the reward)."""
+(:class:`RoutedRollouts`: assign a rollout's language, rewrite, score, report the reward).
+
+The reward is a choice (:data:`RewardConfig`, which ``lrpo serve`` shares): lrpo's semantic
+reward, or WALAR's translation reward (``kind: walar``), whose source sentence travels in the
+packed label's ``reference`` (:func:`score_packed`)."""
 
 from __future__ import annotations
 
@@ -12,29 +16,135 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import numpy as np
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
 from lrpo.batching import MicroBatcher
-from lrpo.labelled.labels import PackedLabel
+from lrpo.labelled.labels import PackedLabel, unpack_label
 from lrpo.labelled.scoring import ScoredRollouts, score_labelled
 from lrpo.languages import DEFAULT_TAG_TEMPLATE, DirectiveStyle, apply_directive
-from lrpo.rewards import SemanticReward, SemanticRewardConfig
+from lrpo.rewards import SemanticReward, SemanticRewardConfig, WalarReward, WalarRewardConfig
 from lrpo.router import BaseRouter, RouterConfig, make_router
 from lrpo.router_service import Assignment, RouterClient, ServiceConfig, connect
 
-__all__ = ["CONFIG_ENV", "PluginConfig", "RoutedRollouts", "group_key", "load_plugin_config"]
+__all__ = [
+    "CONFIG_ENV",
+    "REWARD_KINDS",
+    "LabelledReward",
+    "PluginConfig",
+    "RewardConfig",
+    "RoutedRollouts",
+    "group_key",
+    "load_plugin_config",
+    "make_reward",
+    "score_packed",
+]
 
 #: Environment variable naming the plugin config file in every worker.
 CONFIG_ENV = "LRPO_CONFIG"
+#: The rewards a config can choose by ``kind`` (absent: ``semantic``).
+REWARD_KINDS = ("semantic", "walar")
+
+
+def _reward_kind(value: Any) -> str | None:
+    """The ``kind`` of a reward setting: a mapping's key (absent: ``semantic``, whose config has
+    no such field, so configs written before the choice existed stay valid), or a built
+    config's; None for anything else (refused, naming the kinds)."""
+    if isinstance(value, Mapping):
+        kind = value.get("kind", "semantic")
+        return kind if isinstance(kind, str) else None
+    if isinstance(value, WalarRewardConfig):
+        return "walar"
+    return "semantic" if isinstance(value, SemanticRewardConfig) else None
+
+
+def _without_kind(value: Any) -> Any:
+    """A semantic setting without its ``kind: semantic`` (the config has no such field)."""
+    if isinstance(value, Mapping) and "kind" in value:
+        return {key: item for key, item in value.items() if key != "kind"}
+    return value
+
+
+#: What a plugin or ``lrpo serve`` scores with, chosen by ``kind``: ``semantic`` (the default:
+#: a :class:`~lrpo.rewards.SemanticRewardConfig`) or ``walar`` (a
+#: :class:`~lrpo.rewards.WalarRewardConfig`).
+RewardConfig = Annotated[
+    Annotated[SemanticRewardConfig, BeforeValidator(_without_kind), Tag("semantic")]
+    | Annotated[WalarRewardConfig, Tag("walar")],
+    Discriminator(
+        _reward_kind,
+        custom_error_type="reward_kind",
+        custom_error_message="the reward must be a mapping of settings whose kind is one of "
+        f"{list(REWARD_KINDS)} (absent: semantic)",
+    ),
+]
+#: A reward built from a :data:`RewardConfig`.
+LabelledReward = SemanticReward | WalarReward
+
+
+def make_reward(config: SemanticRewardConfig | WalarRewardConfig) -> LabelledReward:
+    """The reward of a :data:`RewardConfig` (this loads its models)."""
+    if isinstance(config, WalarRewardConfig):
+        return WalarReward(config)
+    return SemanticReward(config)
+
+
+def score_packed(
+    reward: LabelledReward,
+    responses: Sequence[str],
+    labels: Sequence[str | PackedLabel],
+    *,
+    requested: Sequence[str | None] | None = None,
+    prompts: Sequence[Any] | None = None,
+) -> ScoredRollouts:
+    """Score responses whose context travels in packed labels, with either reward.
+
+    A semantic reward scores as :func:`~lrpo.labelled.scoring.score_labelled`. WALAR's reads the
+    source sentence from the label's ``reference`` and the target language as the semantic
+    reward reads the requested one (``requested[i]``, else the label's ``requested``, else its
+    ``language``); it needs no prompt. Its rewards have NaN as 0 (a label without a reference:
+    ``walar/no_source_rate``), and its per-item logs are
+    :meth:`~lrpo.rewards.WalarBreakdown.extra_logs`.
+
+    Examples
+    --------
+    >>> from lrpo.labelled.labels import pack_label
+    >>> label = pack_label(language="de", reference="The cat sleeps.", reference_language="en")
+    >>> unpack_label(label).reference  # WALAR's source sentence
+    'The cat sleeps.'
+    """
+    if not isinstance(reward, WalarReward):
+        return score_labelled(reward, responses, labels, requested=requested, prompts=prompts)
+    if len(labels) != len(responses):
+        raise ValueError(f"got {len(labels)} labels for {len(responses)} responses")
+    if requested is not None and len(requested) != len(responses):
+        raise ValueError(f"got {len(requested)} requested languages for {len(responses)} responses")
+    unpacked = [unpack_label(label) for label in labels]
+    targets = [
+        (requested[i] if requested is not None else None) or label.requested or label.language
+        for i, label in enumerate(unpacked)
+    ]
+    breakdown = reward.score(list(responses), [label.reference for label in unpacked], targets)
+    return ScoredRollouts(np.nan_to_num(breakdown.reward, nan=0.0), breakdown.extra_logs())
 
 
 class PluginConfig(BaseModel):
     """Settings of the OpenRLHF and verl plugins, from one YAML or JSON file.
 
     The router's policy is ``router.policy`` (``{kind: ema | thompson | dominant | fixed |
-    uniform | monolingual, ...its settings}``), as everywhere in lrpo.
+    uniform | monolingual, ...its settings}``), as everywhere in lrpo; the reward is
+    ``reward`` (``{kind: semantic | walar, ...its settings}``, :data:`RewardConfig`; without a
+    ``kind``, the semantic reward's settings).
 
     Examples
     --------
@@ -45,13 +155,16 @@ class PluginConfig(BaseModel):
     ... })
     >>> config.router.policy.kind, config.service.backend, config.directive
     ('thompson', 'local', <DirectiveStyle.TAG: 'tag'>)
+    >>> type(config.reward).__name__
+    'SemanticRewardConfig'
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     router: RouterConfig
     service: ServiceConfig
-    reward: SemanticRewardConfig = Field(default_factory=SemanticRewardConfig)
+    reward: RewardConfig = Field(default_factory=SemanticRewardConfig)
+    """What scores a rollout: lrpo's semantic reward (default), or ``kind: walar``."""
     directive: DirectiveStyle = DirectiveStyle.TAG
     """How a prompt asks."""
     tag_template: str = DEFAULT_TAG_TEMPLATE
@@ -108,8 +221,8 @@ class RoutedRollouts:
         The plugin settings.
     client : RouterClient, optional
         Default: :func:`lrpo.router_service.connect` with ``config.service``, created on first use.
-    reward : SemanticReward, optional
-        Default: built from ``config.reward`` on first use (it loads an embedder).
+    reward : SemanticReward or WalarReward, optional
+        Default: built from ``config.reward`` on first use (it loads its models).
     """
 
     def __init__(
@@ -117,13 +230,13 @@ class RoutedRollouts:
         config: PluginConfig,
         *,
         client: RouterClient | None = None,
-        reward: SemanticReward | None = None,
+        reward: LabelledReward | None = None,
     ) -> None:
         self.config = config
         self._client = client
         self._reward = reward
         self._setup_lock = threading.Lock()  # lazy set-up may race between worker threads
-        self._score_lock = threading.Lock()  # SemanticReward keeps a cache and counters
+        self._score_lock = threading.Lock()  # the rewards keep caches and counters
         self._score = MicroBatcher(self._score_off_loop)
 
     @classmethod
@@ -140,11 +253,13 @@ class RoutedRollouts:
             return self._client
 
     @property
-    def reward(self) -> SemanticReward:
+    def reward(self) -> LabelledReward:
         with self._setup_lock:
-            if self._reward is None:  # the gate chooses among the router's languages and English
-                reward = self.config.reward.for_languages(self.config.router.languages)
-                self._reward = SemanticReward(reward)
+            if self._reward is None:
+                config = self.config.reward
+                if isinstance(config, SemanticRewardConfig):  # its gate: the arms and English
+                    config = config.for_languages(self.config.router.languages)
+                self._reward = make_reward(config)
             return self._reward
 
     async def assign(
@@ -190,11 +305,11 @@ class RoutedRollouts:
         requested: list[str | None] | None = None,
         prompts: list[Any] | None = None,
     ) -> ScoredRollouts:
-        """:func:`score_labelled` with this process's reward, one thread at a time (the reward
+        """:func:`score_packed` with this process's reward, one thread at a time (the reward
         keeps a cache and running sums; OpenRLHF calls reward files from worker threads)."""
         reward = self.reward
         with self._score_lock:
-            return score_labelled(reward, responses, labels, requested=requested, prompts=prompts)
+            return score_packed(reward, responses, labels, requested=requested, prompts=prompts)
 
     async def report(self, assignment: Assignment, reward: float) -> None:
         """Give the reward of a routed rollout back to the router (unrouted ones are skipped)."""

@@ -250,10 +250,11 @@ def compute_score(
     """verl's custom reward function, for rows that another agent loop ran: score one rollout in
     its prompt's language; nothing is reported (the router did not route it).
 
-    Returns ``{"score": reward, "lrpo/similarity", "lrpo/calibrated", "lrpo/gate",
-    "lrpo/guarded", "lrpo/routed"}``, the keys that :class:`LRPOAgentLoop` gives its rollouts
-    (verl stacks them per key, so a batch may mix both). ``data_source`` and other keywords are
-    not used.
+    Returns ``{"score": reward}`` and the reward's per-item logs (the semantic reward's
+    ``lrpo/similarity``, ``lrpo/calibrated``, ``lrpo/gate``, ``lrpo/guarded``, ``lrpo/routed``;
+    WALAR's ``walar/*``, its source sentence read from the label's ``reference``), the keys
+    that :class:`LRPOAgentLoop` gives its rollouts (verl stacks them per key, so a batch may mix
+    both). ``data_source`` and other keywords are not used.
     """
     extra_info = extra_info or {}
     label = read_label(ground_truth, extra_info)

@@ -6,6 +6,11 @@ prompt and response as OpenRLHF sends it, its prompt, lrpo's packed label) and a
 it is queued, so a bad one gets a 4xx naming its problem and never fails the batch it would
 have joined. ``GET /health`` reports the counters.
 
+The reward is the config's choice (:data:`~lrpo.integrations.plugin.RewardConfig`): the
+semantic reward logs ``lrpo/*`` values per item, WALAR's (``kind: walar``) reads each item's
+source sentence from its label's ``reference`` and its target language from the label's
+``requested``, else ``language``, and logs ``walar/*`` values.
+
 Trainers send small requests from many workers (OpenRLHF 0.11: one sample per request) and the
 embedder's cost per item falls with the batch size, so the requests in flight are scored
 together, in a worker thread (the event loop keeps accepting requests) one batch at a time.
@@ -26,9 +31,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lrpo.batching import MicroBatcher
+from lrpo.integrations.plugin import LabelledReward, make_reward, score_packed
 from lrpo.labelled.labels import LabelError, PackedLabel, unpack_label
-from lrpo.labelled.scoring import ScoredRollouts, response_from_query, score_labelled
-from lrpo.rewards import SemanticReward
+from lrpo.labelled.scoring import ScoredRollouts, response_from_query
 
 from .config import ServeConfig
 
@@ -82,7 +87,7 @@ class ScoreRequest:
 
 
 def reward_batcher(
-    reward: SemanticReward, config: ServeConfig
+    reward: LabelledReward, config: ServeConfig
 ) -> MicroBatcher[ScoreRequest, ScoredRollouts]:
     """A batcher that scores the requests in flight together with ``reward``, up to
     ``config.max_batch_items`` rollouts after ``config.batch_wait_ms``; ``await
@@ -102,9 +107,9 @@ def reward_batcher(
     )
 
 
-def _score_together(reward: SemanticReward, requests: list[ScoreRequest]) -> list[ScoredRollouts]:
+def _score_together(reward: LabelledReward, requests: list[ScoreRequest]) -> list[ScoredRollouts]:
     """One call of the reward for every request, sliced back into one result per request."""
-    scored = score_labelled(
+    scored = score_packed(
         reward,
         [text for request in requests for text in request.responses],
         [label for request in requests for label in request.labels],
@@ -120,15 +125,15 @@ def _score_together(reward: SemanticReward, requests: list[ScoreRequest]) -> lis
 
 
 def create_app(
-    config: ServeConfig | None = None, *, reward: SemanticReward | None = None
+    config: ServeConfig | None = None, *, reward: LabelledReward | None = None
 ) -> FastAPI:
     """The reward server's app; ``reward`` is built from ``config.reward`` when not given.
 
-    Building the reward (loading the embedder) happens here, before the app serves, so
+    Building the reward (loading its models) happens here, before the app serves, so
     ``/health`` answers only once requests can be scored.
     """
     config = config or ServeConfig()
-    reward = reward if reward is not None else SemanticReward(config.reward)
+    reward = reward if reward is not None else make_reward(config.reward)
 
     batcher = reward_batcher(reward, config)
     counts = {"requests": 0, "errors": 0, "disconnects": 0}

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lrpo.integrations.plugin import RewardConfig
 from lrpo.rewards import SemanticRewardConfig
 
 __all__ = ["ServeConfig"]
@@ -29,6 +30,8 @@ class ServeConfig(BaseModel):
     >>> config = ServeConfig(port=5000, reward={"calibration": "quantile"})
     >>> config.reward.calibration, config.max_batch_items
     ('quantile', 4096)
+    >>> ServeConfig(reward={"kind": "walar", "alpha": 10}).reward.alpha
+    10.0
     >>> ServeConfig(max_items_per_request=10_000)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -48,8 +51,9 @@ class ServeConfig(BaseModel):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """uvicorn's log level ('info' logs one line per request)."""
     # ----------------------------------------------------------------- reward
-    reward: SemanticRewardConfig = Field(default_factory=SemanticRewardConfig)
-    """What every request is scored with."""
+    reward: RewardConfig = Field(default_factory=SemanticRewardConfig)
+    """What every request is scored with: lrpo's semantic reward (default, no ``kind``) or WALAR's
+    (``kind: walar``, the source sentence in each label's ``reference``)."""
     # ----------------------------------------------------------------- limits
     max_body_bytes: int = Field(64 * _MIB, ge=1)
     """Largest request body; larger ones get 413 unread."""

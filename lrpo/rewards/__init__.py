@@ -2,7 +2,7 @@
 
 from .alignment import WordAligner, alignment_metrics, word_alignment_f1
 from .alignment_config import ALIGNMENT_REASONS, AlignmentConfig, AlignmentResult
-from .best_of_n import BatchScorer, Choice, best_of_n
+from .best_of_n import BatchScorer, Choice, best_of_n, score_sample
 from .cleaning import clean_texts
 from .gate import LanguageGate
 from .gate_config import REASONS, GateConfig, GateResult
@@ -50,6 +50,7 @@ __all__ = [
     "make_backend",
     "qe_metrics",
     "reward_model_metrics",
+    "score_sample",
     "script_table",
     "shipped_fasttext_model",
     "walar_metrics",

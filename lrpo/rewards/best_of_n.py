@@ -10,6 +10,7 @@ for that alone. Without one, the raw scores rank them.
 A scorer is any callable of TRL's reward-function shape (:class:`BatchScorer`): a
 :class:`~lrpo.rewards.RewardModelScorer`, a :class:`~lrpo.rewards.SemanticReward` (its
 ``reference`` passed as a per-prompt column), or a TRL reward function that reads ``language``.
+:func:`score_sample` scores the sample a calibrator is fitted on with the same scorer.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .scalar import ScoreCalibrator
 
-__all__ = ["BatchScorer", "Choice", "best_of_n"]
+__all__ = ["BatchScorer", "Choice", "best_of_n", "score_sample"]
 
 
 @runtime_checkable
@@ -104,8 +105,7 @@ def best_of_n(
         raise TypeError(f"calibrator must be a ScoreCalibrator, got {type(calibrator).__name__}")
     if calibrator is not None:
         calibrator([], [])  # NotFittedError now, not after the first chunk has been scored
-    if not (isinstance(chunk_size, int) and chunk_size >= 1):
-        raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
+    _check_chunk_size(chunk_size)
     choices: list[Choice] = []
     with tqdm(total=len(groups), desc="best-of-n", unit="prompt", disable=not progress) as bar:
         for chunk in _chunks(groups, chunk_size):
@@ -123,6 +123,67 @@ def best_of_n(
                 start = span.stop
             bar.update(len(chunk))
     return choices
+
+
+def score_sample(
+    scorer: BatchScorer,
+    prompts: Sequence[Any],
+    completions: Sequence[Any],
+    languages: Sequence[str],
+    *,
+    chunk_size: int = 256,
+    progress: bool = False,
+) -> np.ndarray:
+    """Raw scores of a sample of answers, to fit a :class:`ScoreCalibrator` on.
+
+    Parameters
+    ----------
+    scorer : BatchScorer
+        The scorer that will rank the candidates later (its raw scores are what is calibrated).
+    prompts, completions, languages : sequences of one length (n,)
+        Each answer, its prompt and its language.
+    chunk_size : int, default 256
+        Answers per scorer call.
+    progress : bool, default False
+        Show a progress bar over the answers.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        NaN where the scorer gave None or a non-finite score (drop those before fitting).
+
+    Examples
+    --------
+    >>> def length(prompts, completions, **columns):
+    ...     return [len(c) for c in completions]
+    >>> score_sample(length, ["Hi?", "Hi?"], ["Hey", "Jambo"], ["en", "sw"]).tolist()
+    [3.0, 5.0]
+    """
+    n = len(completions)
+    for name, values in {"prompts": prompts, "completions": completions}.items():
+        if isinstance(values, str):
+            raise TypeError(f"{name} must be a sequence, got one str")
+    if len(prompts) != n or len(languages) != n or isinstance(languages, str):
+        raise ValueError(
+            f"prompts, completions and languages must have one entry per answer, got "
+            f"{len(prompts)}, {n} and {len(languages)}"
+        )
+    _check_chunk_size(chunk_size)
+    items = [
+        _Item(p, c, lang, {}) for p, c, lang in zip(prompts, completions, languages, strict=True)
+    ]
+    scores = np.full(n, np.nan)
+    with tqdm(total=n, desc="scoring", unit="answer", disable=not progress) as bar:
+        for start in range(0, n, chunk_size):
+            chunk = items[start : start + chunk_size]
+            scores[start : start + len(chunk)] = _scores(scorer, chunk)
+            bar.update(len(chunk))
+    return scores
+
+
+def _check_chunk_size(chunk_size: Any) -> None:
+    if not (isinstance(chunk_size, int) and chunk_size >= 1):
+        raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
 
 
 @dataclass(frozen=True)

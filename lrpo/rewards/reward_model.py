@@ -5,7 +5,9 @@ scores ``(prompt, completion)`` pairs in any language with any
 ``AutoModelForSequenceClassification`` that has one output (``num_labels=1``), batched, on CPU
 or GPU. Its raw scores have a language-dependent level: fit a
 :class:`~lrpo.rewards.ScoreCalibrator` on a sample of ``(score, language)`` to compare them
-across languages (:func:`lrpo.rewards.best_of_n` does).
+across languages (``lrpo calibrate-scores``); :func:`lrpo.rewards.best_of_n` ranks by it, and a
+:class:`~lrpo.rewards.SemanticReward` built with this scorer and the calibrator is the GRPO
+reward of routed rollouts (``recipes/reward_model/``).
 
 **What the model reads.** ``input_format="chat"``: the pair as a user/assistant conversation
 through ``tokenizer.apply_chat_template`` (no generation prompt), tokenised without adding
@@ -142,10 +144,17 @@ class RewardModelScorer:
         self,
         prompts: Sequence[Any] | None = None,
         completions: Sequence[Any] | None = None,
+        references: Sequence[Any] | None = None,
         **_: Any,
     ) -> list[float]:
         """TRL's reward-function signature (other columns, the language too, are ignored: the
-        raw score does not depend on them); NaN where :meth:`score` gives NaN."""
+        raw score does not depend on them); NaN where :meth:`score` gives NaN.
+
+        It is also the ``scorer(prompts, completions, references)`` of a
+        :class:`~lrpo.rewards.SemanticReward` (the references are not read): with a fitted
+        ``score_calibrator`` that reward calibrates the raw score per answer language and
+        gates it, so one reward model scores routed rollouts in several languages.
+        """
         if prompts is None or completions is None:
             raise TypeError("prompts and completions are required")
         return self.score(prompts, completions).tolist()

@@ -7,14 +7,18 @@ mean offset, ``r = clip((u - (m_lang - m_all) + 1) / 2, 0, 1)`` with ``u`` the s
 from ``bounds`` to [-1, 1]; ``method="quantile"`` takes the score's rank in the language's
 sample. Each language is a (lang, lang) entry of a :class:`~lrpo.calibration.CalibrationTable`
 fitted with the cosine calibrators (``knots="equivalent"``); a language outside the sample
-falls back to the pooled statistics. NaN and infinite scores give NaN: an infinite score is no
-measurement, and clipped it would get the top reward.
+falls back to the pooled statistics (counted in :meth:`ScoreCalibrator.metric_sums`). NaN and
+infinite scores give NaN: an infinite score is no measurement, and clipped it would get the top
+reward. ``lrpo calibrate-scores`` fits one from a JSONL sample and :meth:`ScoreCalibrator.save`
+writes it; ``lrpo best-of-n --calibrator`` and :meth:`ScoreCalibrator.load` read it back.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -31,6 +35,7 @@ from lrpo.calibration import (
     QuantileCalibrator,
 )
 from lrpo.languages import validate_languages
+from lrpo.metrics import MetricSums
 
 __all__ = ["ScoreCalibrator"]
 
@@ -55,6 +60,8 @@ class ScoreCalibrator:
     ----------
     low_, high_ : float
         The fitted bounds.
+    languages_ : tuple of str
+        The languages of the sample (others get the pooled statistics).
     table_ : CalibrationTable
         One (lang, lang) entry per language of the sample.
     calibrator_ : MeanCalibrator or QuantileCalibrator
@@ -152,6 +159,7 @@ class ScoreCalibrator:
         else:
             self.calibrator_ = QuantileCalibrator(knots="equivalent")
         self.calibrator_.fit(self.table_)
+        self.languages_ = tuple(self.table_.languages)
         return self
 
     def _check_fitted(self) -> None:
@@ -179,6 +187,13 @@ class ScoreCalibrator:
         x = np.where(np.isfinite(x), x, np.nan)
         return self.calibrator_(self._rescale(x), langs, langs)
 
+    def metric_sums(self, *, reset: bool = False) -> MetricSums:
+        """Counts of the scores calibrated since fit or the last reset: NaN scores
+        (``calibration/nan_scores``) and languages outside the sample
+        (``calibration/unknown_language/<lang>``), as the cosine calibrators count them."""
+        self._check_fitted()
+        return self.calibrator_.metric_sums(reset=reset)
+
     def state_dict(self) -> dict[str, Any]:
         """Settings, bounds and the per-language table (JSON-safe)."""
         self._check_fitted()
@@ -204,6 +219,33 @@ class ScoreCalibrator:
         self.low_, self.high_ = float(state["low"]), float(state["high"])
         self.table_ = CalibrationTable.model_validate(state["table"])
         return self._fit_calibrator()
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`state_dict` as JSON (strict: no NaN) and return the path."""
+        path = Path(path)
+        path.write_text(json.dumps(self.state_dict(), allow_nan=False) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ScoreCalibrator:
+        """Read a calibrator written by :meth:`save` (or ``lrpo calibrate-scores``).
+
+        Raises
+        ------
+        ValueError
+            The file is not JSON, or not a calibrator state of this format version.
+        """
+        path = Path(path)
+        try:
+            state = json.loads(path.read_text("utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not JSON: {error}") from None
+        if not isinstance(state, dict) or not {"params", "low", "high", "table"} <= set(state):
+            raise ValueError(
+                f"{path} is not a ScoreCalibrator state: write one with ScoreCalibrator.save "
+                "or lrpo calibrate-scores"
+            )
+        return cls.from_state_dict(state)
 
 
 def _checked(scores: Any, languages: Any, *, fitting: bool) -> tuple[np.ndarray, np.ndarray]:

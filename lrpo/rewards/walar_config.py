@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -43,6 +43,10 @@ class WalarRewardConfig(BaseModel):
         extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False
     )
 
+    # ---------------------------------------------------------------- choice
+    kind: Literal["walar"] = "walar"
+    """Names this reward where a config chooses one (``reward: {kind: walar, ...}`` in a plugin
+    or ``lrpo serve`` config)."""
     # ------------------------------------------------------ quality estimation
     qe_model: str = "google/metricx-24-hybrid-xxl-v2p6-bfloat16"
     """MetricX-24 checkpoint (hub id or local directory); ``...-large-v2p6`` is the fast one.
@@ -115,3 +119,17 @@ class WalarBreakdown:
     def counts(self) -> dict[str, int]:
         """Number of rollouts per reason."""
         return {name: int(np.count_nonzero(self.reason == name)) for name in WALAR_REASONS}
+
+    def extra_logs(self) -> dict[str, list[float]]:
+        """Per-rollout values for a trainer's logs, JSON-safe (NaN as 0): ``walar/qe``,
+        ``walar/f1`` and ``walar/gate``, and ``walar/<reason>_rate``, 1 for the rollout's
+        reason and 0 for the others, so that a trainer's mean over a batch is the batch's rate
+        (the names of :func:`~lrpo.rewards.walar_metrics`); ``qe``, ``f1`` and ``gate`` are 0
+        where not computed (see ``reason``)."""
+        logs = {
+            f"walar/{name}": np.nan_to_num(getattr(self, name), nan=0.0).tolist()
+            for name in ("qe", "f1", "gate")
+        }
+        for name in WALAR_REASONS:
+            logs[f"walar/{name}_rate"] = (self.reason == name).astype(np.float64).tolist()
+        return logs

@@ -97,10 +97,7 @@ def length_reward(prompts, completions, **kwargs):
 def build(args: Args):
     """The trainer, with the router's callback built and added, and the callback."""
     from datasets import Dataset, load_dataset
-    from trl import GRPOConfig, GRPOTrainer
 
-    from lrpo import LanguageRouter, RouterConfig
-    from lrpo.integrations.trl import LanguageRouterCallback
     from lrpo.rewards import SemanticReward
 
     languages = args.languages.split(",")
@@ -125,6 +122,18 @@ def build(args: Args):
         model = AutoModelForCausalLM.from_pretrained(args.model)
         tokenizer = AutoTokenizer.from_pretrained(args.model)
 
+    reward = SemanticReward() if args.reward == "semantic" else length_reward
+    return routed_trainer(args, model, tokenizer, dataset, reward, languages)
+
+
+def routed_trainer(args, model, tokenizer, dataset, reward, languages: list[str]):
+    """GRPOTrainer with ``reward`` on ``dataset`` (the run's settings from ``args``), and the
+    router's callback built and added; returns both."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    from lrpo import LanguageRouter, RouterConfig
+    from lrpo.integrations.trl import LanguageRouterCallback
+
     router = LanguageRouter(
         RouterConfig(
             languages=languages,
@@ -133,7 +142,6 @@ def build(args: Args):
             seed=args.seed,
         )
     )
-    reward = SemanticReward() if args.reward == "semantic" else length_reward
     config = GRPOConfig(
         output_dir=args.output_dir,
         max_steps=args.max_steps,

@@ -129,7 +129,7 @@ class RemoteRewardExecutor(SingleTurnExecutor):
 
 def prepare_reward_func() -> None:
     """Load the plugin config and the reward now. ``lrpo_reward.py`` calls this when OpenRLHF
-    loads it at engine start, so that a missing ``$LRPO_CONFIG`` or embedder stops the engine
+    loads it at engine start, so that a missing ``$LRPO_CONFIG`` or model stops the engine
     there: an error in :func:`reward_func` is caught by OpenRLHF, which logs it at INFO and keeps
     the sample without a reward."""
     _ = RoutedRollouts.for_process().reward
@@ -141,8 +141,9 @@ def reward_func(
     """OpenRLHF's reward-file function: lrpo's reward of each query, no routing.
 
     ``queries[i]`` is the decoded prompt and response, ``labels[i]`` a packed label; the
-    requested language is the label's ``requested``, else the prompt's own. Returns tensors of
-    one value per query (``rewards``, ``scores`` and every ``extra_logs`` entry).
+    requested language is the label's ``requested``, else the prompt's own (WALAR's reward:
+    the target language, with the source sentence in the label's ``reference``). Returns
+    tensors of one value per query (``rewards``, ``scores`` and every ``extra_logs`` entry).
 
     Raises
     ------
