@@ -64,6 +64,7 @@ _HERE = Path(__file__).resolve().parent
 _GUARD_INDEX = {"": -1, **{name: i for i, name in enumerate(GUARDS)}}
 _DEFAULT_K_ON = RouterConfig.model_fields["num_on_policy"].default
 _FIELDS = SemanticRewardConfig.model_fields
+ORACLE = "oracle"  # the ceiling condition: the truth as the reward
 # Reward settings crossed with every calibration: the defaults; the echo guard off; every
 # guard of cheap answers off (those the config has); the online adjustment of the calibration
 # where the config has one (combinations the config refuses, such as online adjustment of a
@@ -113,6 +114,9 @@ class Args:
     """share of rollouts that echo the prompt's text (cheap answers)"""
     calibrations: tuple[str, ...] = ()
     """calibration values to compare; empty: 'none' and every calibrator the config accepts"""
+    oracle: bool = True
+    """also run the ceiling, the condition "oracle": reward 1 for a correct rollout, else 0
+    (what a perfect reward would teach; scored by the raw stack for its counts only)"""
     settings: tuple[str, ...] = _SETTINGS
     """SemanticRewardConfig overrides as JSON objects (an optional "name" labels one), each
     crossed with every calibration (combinations the config refuses are skipped)"""
@@ -219,6 +223,8 @@ def conditions(args: Args) -> dict[str, dict[str, Any]]:
     for text, error in errors.items():
         if text not in accepted:
             raise ValueError(f"no calibration accepts the setting {text}; {error}")
+    if args.oracle:
+        out[ORACLE] = {"calibration": "none"}
     return out
 
 
@@ -316,6 +322,8 @@ def run_seed(seed, args, world, texts, store, conditions_, window, tick=None) ->
                 ref_langs=ref_langs,
             )
             rewards = breakdown.reward.reshape(arms.shape)
+            if condition == ORACLE:
+                rewards = (kind == CORRECT).astype(float)
             guard = np.array([_GUARD_INDEX.get(g, len(GUARDS)) for g in breakdown.guard.tolist()])
             run["router"].record(plan, rewards)
             routed = arms[:, k_on:]

@@ -8,7 +8,10 @@ each group asks for its plan, then reports its K rewards. Two ways of asking, ti
 - ``group``: one ``assign_group`` and one ``report_group`` per group (an engine that holds
   the group's K samples, as OpenRLHF's ``generate_responses(num_samples=K)`` does);
 - ``rollout``: K ``assign`` and K ``report`` calls per group, one per rollout (what a plugin
-  that sees one rollout at a time makes); the client joins them into the same calls.
+  that sees one rollout at a time makes); the client joins them into the same calls;
+- ``transport``: the baseline: as ``group``, the same coroutines, batcher, pickled batches and
+  Ray calls, against an actor that only unpickles each batch and answers one placeholder per
+  item. What is left of the machine for lrpo's own work is the gap between the two.
 
 Reported per way: groups per second (all engines, wall time), the owner's calls per group (its
 ``router/service/calls`` counter over the groups), the p50/p99 latency of a plan request as an
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,11 +41,12 @@ import tyro
 from benchmarks import _harness as harness
 from benchmarks.service_throughput import LANGUAGES, make_contexts
 from lrpo import LanguageRouter, RouterConfig
+from lrpo.batching import MicroBatcher
 from lrpo.router_service import ServiceConfig, connect
 
 _HERE = Path(__file__).resolve().parent
-WAYS = ("group", "rollout")
-WIDTHS = (8, 11, 12, 13, 9, 9, 16)
+WAYS = ("group", "rollout", "transport")
+WIDTHS = (10, 11, 14, 12, 13, 9, 9, 16)
 
 
 @dataclass
@@ -82,19 +87,41 @@ def make_router(seed: int, num_rollouts: int) -> LanguageRouter:
     )
 
 
+class Echo:
+    """The transport baseline's owner: a pickled batch in, one placeholder per item out."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def call(self, request: bytes) -> bytes:
+        self.calls += 1
+        return pickle.dumps([None] * len(pickle.loads(request)), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def count(self) -> int:
+        return self.calls
+
+
 class Engine:
     """One engine process: a client of the owner and an event loop running groups."""
 
-    def __init__(self, config: ServiceConfig, contexts: list[dict], k: int, seed: int) -> None:
+    def __init__(
+        self, config: ServiceConfig, echo: object, contexts: list[dict], k: int, seed: int
+    ) -> None:
         self.client = connect(config)  # the owner exists: the driver made it
+        self.echo = echo
         self.contexts, self.k = contexts, k
         self.rng = np.random.default_rng(seed)
+
+    async def _echo(self, items: list) -> list:
+        request = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.loads(await self.echo.call.remote(request))
 
     async def run(self, way: str, name: str, groups: int, in_flight: int) -> list[float]:
         """Run ``groups`` groups, ``in_flight`` at a time; the plan latencies in seconds."""
         k = self.k
         latencies: list[float] = []
         rewards = self.rng.random((groups, k)).tolist()
+        transport = MicroBatcher(self._echo)
 
         async def one_group(g: int) -> None:
             context = self.contexts[g % len(self.contexts)]
@@ -103,6 +130,11 @@ class Engine:
                 slots = await self.client.assign_group(f"{name}-{g}", context, k)
                 latencies.append(time.perf_counter() - start)
                 await self.client.report_group(slots, rewards[g])
+                return
+            if way == "transport":
+                await transport((f"{name}-{g}", context, k, k))
+                latencies.append(time.perf_counter() - start)
+                await transport((f"{name}-{g}", tuple(range(k)), (context["language"],) * k))
                 return
             slots = await asyncio.gather(
                 *(self.client.assign(f"{name}-{g}", context, k) for _ in range(k))
@@ -136,18 +168,30 @@ def _run(args: Args, ray) -> dict:
     owner = connect(config, functools.partial(make_router, args.seed, args.num_rollouts))
     owner_process = psutil.Process(ray.get(owner.handle.__ray_call__.remote(_pid)))
     contexts = make_contexts(args.seed, 256)
+    echo = ray.remote(num_cpus=0)(Echo).remote()
+    echo_process = psutil.Process(ray.get(echo.__ray_call__.remote(_pid)))
     engine = ray.remote(num_cpus=0)(Engine)
     engines = [
-        engine.remote(config, contexts, args.num_rollouts, args.seed + 1 + e)
+        engine.remote(config, echo, contexts, args.num_rollouts, args.seed + 1 + e)
         for e in range(args.engines)
     ]
     samples: dict[str, dict[str, list]] = {
         w: {"seconds": [], "latency": [], "calls": [], "owner_cpu_s": []} for w in WAYS
     }
+
+    def calls() -> float:
+        return asyncio.run(owner.metric_sums()).values["service/calls"]
+
+    def echo_calls() -> float:
+        return float(ray.get(echo.count.remote()))
+
     for repeat in range(args.repeats + 1):  # the first round warms up and is not counted
         for way in WAYS if repeat % 2 else reversed(WAYS):
-            before = asyncio.run(owner.metric_sums()).values["service/calls"]
-            cpu_before = _cpu_seconds(owner_process)
+            process, count = (
+                (echo_process, echo_calls) if way == "transport" else (owner_process, calls)
+            )
+            before = count()
+            cpu_before = _cpu_seconds(process)
             start = time.perf_counter()
             latencies = ray.get(
                 [
@@ -156,12 +200,12 @@ def _run(args: Args, ray) -> dict:
                 ]
             )
             seconds = time.perf_counter() - start
-            owner_cpu_s = _cpu_seconds(owner_process) - cpu_before
-            calls = asyncio.run(owner.metric_sums()).values["service/calls"] - before
+            owner_cpu_s = _cpu_seconds(process) - cpu_before
+            taken = count() - before
             if repeat:
                 samples[way]["seconds"].append(seconds)
                 samples[way]["latency"].extend(x for lat in latencies for x in lat)
-                samples[way]["calls"].append(calls)
+                samples[way]["calls"].append(taken)
                 samples[way]["owner_cpu_s"].append(owner_cpu_s)
     groups = args.engines * args.groups_per_engine
     out = {}
@@ -177,6 +221,8 @@ def _run(args: Args, ray) -> dict:
             "owner_us_per_group": 1e6 * float(np.median(sample["owner_cpu_s"])) / groups,
             "seconds_all": sample["seconds"],
         }
+    for row in out.values():
+        row["vs_transport"] = row["groups_per_s"] / out["transport"]["groups_per_s"]
     return out
 
 
@@ -194,11 +240,21 @@ def print_table(args: Args, result: dict) -> None:
         f"{args.engines} engines x {args.groups_per_engine} groups of K={args.num_rollouts}, "
         f"{args.in_flight} in flight per engine, one owner (Ray actor)"
     )
-    header = ("way", "groups/s", "rollouts/s", "calls/group", "p50 ms", "p99 ms", "owner us/group")
+    header = (
+        "way",
+        "groups/s",
+        "vs transport",
+        "rollouts/s",
+        "calls/group",
+        "p50 ms",
+        "p99 ms",
+        "owner us/group",
+    )
     print("".join(f"{name:>{w}}" for name, w in zip(header, WIDTHS, strict=True)))
     for way, row in result.items():
         print(
-            f"{way:>8}{row['groups_per_s']:>11.0f}{row['rollouts_per_s']:>12.0f}"
+            f"{way:>10}{row['groups_per_s']:>11.0f}{row['vs_transport']:>14.2f}"
+            f"{row['rollouts_per_s']:>12.0f}"
             f"{row['calls_per_group']:>13.4f}{row['plan_p50_ms']:>9.1f}{row['plan_p99_ms']:>9.1f}"
             f"{row['owner_us_per_group']:>16.1f}"
         )

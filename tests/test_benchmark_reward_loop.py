@@ -45,6 +45,15 @@ def test_conditions_cover_every_calibrator_and_setting(tiny):
         assert set(by_condition) == set(conditions)
 
 
+def test_oracle_rewards_exactly_the_correct_rollouts(tiny):
+    """The ceiling condition feeds the router the truth: 1 for a correct rollout, else 0."""
+    result = json.loads(tiny[1].read_text())["results"]
+    for by_condition in result["routers"].values():
+        oracle = by_condition["oracle"]
+        assert oracle["auc"]["mean"] == 1.0
+        assert oracle["reward_correct"]["mean"] == 1.0 and oracle["reward_wrong"]["mean"] == 0.0
+
+
 def test_metrics_are_sane(tiny):
     result = json.loads(tiny[1].read_text())["results"]
     assert result["reference"]["oracle_quality"] >= result["reference"]["uniform_quality"]
@@ -94,6 +103,7 @@ def test_conditions_name_settings_and_refuse_unknown_fields():
         "raw+x": {"calibration": "none", "copy_guard": "off"},
         "mean": {"calibration": "mean"},
         "mean+x": {"calibration": "mean", "copy_guard": "off"},
+        "oracle": {"calibration": "none"},
     }
     args = reward_loop.parse_args(["--settings", '{"no_such_field": 1}'])
     with pytest.raises(ValueError, match="no calibration accepts"):

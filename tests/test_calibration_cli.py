@@ -122,7 +122,7 @@ def test_build_then_report(rows, tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert set(report) == {"held-out", "out-of-domain"}
     for figures in report.values():
-        assert set(figures) == {"raw", "mean", "quantile"}
+        assert set(figures) == {"raw", "mean", "quantile", "probability"}
     assert report["held-out"]["mean"]["spread"] < report["held-out"]["raw"]["spread"]
     assert report["out-of-domain"]["raw"]["pairs"] == 3  # every item: (de, en) (de, fr) (en, fr)
     for data in report:

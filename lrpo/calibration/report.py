@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from .calibrators import MeanCalibrator, QuantileCalibrator
+from .calibrators import MeanCalibrator, ProbabilityCalibrator, QuantileCalibrator
 from .data import ParallelCorpus
 from .pairs import PairSettings, embed_corpus, pair_scores
 from .table import CalibrationTable
@@ -111,6 +111,7 @@ def calibrate_held_out(table: CalibrationTable, scores: PairScores) -> dict[str,
         "raw": scores,
         "mean": calibrate_pairs(scores, MeanCalibrator().fit(table)),
         "quantile": calibrate_pairs(scores, QuantileCalibrator().fit(table)),
+        "probability": calibrate_pairs(scores, ProbabilityCalibrator().fit(table)),
     }
 
 

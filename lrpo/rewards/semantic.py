@@ -47,7 +47,7 @@ class SemanticReward:
     embedder : Embedder, optional
         Built from ``config.embedder`` when needed and not given. A :class:`CachedEmbedder`
         given here is used as the reference cache (its wrapped embedder embeds completions).
-    calibrator : MeanCalibrator or QuantileCalibrator, optional
+    calibrator : MeanCalibrator, QuantileCalibrator or ProbabilityCalibrator, optional
         A fitted pair calibrator; built from ``config.calibration`` and the table when not
         given. Its table's embedder must be this embedder.
     gate : LanguageGate, optional

@@ -48,8 +48,10 @@ class SemanticRewardConfig(BaseModel):
     cache_size: int = Field(100_000, ge=1)
     """Most references the cache embeds."""
     # ------------------------------------------------------------ calibration
-    calibration: Literal["mean", "quantile", "none"] = "mean"
-    """Pair calibrator built by from_config ('none': raw_mapping only)."""
+    calibration: Literal["mean", "quantile", "probability", "none"] = "mean"
+    """Pair calibrator fitted on the table: 'mean' (comparable rewards across pairs),
+    'quantile', 'probability' (the chance of an equivalent: what a router learns fastest from,
+    less comparable; docs/calibration.md), or 'none' (raw_mapping only)."""
     online_calibration: float | None = Field(None, gt=0.0)
     """calibration='mean' only: learn the domain shift from mismatched rollouts; the table's
     prior strength in mismatches per pair. None: off.

@@ -18,6 +18,7 @@ from lrpo.calibration import (
     BaseCalibrator,
     CalibrationTable,
     MeanCalibrator,
+    ProbabilityCalibrator,
     QuantileCalibrator,
 )
 from lrpo.embedders import CachedEmbedder, Embedder, load_embedder
@@ -154,10 +155,13 @@ def build_calibrator(
         table = CalibrationTable.load(path, embedder=fingerprint)
         if config.calibration == "mean":
             return MeanCalibrator(online=config.online_calibration).fit(table)
+        if config.calibration == "probability":
+            return ProbabilityCalibrator().fit(table)
         return QuantileCalibrator().fit(table)
     if not isinstance(calibrator, BaseCalibrator):
         raise TypeError(
-            "calibrator must be a fitted MeanCalibrator or QuantileCalibrator, got "
+            "calibrator must be a fitted pair calibrator (MeanCalibrator, QuantileCalibrator, "
+            "ProbabilityCalibrator), got "
             f"{type(calibrator).__name__}"
         )
     calibrator.check_fitted()

@@ -34,22 +34,12 @@ def tiny_reward_model(texts: list[str], seed: int = 0) -> tuple[Any, Any]:
     """A random 2-layer Qwen2 reward model (one output) and its ChatML tokenizer: a stand-in for
     a chat reward model trained in one language (its scores mean nothing)."""
     import torch
-    from transformers import Qwen2Config, Qwen2ForSequenceClassification
+    from transformers import Qwen2ForSequenceClassification
 
-    from lrpo.integrations.trl.tiny import tiny_tokenizer
+    from lrpo.integrations.trl.tiny import tiny_qwen2_config, tiny_tokenizer
 
     tokenizer = tiny_tokenizer(texts)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=2048,
-        num_labels=1,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    config = tiny_qwen2_config(tokenizer, num_labels=1)
     torch.manual_seed(seed)
     return Qwen2ForSequenceClassification(config), tokenizer
 

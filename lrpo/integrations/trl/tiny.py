@@ -4,8 +4,9 @@ tests and ``--tiny`` runs: two GRPO steps take seconds on a CPU. For plumbing, n
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["CHAT_TEMPLATE", "tiny_qwen2", "tiny_tokenizer"]
+__all__ = ["CHAT_TEMPLATE", "tiny_qwen2", "tiny_qwen2_config", "tiny_tokenizer"]
 
 #: A ChatML template (the Qwen2 format) with a generation prompt.
 CHAT_TEMPLATE = (
@@ -50,13 +51,12 @@ def tiny_tokenizer(texts: Iterable[str] = _CORPUS, vocab_size: int = 300):
     return wrapped
 
 
-def tiny_qwen2(seed: int = 0, texts: Iterable[str] = _CORPUS):
-    """``(model, tokenizer)``: a random 2-layer Qwen2 (hidden 16) and :func:`tiny_tokenizer`."""
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+def tiny_qwen2_config(tokenizer: Any, **overrides: Any) -> Any:
+    """The tiny Qwen2's ``Qwen2Config`` (2 layers, hidden 16) for ``tokenizer``'s vocabulary;
+    ``overrides`` for other heads (``num_labels=1`` for a reward model)."""
+    from transformers import Qwen2Config
 
-    tokenizer = tiny_tokenizer(texts)
-    config = Qwen2Config(
+    return Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=16,
         intermediate_size=32,
@@ -65,6 +65,18 @@ def tiny_qwen2(seed: int = 0, texts: Iterable[str] = _CORPUS):
         num_key_value_heads=1,
         max_position_embeddings=2048,
         pad_token_id=tokenizer.pad_token_id,
+        **overrides,
+    )
+
+
+def tiny_qwen2(seed: int = 0, texts: Iterable[str] = _CORPUS):
+    """``(model, tokenizer)``: a random 2-layer Qwen2 (hidden 16) and :func:`tiny_tokenizer`."""
+    import torch
+    from transformers import Qwen2ForCausalLM
+
+    tokenizer = tiny_tokenizer(texts)
+    config = tiny_qwen2_config(
+        tokenizer,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
         tie_word_embeddings=True,
