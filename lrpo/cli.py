@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:  # the commands import what they need when they run
     import numpy as np
 
-    from lrpo.rewards.reward_model import RewardModelScorer
+    from lrpo.rewards.best_of_n import BatchScorer
     from lrpo.rewards.scalar import ScoreCalibrator
 
 __all__ = ["build_parser", "main"]
@@ -269,10 +269,26 @@ def _run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 # ---------------------------------------------------------------- best-of-n
-def _add_reward_model_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    """The options that load a reward model, shared by best-of-n and calibrate-scores."""
+def _add_scorer_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """The scorer (a reward model, MetricX QE or the semantic reward) and its loading options,
+    shared by best-of-n and calibrate-scores."""
+    scorer = parser.add_mutually_exclusive_group(required=required)
+    scorer.add_argument("--reward-model", help="hub name or local path of a reward model")
+    scorer.add_argument(
+        "--qe-model",
+        help="hub name or local path of a MetricX-24 checkpoint: scores -QE against each "
+        "line's source (its prompt when it has none)",
+    )
+    scorer.add_argument(
+        "--semantic",
+        nargs="?",
+        const="",
+        metavar="CONFIG",
+        help="lrpo's semantic reward against each line's reference; CONFIG: a YAML or JSON file "
+        "of its settings (default: the defaults)",
+    )
     parser.add_argument(
-        "--reward-model", required=required, help="hub name or local path of the reward model"
+        "--qe-tokenizer", default="google/mt5-xl", help="MetricX's tokenizer (name or path)"
     )
     parser.add_argument("--batch-size", type=_positive_int, default=8, help="pairs per forward")
     parser.add_argument("--device", default="auto", help="auto (a GPU if any), cpu, cuda, cuda:1")
@@ -289,39 +305,88 @@ def _add_reward_model_options(parser: argparse.ArgumentParser, *, required: bool
         "--input-format",
         choices=("auto", "chat", "pair"),
         default="auto",
-        help="chat: the tokenizer's chat template; pair: tokenizer(prompt, completion); auto: "
-        "chat if the tokenizer has a template, else pair if it has a separator token",
+        help="reward model: chat: the tokenizer's chat template; pair: tokenizer(prompt, "
+        "completion); auto: chat if the tokenizer has a template, else pair if it has a "
+        "separator token",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _load_reward_model(
-    args: argparse.Namespace, parser: argparse.ArgumentParser
-) -> RewardModelScorer:
-    """The RewardModelScorer the options name; a model that does not load stops the command."""
+def _load_scorer(args: argparse.Namespace, parser: argparse.ArgumentParser) -> BatchScorer:
+    """The scorer the options name; one that does not load stops the command."""
+    loading = {"device": args.device, "dtype": args.dtype, "batch_size": args.batch_size}
     try:
+        if args.qe_model is not None:
+            from lrpo.rewards.qe import MetricXScorer
+
+            if args.max_length is not None:  # else MetricX's own 1536
+                loading["max_length"] = args.max_length
+            return MetricXScorer.from_pretrained(
+                args.qe_model, tokenizer=args.qe_tokenizer, **loading
+            )
+        if args.semantic is not None:
+            from lrpo.rewards import SemanticReward, SemanticRewardConfig
+
+            settings = _read_settings(Path(args.semantic), parser) if args.semantic else {}
+            return SemanticReward(SemanticRewardConfig.model_validate(settings))
         from lrpo.rewards.reward_model import RewardModelScorer
 
         return RewardModelScorer.from_pretrained(
             args.reward_model,
-            device=args.device,
-            dtype=args.dtype,
-            batch_size=args.batch_size,
             max_length=args.max_length,
             input_format=args.input_format,
+            **loading,
         )
     except (ImportError, OSError, ValueError) as error:
-        parser.error(f"cannot load the reward model {args.reward_model!r}: {error}")
+        name = args.reward_model or args.qe_model or args.semantic or "semantic reward"
+        parser.error(f"cannot load the scorer {name!r}: {error}")
+
+
+def _read_settings(path: Path, parser: argparse.ArgumentParser) -> dict:
+    """A YAML or JSON mapping of settings; a bad file stops the command."""
+    import yaml
+
+    try:
+        settings = yaml.safe_load(path.read_text("utf-8"))  # JSON is YAML
+    except (OSError, yaml.YAMLError) as error:
+        parser.error(f"cannot read the settings file {path}: {error}")
+    if not isinstance(settings, dict):
+        parser.error(f"{path} must hold a mapping of settings")
+    return settings
+
+
+def _scorer_columns(
+    args: argparse.Namespace, records: list[dict], parser: argparse.ArgumentParser
+) -> dict[str, list]:
+    """What the chosen scorer reads per line besides prompt and completion: MetricX the source
+    (the prompt without one), the semantic reward the reference (required)."""
+    if args.qe_model is not None:
+        return {"source": [r.get("source", r["prompt"]) for r in records]}
+    if args.semantic is not None:
+        missing = next((i for i, r in enumerate(records, start=1) if "reference" not in r), None)
+        if missing is not None:
+            parser.error(f"{args.input}:{missing}: --semantic needs a reference on every line")
+        return {"reference": [r["reference"] for r in records]}
+    return {}
+
+
+def _fallback_rates(scorer: BatchScorer) -> str:
+    """``nan_rate 0.000, truncated_rate 0.010``: the scorer's rates of unscored or cut items."""
+    metrics = scorer.metric_sums().metrics()
+    rates = {k: v for k, v in metrics.items() if k.endswith(("/nan_rate", "/truncated_rate"))}
+    return ", ".join(f"{k} {v:.3f}" for k, v in sorted(rates.items()))
 
 
 def _register_best_of_n(subparsers: _Subparsers) -> None:
     parser = subparsers.add_parser(
         "best-of-n",
-        help="keep the best of n candidates per prompt by a reward model, calibrated per language",
-        description="Score every candidate of every prompt with a sequence-classification "
-        "reward model and keep the best per prompt; with --calibrator, rank by the score "
-        "calibrated per language. Input: JSONL lines {prompt, language, candidates: [...], "
-        "candidate_languages: [...] (optional)}; output: the input's other fields with index, "
+        help="keep the best of n candidates per prompt by a scorer, calibrated per language",
+        description="Score every candidate of every prompt with a reward model (--reward-model), "
+        "MetricX QE (--qe-model, against the line's source) or lrpo's semantic reward "
+        "(--semantic, against the line's reference) and keep the best per prompt; with "
+        "--calibrator, rank by the score calibrated per language. Input: JSONL lines {prompt, "
+        "language, candidates: [...], candidate_languages: [...] (optional), source or "
+        "reference (as the scorer needs)}; output: the input's other fields with index, "
         "chosen, chosen_language, raw, calibrated, raw_scores, calibrated_scores.",
     )
     parser.add_argument("input", type=Path, help="JSONL file, one prompt and its candidates a line")
@@ -329,10 +394,10 @@ def _register_best_of_n(subparsers: _Subparsers) -> None:
     parser.add_argument(
         "--calibrator",
         type=Path,
-        help="a calibrator written by `lrpo calibrate-scores` with the same reward model "
+        help="a calibrator written by `lrpo calibrate-scores` with the same scorer "
         "(default: rank raw scores)",
     )
-    _add_reward_model_options(parser, required=True)
+    _add_scorer_options(parser, required=True)
     parser.set_defaults(handler=lambda args: _run_best_of_n(args, parser))
 
 
@@ -382,7 +447,8 @@ def _run_best_of_n(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             calibrator = ScoreCalibrator.load(args.calibrator)
         except (OSError, ValueError, KeyError) as error:
             parser.error(f"bad calibrator file {args.calibrator}: {error}")
-    scorer = _load_reward_model(args, parser)
+    columns = _scorer_columns(args, records, parser)
+    scorer = _load_scorer(args, parser)
     try:
         choices = best_of_n(
             scorer,
@@ -391,6 +457,7 @@ def _run_best_of_n(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             [r["language"] for r in records],
             candidate_languages=[r.get("candidate_languages") for r in records],
             calibrator=calibrator,
+            columns=columns,
             progress=not args.no_progress,
         )
     except ValueError as error:
@@ -416,12 +483,11 @@ def _run_best_of_n(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             }
             out.write(json.dumps(kept, ensure_ascii=False) + "\n")
     unscored = sum(choice.index is None for choice in choices)
-    metrics = scorer.metric_sums().metrics()
+    candidates = sum(len(choice.raw_scores) for choice in choices)
+    rates = _fallback_rates(scorer)
     print(
-        f"wrote {args.out}: {len(choices)} prompts, {int(metrics['reward_model/items'])} "
-        f"candidates; {unscored} prompts without a finite score; NaN rate "
-        f"{metrics['reward_model/nan_rate']:.3f}, truncated rate "
-        f"{metrics['reward_model/truncated_rate']:.3f}"
+        f"wrote {args.out}: {len(choices)} prompts, {candidates} candidates; {unscored} prompts "
+        "without a finite score" + (f"; {rates}" if rates else "")
     )
     unknown = "" if calibrator is None else _unknown_languages(calibrator)
     if unknown:
@@ -445,9 +511,10 @@ def _register_calibrate_scores(subparsers: _Subparsers) -> None:
         help="fit the per-language calibrator of a reward model's scores (for best-of-n, GRPO)",
         description="Fit a ScoreCalibrator on a sample of answers per language and write it "
         "as JSON for `lrpo best-of-n --calibrator` and ScoreCalibrator.load. Input: JSONL lines "
-        "{prompt, completion, language, score (optional)}; answers without a score are scored "
-        "by --reward-model. Answers whose score is NaN or missing after scoring are left out "
-        "of the fit and counted.",
+        "{prompt, completion, language, score (optional), source or reference (as the scorer "
+        "needs)}; answers without a score are scored by the scorer given (--reward-model, "
+        "--qe-model or --semantic, as for best-of-n). Answers whose score is NaN or missing "
+        "after scoring are left out of the fit and counted.",
     )
     parser.add_argument("input", type=Path, help="JSONL file, one scored or unscored answer a line")
     parser.add_argument("--out", type=Path, required=True, help="calibrator JSON file to write")
@@ -473,7 +540,7 @@ def _register_calibrate_scores(subparsers: _Subparsers) -> None:
     parser.add_argument(
         "--scores-out", type=Path, help="also write the input with each answer's score (JSONL)"
     )
-    _add_reward_model_options(parser, required=False)
+    _add_scorer_options(parser, required=False)
     parser.set_defaults(handler=lambda args: _run_calibrate_scores(args, parser))
 
 
@@ -502,19 +569,22 @@ def _run_calibrate_scores(args: argparse.Namespace, parser: argparse.ArgumentPar
     )
     languages = [r["language"] for r in records]
     unscored = [i for i, r in enumerate(records) if "score" not in r]
-    if unscored and args.reward_model is None:
+    if unscored and (args.reward_model, args.qe_model, args.semantic) == (None, None, None):
         parser.error(
             f"{args.input}: {len(unscored)} answers have no score (the first: record "
-            f"{unscored[0] + 1}); give --reward-model to score them"
+            f"{unscored[0] + 1}); give --reward-model, --qe-model or --semantic to score them"
         )
     if unscored:
-        scorer = _load_reward_model(args, parser)
+        to_score = [records[i] for i in unscored]
+        columns = _scorer_columns(args, to_score, parser)
+        scorer = _load_scorer(args, parser)
         try:
             scores[unscored] = score_sample(
                 scorer,
-                [records[i]["prompt"] for i in unscored],
-                [records[i]["completion"] for i in unscored],
+                [r["prompt"] for r in to_score],
+                [r["completion"] for r in to_score],
                 [languages[i] for i in unscored],
+                columns=columns,
                 progress=not args.no_progress,
             )
         except (TypeError, ValueError) as error:

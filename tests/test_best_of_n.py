@@ -271,7 +271,7 @@ def test_the_command_names_a_reward_model_it_cannot_load(tmp_path, capsys) -> No
     argv = ["best-of-n", str(source), "--reward-model", str(tmp_path / "nowhere"), "--out", "o"]
     with pytest.raises(SystemExit):
         main(argv)
-    assert "cannot load the reward model" in capsys.readouterr().err
+    assert "cannot load the scorer" in capsys.readouterr().err
 
 
 # --------------------------------------------------- the calibrator and its command
@@ -343,7 +343,7 @@ def test_the_calibrator_command_scores_answers_without_a_score_with_the_reward_m
          " with prompt, completion, language (missing: language)"),
         ([{**SHIFTED[0], "language": "xx"}, SHIFTED[1]], [], "unknown language code 'xx'"),
         ([{"prompt": "p", "completion": "a", "language": "en"}], [],
-         "1 answers have no score (the first: record 1); give --reward-model"),
+         "1 answers have no score (the first: record 1); give --reward-model, --qe-model or"),
         ([{**SHIFTED[0], "score": "high"}], [], "record 1: score must be a number or null"),
         ([SHIFTED[4]], [], "no answer has a finite score"),
         ([SHIFTED[0], SHIFTED[0]], [], "nothing to calibrate"),
@@ -416,3 +416,78 @@ def test_best_of_n_warns_of_languages_outside_the_calibrators_sample(
     assert "outside the calibrator's sample got its pooled statistics: de (1)" in (
         capsys.readouterr().err
     )
+
+
+# ----------------------------------------------------------- other scorers, same command
+def test_the_command_ranks_translations_by_metricx_qe_against_their_source(tmp_path, capsys):
+    """--qe-model: each candidate's raw score is -QE(source, candidate); the line's source is
+    read when given, else its prompt."""
+    from _walar_setup import saved_walar_models
+
+    from lrpo.rewards import MetricXScorer
+
+    folder = saved_walar_models(tmp_path)["qe_model"]
+    rows = [
+        {"prompt": "Translate: Katzen schlafen.", "source": "Katzen schlafen.",
+         "language": "en", "candidates": ["Cats sleep.", "Dogs run fast.", "Katzen schlafen."]},
+        {"prompt": "Hunde laufen.", "language": "en", "candidates": ["Dogs run.", "Cats."]},
+    ]  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    argv = ["best-of-n", str(write_jsonl(tmp_path / "in.jsonl", rows)), "--out", str(out)]
+    options = ["--qe-model", folder, "--qe-tokenizer", folder, "--device", "cpu", "--no-progress"]
+    assert main([*argv, *options]) == 0
+    assert "2 prompts, 5 candidates" in capsys.readouterr().out
+    qe = MetricXScorer.from_pretrained(folder, tokenizer=folder, device="cpu")
+    for row, line in zip(rows, out.read_text().splitlines(), strict=True):
+        written = json.loads(line)
+        source = row.get("source", row["prompt"])
+        expected = -qe.score([source] * len(row["candidates"]), row["candidates"])
+        np.testing.assert_allclose(written["raw_scores"], expected, atol=1e-5)
+        assert written["index"] == int(np.argmax(expected))
+
+
+def test_the_command_ranks_by_the_semantic_reward_against_the_reference(tmp_path, capsys):
+    """--semantic CONFIG: candidates scored by lrpo's semantic reward against the line's
+    reference (here raw similarity, no gate): the reference's own words win."""
+    rows = [
+        {"prompt": "What is 6 x 7?", "language": "en", "reference": "The answer is 42.",
+         "candidates": ["I like turtles.", "The answer is 42.", "Forty-two is the answer."]},
+    ]  # fmt: skip
+    config = tmp_path / "semantic.yaml"
+    config.write_text("calibration: none\ngate: null\npair_key: requested\n")
+    out = tmp_path / "out.jsonl"
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    argv = ["best-of-n", str(source), "--out", str(out), "--semantic", str(config)]
+    assert main([*argv, "--no-progress"]) == 0
+    written = json.loads(out.read_text())
+    assert written["index"] == 1 and written["raw_scores"][1] == pytest.approx(1.0, abs=1e-3)
+    assert written["raw_scores"][0] < written["raw_scores"][2]
+
+    del rows[0]["reference"]
+    write_jsonl(source, rows)
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "in.jsonl:1: --semantic needs a reference on every line" in capsys.readouterr().err
+
+
+def test_calibrate_scores_scores_unscored_answers_with_metricx(tmp_path):
+    from _walar_setup import saved_walar_models
+
+    from lrpo.rewards import MetricXScorer
+
+    folder = saved_walar_models(tmp_path)["qe_model"]
+    rows = [
+        {"prompt": "Katzen schlafen.", "completion": "Cats sleep.", "language": "en"},
+        {"prompt": "Katzen schlafen.", "completion": "Dogs run.", "language": "en"},
+        {"prompt": "Cats sleep.", "completion": "Paka hulala.", "language": "sw"},
+        {"prompt": "Cats sleep.", "completion": "Mbwa.", "language": "sw"},
+    ]
+    scores = tmp_path / "scores.jsonl"
+    argv = ["calibrate-scores", str(write_jsonl(tmp_path / "in.jsonl", rows)), "--out"]
+    argv += [str(tmp_path / "cal.json"), "--scores-out", str(scores), "--no-progress"]
+    assert main([*argv, "--qe-model", folder, "--qe-tokenizer", folder, "--device", "cpu"]) == 0
+    qe = MetricXScorer.from_pretrained(folder, tokenizer=folder, device="cpu")
+    expected = -qe.score([r["prompt"] for r in rows], [r["completion"] for r in rows])
+    written = [json.loads(line)["score"] for line in scores.read_text().splitlines()]
+    np.testing.assert_allclose(written, expected, atol=1e-5)
+    assert ScoreCalibrator.load(tmp_path / "cal.json").languages_ == ("en", "sw")

@@ -311,3 +311,17 @@ def test_cuda_gives_the_cpu_scores(scorer):
     np.testing.assert_allclose(
         on_gpu.score(sources, hypotheses), scorer.score(sources, hypotheses), atol=1e-4
     )
+
+
+def test_as_a_reward_function_it_gives_minus_qe_against_the_source_column(scorer):
+    """TRL's shape (best-of-n, a TRL reward): -QE, higher is better; the ``source`` column wins
+    over the prompt, and chat messages give their text."""
+    sources, hypotheses = (list(x) for x in zip(*PAIRS, strict=True))
+    expected = -scorer.score(sources, hypotheses)
+    chats = [[{"role": "assistant", "content": h}] for h in hypotheses]
+    np.testing.assert_allclose(scorer(sources, hypotheses), expected, atol=1e-6)
+    np.testing.assert_allclose(
+        scorer(["ignored"] * len(PAIRS), chats, source=sources), expected, atol=1e-6
+    )
+    prompts = [[{"role": "user", "content": s}] for s in sources]
+    np.testing.assert_allclose(scorer(prompts, hypotheses), expected, atol=1e-6)

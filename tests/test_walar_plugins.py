@@ -37,13 +37,9 @@ from verl.utils.import_utils import load_extern_object
 
 from lrpo.integrations import verl as lrpo_verl
 from lrpo.integrations.openrlhf import reward_func
-from lrpo.integrations.plugin import (
-    PluginConfig,
-    RoutedRollouts,
-    load_plugin_config,
-    score_packed,
-)
+from lrpo.integrations.plugin import PluginConfig, RoutedRollouts, load_plugin_config
 from lrpo.labelled.labels import LabelError, pack_label
+from lrpo.labelled.scoring import score_labelled
 from lrpo.rewards import (
     WALAR_REASONS,
     MetricXScorer,
@@ -186,11 +182,11 @@ def test_a_target_language_the_gate_cannot_check_is_refused(walar_rollouts):
         reward_func([PROMPT + ENGLISH_HYPOTHESIS], [PROMPT], [walar_label(language="fr")])
 
 
-def test_the_semantic_default_still_scores_through_score_packed(walar_rollouts):
+def test_the_semantic_default_still_scores_through_score_labelled(walar_rollouts):
     from test_openrlhf import fake_reward
 
     label = pack_label(language="de", reference="ref")
-    scored = score_packed(fake_reward(), ["de:good", "en:good"], [label, label])
+    scored = score_labelled(fake_reward(), ["de:good", "en:good"], [label, label])
     assert scored.rewards.tolist() == [1.0, 0.0]
     assert set(scored.extra_logs) == {
         f"lrpo/{key}" for key in ("similarity", "calibrated", "gate", "guarded", "routed")

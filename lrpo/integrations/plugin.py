@@ -2,9 +2,8 @@
 the settings (:class:`PluginConfig`, from the file named by ``$LRPO_CONFIG``) and the work
 (:class:`RoutedRollouts`: assign a rollout's language, rewrite, score, report the reward).
 
-The reward is a choice (:data:`RewardConfig`, which ``lrpo serve`` shares): lrpo's semantic
-reward, or WALAR's translation reward (``kind: walar``), whose source sentence travels in the
-packed label's ``reference`` (:func:`score_packed`)."""
+The reward is a choice (:data:`~lrpo.rewards.choice.RewardConfig`, which ``lrpo serve``
+shares): lrpo's semantic reward, or WALAR's translation reward (``kind: walar``)."""
 
 from __future__ import annotations
 
@@ -16,126 +15,23 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import numpy as np
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lrpo.batching import MicroBatcher
-from lrpo.labelled.labels import PackedLabel, unpack_label
+from lrpo.labelled.labels import PackedLabel
 from lrpo.labelled.scoring import ScoredRollouts, score_labelled
 from lrpo.languages import DEFAULT_TAG_TEMPLATE, DirectiveStyle, apply_directive
-from lrpo.rewards import SemanticReward, SemanticRewardConfig, WalarReward, WalarRewardConfig
+from lrpo.rewards import SemanticRewardConfig
+from lrpo.rewards.choice import ConfiguredReward, RewardConfig, make_reward
 from lrpo.router import BaseRouter, RouterConfig, make_router
 from lrpo.router_service import Assignment, RouterClient, ServiceConfig, connect
 
-__all__ = [
-    "CONFIG_ENV",
-    "REWARD_KINDS",
-    "LabelledReward",
-    "PluginConfig",
-    "RewardConfig",
-    "RoutedRollouts",
-    "group_key",
-    "load_plugin_config",
-    "make_reward",
-    "score_packed",
-]
+__all__ = ["CONFIG_ENV", "PluginConfig", "RoutedRollouts", "group_key", "load_plugin_config"]
 
 #: Environment variable naming the plugin config file in every worker.
 CONFIG_ENV = "LRPO_CONFIG"
-#: The rewards a config can choose by ``kind`` (absent: ``semantic``).
-REWARD_KINDS = ("semantic", "walar")
-
-
-def _reward_kind(value: Any) -> str | None:
-    """The ``kind`` of a reward setting: a mapping's key (absent: ``semantic``, whose config has
-    no such field, so configs written before the choice existed stay valid), or a built
-    config's; None for anything else (refused, naming the kinds)."""
-    if isinstance(value, Mapping):
-        kind = value.get("kind", "semantic")
-        return kind if isinstance(kind, str) else None
-    if isinstance(value, WalarRewardConfig):
-        return "walar"
-    return "semantic" if isinstance(value, SemanticRewardConfig) else None
-
-
-def _without_kind(value: Any) -> Any:
-    """A semantic setting without its ``kind: semantic`` (the config has no such field)."""
-    if isinstance(value, Mapping) and "kind" in value:
-        return {key: item for key, item in value.items() if key != "kind"}
-    return value
-
-
-#: What a plugin or ``lrpo serve`` scores with, chosen by ``kind``: ``semantic`` (the default:
-#: a :class:`~lrpo.rewards.SemanticRewardConfig`) or ``walar`` (a
-#: :class:`~lrpo.rewards.WalarRewardConfig`).
-RewardConfig = Annotated[
-    Annotated[SemanticRewardConfig, BeforeValidator(_without_kind), Tag("semantic")]
-    | Annotated[WalarRewardConfig, Tag("walar")],
-    Discriminator(
-        _reward_kind,
-        custom_error_type="reward_kind",
-        custom_error_message="the reward must be a mapping of settings whose kind is one of "
-        f"{list(REWARD_KINDS)} (absent: semantic)",
-    ),
-]
-#: A reward built from a :data:`RewardConfig`.
-LabelledReward = SemanticReward | WalarReward
-
-
-def make_reward(config: SemanticRewardConfig | WalarRewardConfig) -> LabelledReward:
-    """The reward of a :data:`RewardConfig` (this loads its models)."""
-    if isinstance(config, WalarRewardConfig):
-        return WalarReward(config)
-    return SemanticReward(config)
-
-
-def score_packed(
-    reward: LabelledReward,
-    responses: Sequence[str],
-    labels: Sequence[str | PackedLabel],
-    *,
-    requested: Sequence[str | None] | None = None,
-    prompts: Sequence[Any] | None = None,
-) -> ScoredRollouts:
-    """Score responses whose context travels in packed labels, with either reward.
-
-    A semantic reward scores as :func:`~lrpo.labelled.scoring.score_labelled`. WALAR's reads the
-    source sentence from the label's ``reference`` and the target language as the semantic
-    reward reads the requested one (``requested[i]``, else the label's ``requested``, else its
-    ``language``); it needs no prompt. Its rewards have NaN as 0 (a label without a reference:
-    ``walar/no_source_rate``), and its per-item logs are
-    :meth:`~lrpo.rewards.WalarBreakdown.extra_logs`.
-
-    Examples
-    --------
-    >>> from lrpo.labelled.labels import pack_label
-    >>> label = pack_label(language="de", reference="The cat sleeps.", reference_language="en")
-    >>> unpack_label(label).reference  # WALAR's source sentence
-    'The cat sleeps.'
-    """
-    if not isinstance(reward, WalarReward):
-        return score_labelled(reward, responses, labels, requested=requested, prompts=prompts)
-    if len(labels) != len(responses):
-        raise ValueError(f"got {len(labels)} labels for {len(responses)} responses")
-    if requested is not None and len(requested) != len(responses):
-        raise ValueError(f"got {len(requested)} requested languages for {len(responses)} responses")
-    unpacked = [unpack_label(label) for label in labels]
-    targets = [
-        (requested[i] if requested is not None else None) or label.requested or label.language
-        for i, label in enumerate(unpacked)
-    ]
-    breakdown = reward.score(list(responses), [label.reference for label in unpacked], targets)
-    return ScoredRollouts(np.nan_to_num(breakdown.reward, nan=0.0), breakdown.extra_logs())
 
 
 class PluginConfig(BaseModel):
@@ -230,7 +126,7 @@ class RoutedRollouts:
         config: PluginConfig,
         *,
         client: RouterClient | None = None,
-        reward: LabelledReward | None = None,
+        reward: ConfiguredReward | None = None,
     ) -> None:
         self.config = config
         self._client = client
@@ -253,7 +149,7 @@ class RoutedRollouts:
             return self._client
 
     @property
-    def reward(self) -> LabelledReward:
+    def reward(self) -> ConfiguredReward:
         with self._setup_lock:
             if self._reward is None:
                 config = self.config.reward
@@ -305,11 +201,11 @@ class RoutedRollouts:
         requested: list[str | None] | None = None,
         prompts: list[Any] | None = None,
     ) -> ScoredRollouts:
-        """:func:`score_packed` with this process's reward, one thread at a time (the reward
+        """:func:`score_labelled` with this process's reward, one thread at a time (the reward
         keeps a cache and running sums; OpenRLHF calls reward files from worker threads)."""
         reward = self.reward
         with self._score_lock:
-            return score_packed(reward, responses, labels, requested=requested, prompts=prompts)
+            return score_labelled(reward, responses, labels, requested=requested, prompts=prompts)
 
     async def report(self, assignment: Assignment, reward: float) -> None:
         """Give the reward of a routed rollout back to the router (unrouted ones are skipped)."""

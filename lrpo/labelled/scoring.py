@@ -1,5 +1,6 @@
 """Rewards of rollouts whose context travels in packed labels, in the remote-reward protocol of
-OpenRLHF (``rewards``, ``scores``, ``extra_logs``): every file-based integration scores so."""
+OpenRLHF (``rewards``, ``scores``, ``extra_logs``): every file-based integration scores so, with
+either reward a config chooses (:data:`~lrpo.rewards.choice.RewardConfig`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrpo.rewards import SemanticReward
+from lrpo.rewards import SemanticReward, WalarReward
 
 from .labels import PackedLabel, unpack_label
 
@@ -37,7 +38,7 @@ class ScoredRollouts:
 
 
 def score_labelled(
-    reward: SemanticReward,
+    reward: SemanticReward | WalarReward,
     responses: Sequence[str],
     labels: Sequence[str | PackedLabel],
     *,
@@ -47,11 +48,13 @@ def score_labelled(
     """Score responses against the references of their packed labels.
 
     Item ``i`` is asked for ``requested[i]``, else the label's ``requested``, else the prompt's
-    language; its reference is in the label's ``reference_language``, else the prompt's.
+    language; its reference is in the label's ``reference_language``, else the prompt's. For
+    WALAR's reward the reference is the source sentence (a label without one scores 0, counted
+    as ``walar/no_source_rate``), and the prompts are not needed.
 
     Parameters
     ----------
-    reward : SemanticReward
+    reward : SemanticReward or WalarReward
         What scores the responses.
     responses, labels : sequence
         The answers and their packed labels (str or PackedLabel), one per item.
@@ -63,8 +66,16 @@ def score_labelled(
     Returns
     -------
     ScoredRollouts
-        Rewards (NaN as 0) and the per-item ``lrpo/*`` values worth logging. A bad label
-        raises :class:`~lrpo.labelled.labels.LabelError`.
+        Rewards (NaN as 0) and the per-item values worth logging (``lrpo/*``; WALAR's
+        :meth:`~lrpo.rewards.WalarBreakdown.extra_logs`). A bad label raises
+        :class:`~lrpo.labelled.labels.LabelError`.
+
+    Examples
+    --------
+    >>> from lrpo.labelled.labels import pack_label
+    >>> label = pack_label(language="de", reference="The cat sleeps.", reference_language="en")
+    >>> unpack_label(label).reference  # the semantic reward's reference, WALAR's source
+    'The cat sleeps.'
     """
     if len(labels) != len(responses):
         raise ValueError(f"got {len(labels)} labels for {len(responses)} responses")
@@ -75,9 +86,13 @@ def score_labelled(
         (requested[i] if requested is not None else None) or label.requested or label.language
         for i, label in enumerate(unpacked)
     ]
+    references = [label.reference for label in unpacked]
+    if isinstance(reward, WalarReward):
+        walar = reward.score(list(responses), references, asked)
+        return ScoredRollouts(np.nan_to_num(walar.reward, nan=0.0), walar.extra_logs())
     breakdown = reward.score(
         list(responses),
-        [label.reference for label in unpacked],
+        references,
         asked,
         prompts=prompts,
         ref_langs=[label.reference_language or label.language for label in unpacked],

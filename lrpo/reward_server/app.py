@@ -6,7 +6,7 @@ prompt and response as OpenRLHF sends it, its prompt, lrpo's packed label) and a
 it is queued, so a bad one gets a 4xx naming its problem and never fails the batch it would
 have joined. ``GET /health`` reports the counters.
 
-The reward is the config's choice (:data:`~lrpo.integrations.plugin.RewardConfig`): the
+The reward is the config's choice (:data:`~lrpo.rewards.choice.RewardConfig`): the
 semantic reward logs ``lrpo/*`` values per item, WALAR's (``kind: walar``) reads each item's
 source sentence from its label's ``reference`` and its target language from the label's
 ``requested``, else ``language``, and logs ``walar/*`` values.
@@ -31,9 +31,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lrpo.batching import MicroBatcher
-from lrpo.integrations.plugin import LabelledReward, make_reward, score_packed
 from lrpo.labelled.labels import LabelError, PackedLabel, unpack_label
-from lrpo.labelled.scoring import ScoredRollouts, response_from_query
+from lrpo.labelled.scoring import ScoredRollouts, response_from_query, score_labelled
+from lrpo.rewards.choice import ConfiguredReward, make_reward
 
 from .config import ServeConfig
 
@@ -87,7 +87,7 @@ class ScoreRequest:
 
 
 def reward_batcher(
-    reward: LabelledReward, config: ServeConfig
+    reward: ConfiguredReward, config: ServeConfig
 ) -> MicroBatcher[ScoreRequest, ScoredRollouts]:
     """A batcher that scores the requests in flight together with ``reward``, up to
     ``config.max_batch_items`` rollouts after ``config.batch_wait_ms``; ``await
@@ -107,9 +107,9 @@ def reward_batcher(
     )
 
 
-def _score_together(reward: LabelledReward, requests: list[ScoreRequest]) -> list[ScoredRollouts]:
+def _score_together(reward: ConfiguredReward, requests: list[ScoreRequest]) -> list[ScoredRollouts]:
     """One call of the reward for every request, sliced back into one result per request."""
-    scored = score_packed(
+    scored = score_labelled(
         reward,
         [text for request in requests for text in request.responses],
         [label for request in requests for label in request.labels],
@@ -125,7 +125,7 @@ def _score_together(reward: LabelledReward, requests: list[ScoreRequest]) -> lis
 
 
 def create_app(
-    config: ServeConfig | None = None, *, reward: LabelledReward | None = None
+    config: ServeConfig | None = None, *, reward: ConfiguredReward | None = None
 ) -> FastAPI:
     """The reward server's app; ``reward`` is built from ``config.reward`` when not given.
 

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lrpo.integrations.plugin import RewardConfig
 from lrpo.rewards import SemanticRewardConfig
+from lrpo.rewards.choice import RewardConfig
 
 __all__ = ["ServeConfig"]
 

@@ -131,6 +131,7 @@ def score_sample(
     completions: Sequence[Any],
     languages: Sequence[str],
     *,
+    columns: Mapping[str, Sequence[Any]] | None = None,
     chunk_size: int = 256,
     progress: bool = False,
 ) -> np.ndarray:
@@ -142,6 +143,9 @@ def score_sample(
         The scorer that will rank the candidates later (its raw scores are what is calibrated).
     prompts, completions, languages : sequences of one length (n,)
         Each answer, its prompt and its language.
+    columns : mapping of str to sequence of shape (n,), optional
+        Per-answer columns the scorer reads (``reference`` for a SemanticReward, ``source``
+        for a MetricXScorer).
     chunk_size : int, default 256
         Answers per scorer call.
     progress : bool, default False
@@ -168,9 +172,14 @@ def score_sample(
             f"prompts, completions and languages must have one entry per answer, got "
             f"{len(prompts)}, {n} and {len(languages)}"
         )
+    columns = dict(columns or {})
+    for name, values in columns.items():
+        if len(values) != n:
+            raise ValueError(f"column {name!r} has {len(values)} entries for {n} answers")
     _check_chunk_size(chunk_size)
     items = [
-        _Item(p, c, lang, {}) for p, c, lang in zip(prompts, completions, languages, strict=True)
+        _Item(p, c, lang, {name: values[i] for name, values in columns.items()})
+        for i, (p, c, lang) in enumerate(zip(prompts, completions, languages, strict=True))
     ]
     scores = np.full(n, np.nan)
     with tqdm(total=n, desc="scoring", unit="answer", disable=not progress) as bar:

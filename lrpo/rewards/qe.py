@@ -44,6 +44,7 @@ import numpy as np
 from lrpo.metrics import MetricSums
 
 from .cleaning import CHARS_PER_TOKEN, utf8_safe
+from .copies import message_text
 from .model_scores import SUMS, batched_scores, score_metrics
 
 __all__ = ["METRICX_SCORE_TOKEN", "MetricXScorer", "qe_metrics"]
@@ -158,6 +159,19 @@ class MetricXScorer:
             f"MetricXScorer({type(self.model).__name__}, batch_size={self.batch_size}, "
             f"max_length={self.max_length}, score_token={self.score_token})"
         )
+
+    def __call__(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        source: Sequence[Any] | None = None,
+        **columns: Any,
+    ) -> list[float]:
+        """TRL's reward-function shape, for best-of-n and TRL: ``-QE`` (higher is better, 0 at
+        best) of each completion against its ``source`` column, or its prompt without one."""
+        sources = prompts if source is None else source
+        texts = [message_text(c) for c in completions]
+        return (-self.score([message_text(x, ("user",)) for x in sources], texts)).tolist()
 
     def score(self, sources: Sequence[Any], hypotheses: Sequence[Any]) -> np.ndarray:
         """The MetricX QE score (0 best, 25 worst) of each pair.

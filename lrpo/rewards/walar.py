@@ -1,6 +1,6 @@
 """`WalarReward`: WALAR's translation reward (seed 003): quality estimation, word alignment and a
 language gate, as one TRL reward function; the OpenRLHF and verl plugins and ``lrpo serve``
-choose it with ``reward: {kind: walar, ...}`` (:data:`lrpo.integrations.plugin.RewardConfig`),
+choose it with ``reward: {kind: walar, ...}`` (:data:`lrpo.rewards.choice.RewardConfig`),
 each rollout's source then in its packed label's ``reference``.
 
 For a rollout ``hyp`` of source ``src`` asked in language ``l``::
