@@ -37,6 +37,7 @@ from lrpo.metrics import MetricSums
 from .alignment_config import ALIGNMENT_REASONS, AlignmentConfig, AlignmentResult
 from .cleaning import strip_non_prose, text_list
 from .gate import LanguageGate
+from .model_scores import default_device
 from .scripts import CHARS_PER_WORD, script_table
 
 if TYPE_CHECKING:
@@ -165,7 +166,7 @@ class WordAligner:
             )
         if model is None:
             model, tokenizer = _load_encoder(config.encoder)
-            model.to(config.device or _default_device())
+            model.to(config.device or default_device())
         elif config.device is not None:
             model.to(config.device)
         if not getattr(tokenizer, "is_fast", False):
@@ -366,12 +367,6 @@ def _token_words(text: str, offsets: np.ndarray, kept: np.ndarray) -> np.ndarray
 def _word_counts(words: torch.Tensor) -> np.ndarray:
     """Distinct words with a token, per row."""
     return np.array([np.unique(row[row >= 0]).size for row in words.cpu().numpy()])
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _load_encoder(name: str):

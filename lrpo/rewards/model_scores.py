@@ -1,5 +1,6 @@
-"""What the model scorers (a reward model, MetricX QE) share: encoded pairs scored shortest
-first in batches (least padding), and the counts they report."""
+"""What the model scorers (a reward model, MetricX QE, the word aligner) share: the device they
+load onto, encoded pairs scored shortest first in batches (least padding), and the counts they
+report."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["SUMS", "batched_scores", "score_metrics"]
+__all__ = ["SUMS", "batched_scores", "default_device", "score_metrics"]
 
 #: The counts a model scorer keeps: items, finite scores and their sum, and each fallback.
 SUMS = ("items", "scored", "score", "nan", "invalid", "truncated", "repaired")
 
 EncodedT = TypeVar("EncodedT")
+
+
+def default_device() -> str:
+    """Where a model loaded with ``device="auto"`` goes: the first GPU when there is one."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def batched_scores(

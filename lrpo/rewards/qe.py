@@ -45,7 +45,7 @@ from lrpo.metrics import MetricSums
 
 from .cleaning import CHARS_PER_TOKEN, utf8_safe
 from .copies import message_text
-from .model_scores import SUMS, batched_scores, score_metrics
+from .model_scores import SUMS, batched_scores, default_device, score_metrics
 
 __all__ = ["METRICX_SCORE_TOKEN", "MetricXScorer", "qe_metrics"]
 
@@ -138,11 +138,10 @@ class MetricXScorer:
         ``device="auto"``: the first GPU when there is one, else the CPU; ``dtype`` as
         transformers reads it (``"auto"``: the checkpoint's); ``options`` as the constructor's.
         """
-        import torch
         from transformers import AutoTokenizer, MT5ForConditionalGeneration
 
         if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = default_device()
         try:
             loaded_tokenizer = AutoTokenizer.from_pretrained(tokenizer)
             model = MT5ForConditionalGeneration.from_pretrained(name_or_path, dtype=dtype)

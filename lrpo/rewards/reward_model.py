@@ -36,7 +36,7 @@ import numpy as np
 from lrpo.metrics import MetricSums
 
 from .cleaning import CHARS_PER_TOKEN, utf8_safe
-from .model_scores import SUMS, batched_scores, score_metrics
+from .model_scores import SUMS, batched_scores, default_device, score_metrics
 
 __all__ = ["RewardModelScorer", "reward_model_metrics"]
 
@@ -125,11 +125,10 @@ class RewardModelScorer:
         ``device="auto"``: the first GPU when there is one, else the CPU; ``dtype`` as
         transformers reads it (``"auto"``: the checkpoint's); ``options`` as the constructor's.
         """
-        import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = default_device()
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
         model = AutoModelForSequenceClassification.from_pretrained(name_or_path, dtype=dtype)
         return cls(model, tokenizer, device=device, **options)

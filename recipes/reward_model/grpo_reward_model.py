@@ -37,7 +37,7 @@ import tyro
 from rm_common import gsm_rows, load_policy, tiny_reward_model, tiny_texts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trl"))
-from grpo_lrpo import routed_trainer  # the TRL recipe's trainer and its router callback
+from grpo_lrpo import routed_trainer, train  # the TRL recipe's trainer, callback and loop
 
 
 @dataclass
@@ -121,19 +121,10 @@ def build(args: Args):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
     start = time.perf_counter()
-    trainer, callback, reward = build(args)
-    trainer.train()
-    logs = [entry for entry in trainer.state.log_history if "router/step" in entry]
-    summary = {
-        "seconds": round(time.perf_counter() - start, 2),
-        "router_step": callback.router.step,
-        "last_log": logs[-1] if logs else {},
-        "reward_model": reward.scorer.metric_sums().metrics(),
-    }
-    shown = ("router/", "reward", "gate/", "guard/")
-    print({k: v for k, v in summary["last_log"].items() if k.startswith(shown)})
+    trainer, callback, reward = build(parse_args(argv))
+    summary = train(trainer, callback, start, shown=("router/", "reward", "gate/", "guard/"))
+    summary["reward_model"] = reward.scorer.metric_sums().metrics()
     print(summary["reward_model"])
     return summary
 

@@ -170,10 +170,9 @@ def routed_trainer(args, model, tokenizer, dataset, reward, languages: list[str]
     return trainer, callback
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    start = time.perf_counter()
-    trainer, callback = build(args)
+def train(trainer, callback, start: float, shown: tuple[str, ...] = ("router/", "reward")) -> dict:
+    """Train; the seconds since ``start``, the router's step and the last routed log (its
+    ``shown`` keys printed)."""
     trainer.train()
     logs = [entry for entry in trainer.state.log_history if "router/step" in entry]
     summary = {
@@ -181,8 +180,14 @@ def main(argv: list[str] | None = None) -> dict:
         "router_step": callback.router.step,
         "last_log": logs[-1] if logs else {},
     }
-    print({k: v for k, v in summary["last_log"].items() if k.startswith(("router/", "reward"))})
+    print({k: v for k, v in summary["last_log"].items() if k.startswith(shown)})
     return summary
+
+
+def main(argv: list[str] | None = None) -> dict:
+    start = time.perf_counter()
+    trainer, callback = build(parse_args(argv))
+    return train(trainer, callback, start)
 
 
 if __name__ == "__main__":
