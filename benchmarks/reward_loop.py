@@ -14,7 +14,8 @@ same-language paraphrases), and the prompt's text another item of its catalogue 
 Each router routes the same prompts (``route`` -> plan, rewards, ``record``) under each reward
 condition: raw similarity (``calibration="none"``), every calibrator `SemanticRewardConfig`
 accepts (read at run time), each crossed with a list of config overrides (``--settings``: the
-defaults, guards off, the online adjustment of the calibration where the config has one).
+defaults, seed 000's threshold, guards off, the online adjustment of the calibration where the
+config has one).
 
 Per router and condition: ``gap``, the share of the uniform-to-oracle gap in true quality that
 the routed rollouts close over the final window (1: the oracle, 0: uniform routing); ``collapse``
@@ -65,13 +66,15 @@ _GUARD_INDEX = {"": -1, **{name: i for i, name in enumerate(GUARDS)}}
 _DEFAULT_K_ON = RouterConfig.model_fields["num_on_policy"].default
 _FIELDS = SemanticRewardConfig.model_fields
 ORACLE = "oracle"  # the ceiling condition: the truth as the reward
-# Reward settings crossed with every calibration: the defaults; the echo guard off; every
-# guard of cheap answers off (those the config has); the online adjustment of the calibration
-# where the config has one (combinations the config refuses, such as online adjustment of a
-# calibrator that has none, are skipped). "name" names a setting in the tables.
+# Reward settings crossed with every calibration: the defaults; seed 000's threshold (tau 0.9:
+# 0 below, linear above); the echo guard off; every guard of cheap answers off (those the
+# config has); the online adjustment of the calibration where the config has one (combinations
+# the config refuses, such as online adjustment of a calibrator that has none, are skipped).
+# "name" names a setting in the tables.
 _GUARDS_OFF = {"copy_guard": "off", "prompt_guard": False, "echo_margin": None}
 _SETTINGS = (
     "{}",
+    '{"name": "threshold", "threshold": 0.9}',
     *(('{"name": "echo-guard-off", "echo_margin": null}',) if "echo_margin" in _FIELDS else ()),
     json.dumps({"name": "guards-off"} | {k: v for k, v in _GUARDS_OFF.items() if k in _FIELDS}),
 ) + (('{"name": "online", "online_calibration": 50.0}',) if "online_calibration" in _FIELDS else ())

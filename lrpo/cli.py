@@ -158,9 +158,16 @@ def _register_calibrate(subparsers: _Subparsers) -> None:
     report.add_argument(
         "--languages", nargs="+", metavar="CODE", help="evaluate these (default: the table's)"
     )
+    report.add_argument(
+        "--threshold",
+        type=float,
+        metavar="TAU",
+        help="also report mean calibration followed by the reward's threshold TAU (seed 000's: "
+        "0.9), which stretches what lies above it by 1 / (1 - TAU)",
+    )
     report.add_argument("--out", type=Path, default=Path("calibration-report"))
     report.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    report.set_defaults(handler=_run_calibrate_report)
+    report.set_defaults(handler=lambda args: _run_calibrate_report(args, report))
 
 
 def _builtin_languages(spec: str) -> tuple[str, ...] | None:
@@ -202,11 +209,15 @@ def _run_calibrate_build(args: argparse.Namespace, parser: argparse.ArgumentPars
     return 0
 
 
-def _run_calibrate_report(args: argparse.Namespace) -> int:
+def _run_calibrate_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from lrpo.calibration import CalibrationTable, report
     from lrpo.calibration.data import load_corpus
     from lrpo.embedders import load_embedder
+    from lrpo.rewards.steps import threshold
 
+    tau = args.threshold
+    if tau is not None and not 0.0 <= tau < 1.0:
+        parser.error(f"--threshold must lie in [0, 1), got {tau}")
     embedder = load_embedder(args.embedder)
     table = CalibrationTable.load(args.table, embedder=embedder.fingerprint)
     languages = args.languages or table.languages
@@ -218,6 +229,12 @@ def _run_calibrate_report(args: argparse.Namespace) -> int:
         other = load_corpus(args.out_of_domain, other_languages)
         unseen["out-of-domain"] = report.unseen_scores(table, other, embedder, min_items=min_items)
     calibrated = {data: report.calibrate_held_out(table, pairs) for data, pairs in unseen.items()}
+    if tau is not None:  # one map for every pair: the ranking stays, the scale stretches
+        for versions in calibrated.values():
+            versions[f"mean+tau{tau:g}"] = {
+                pair: {kind: threshold(values, tau) for kind, values in kinds.items()}
+                for pair, kinds in versions["mean"].items()
+            }
     results = {data: report.evaluate(versions) for data, versions in calibrated.items()}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(results, indent=2) + "\n")

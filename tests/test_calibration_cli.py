@@ -117,12 +117,17 @@ def test_build_then_report(rows, tmp_path, capsys):
             str(out),
             "--out-of-domain",
             str(rows),
+            "--threshold",
+            "0.9",
         ]
     )
     report = json.loads((out / "report.json").read_text())
     assert set(report) == {"held-out", "out-of-domain"}
     for figures in report.values():
-        assert set(figures) == {"raw", "mean", "quantile", "probability"}
+        assert set(figures) == {"raw", "mean", "quantile", "probability", "mean+tau0.9"}
+        thresholded, mean = figures["mean+tau0.9"], figures["mean"]
+        assert thresholded["pairs"] == mean["pairs"]
+        assert 0.0 <= thresholded["equivalent_mean"] < mean["equivalent_mean"] <= 1.0
     assert report["held-out"]["mean"]["spread"] < report["held-out"]["raw"]["spread"]
     assert report["out-of-domain"]["raw"]["pairs"] == 3  # every item: (de, en) (de, fr) (en, fr)
     for data in report:
@@ -178,6 +183,13 @@ def test_pairs_left_out_are_one_warning_line(rows, tmp_path, capsys):
     assert warned[0].startswith("warning: 4 language pairs have fewer than 4 shared items")
     for pair in ("(de, es)", "(en, es)", "(es, es)", "(es, fr)"):
         assert pair in warned[0]
+
+
+@pytest.mark.parametrize("tau", ["1", "-0.1", "nan"])
+def test_report_refuses_a_threshold_outside_0_1(tau, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["calibrate", "report", str(tmp_path / "table.json"), "--threshold", tau])
+    assert "--threshold must lie in [0, 1)" in capsys.readouterr().err
 
 
 def test_report_refuses_a_table_of_another_embedder(rows, tmp_path):

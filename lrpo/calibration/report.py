@@ -153,13 +153,14 @@ def evaluate(calibrated: dict[str, PairScores]) -> dict[str, dict[str, float]]:
 
 def format_report(results: dict[str, dict[str, dict[str, float]]]) -> str:
     """A plain-text table, one block per data (held-out, out-of-domain), with the targets."""
-    header = f"{'data':<14} {'scores':<10} {'pairs':>6} {'spread':>8} {'pooled AUC':>11} "
+    width = max(10, *(len(name) for by_scores in results.values() for name in by_scores))
+    header = f"{'data':<14} {'scores':<{width}} {'pairs':>6} {'spread':>8} {'pooled AUC':>11} "
     header += f"{'per-pair AUC':>13}"
     lines = [header, "-" * len(header)]
     for data, by_scores in results.items():
         for name, figures in by_scores.items():
             lines.append(
-                f"{data:<14} {name:<10} {figures['pairs']:>6.0f} {figures['spread']:>8.4f} "
+                f"{data:<14} {name:<{width}} {figures['pairs']:>6.0f} {figures['spread']:>8.4f} "
                 f"{figures['pooled_auc']:>11.4f} {figures['per_pair_auc']:>13.4f}"
             )
     lines.append(

@@ -65,7 +65,9 @@ class SemanticRewardConfig(BaseModel):
     raw_mapping: Literal["affine", "clip"] = "affine"
     """Raw cosine -> [0, 1] without calibrator: (s+1)/2 or max(s, 0)."""
     threshold: float | None = Field(None, ge=0.0, lt=1.0)
-    """Seed 000's tau: 0 below it, linear above; None: off."""
+    """Seed 000's tau: 0 below it, linear above; None: off. With mean calibration, 0.9 is what
+    routers learn from best (benchmarks/README.md); on raw or per-pair stretched scores it cuts
+    each pair at a different point."""
     # --------------------------------------------------- gate and composition
     gate: GateConfig | None = Field(default_factory=GateConfig)
     """The LanguageGate's settings; None: no gate."""

@@ -2,6 +2,7 @@
 
 from .base import BaseRouter
 from .config import (
+    NO_EXPLORATION,
     REFERENCE_THEMES,
     DominantPolicy,
     EmaPolicy,
@@ -27,6 +28,7 @@ from .routers import (
 from .schedules import Schedule
 
 __all__ = [
+    "NO_EXPLORATION",
     "REFERENCE_THEMES",
     "ROUTERS",
     "BaseRouter",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,6 +19,7 @@ from .schedules import Schedule
 
 __all__ = [
     "MAX_ABS_VALUE",
+    "NO_EXPLORATION",
     "REFERENCE_THEMES",
     "DominantPolicy",
     "EmaPolicy",
@@ -45,6 +46,9 @@ REFERENCE_THEMES = (
 )
 
 Priors = dict[str, dict[str, float]]
+
+#: Epsilon of a router that explores by its own draws only (ThompsonRouter's default).
+NO_EXPLORATION = Schedule(kind="constant", start=0.0, end=0.0)
 
 
 class _Policy(BaseModel):
@@ -181,7 +185,10 @@ class RouterConfig(BaseModel):
     temperature: Schedule = Schedule(kind="exponential", start=1.0, end=0.3, decay=0.999)
     """Softmax temperature tau over training steps."""
     epsilon: Schedule = Schedule(kind="exponential", start=0.2, end=0.0, decay=0.995)
-    """Probability of a uniform language instead of the softmax draw."""
+    """Probability of a uniform language instead of the policy's draw. Unset, the reference's
+    schedule, except for policy 'thompson': 0 (:data:`NO_EXPLORATION`), since its posterior
+    draws explore already and a uniform share only caps what it can reach.
+    """
 
     # Priors and cold start
     prior_kind: Literal["weights", "logits"] = "weights"
@@ -210,6 +217,16 @@ class RouterConfig(BaseModel):
     # Reproducibility
     seed: int = 0
     """Routing seed; draws depend on (seed, step, prompt key)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _policy_epsilon(cls, data: Any) -> Any:
+        """Thompson sampling's own default exploration when ``epsilon`` is not given."""
+        if not isinstance(data, dict) or "epsilon" in data:
+            return data
+        policy = data.get("policy")
+        kind = policy.get("kind") if isinstance(policy, dict) else getattr(policy, "kind", None)
+        return {**data, "epsilon": NO_EXPLORATION} if kind == "thompson" else data
 
     @field_validator("languages")
     @classmethod

@@ -68,8 +68,9 @@ class RouterCore(ABC):
                 f"{policy.kind!r}: build the router the config names with "
                 f"lrpo.router.make_router(config), or set policy={{'kind': {kind!r}, ...}}"
             )
-        try:
-            return config.model_copy(update={"policy": cls.policy_type()})
+        try:  # validated again, so that the policy's own defaults (epsilon) apply
+            given = {name: getattr(config, name) for name in config.model_fields_set}
+            return type(config).model_validate({**given, "policy": cls.policy_type()})
         except ValidationError:
             raise ValueError(
                 f"{cls.__name__} has no default settings: pass RouterConfig(policy={{'kind': "

@@ -33,8 +33,9 @@ class RouterSpec:
     needs_theme_embeddings: bool = False
 
     def build(self, config: RouterConfig, scenario: Scenario) -> BaseRouter:
-        """The router of this spec from a scenario's ``config`` (its policy is replaced)."""
-        settings = config.model_dump() | {"policy": dict(self.policy)}
+        """The router of this spec from a scenario's ``config`` (its policy is replaced; the
+        fields ``config`` was not given keep the policy's defaults, e.g. Thompson's epsilon)."""
+        settings = config.model_dump(exclude_unset=True) | {"policy": dict(self.policy)}
         if self.adapt is not None:
             settings |= self.adapt(config, scenario)
         return make_router(RouterConfig(**settings))
