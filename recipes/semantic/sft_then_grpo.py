@@ -42,12 +42,16 @@ from __future__ import annotations
 import copy
 import json
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import tyro
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trl"))
+from grpo_lrpo import add_router  # the TRL recipe's router and callback
 
 #: The tag directive of lrpo's router; the SFT stage teaches the model to read it.
 DIRECTIVE = "tag"
@@ -358,9 +362,6 @@ def grpo(
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from lrpo import LanguageRouter, RouterConfig
-    from lrpo.integrations.trl import LanguageRouterCallback
-
     languages = args.languages.split(",")
     reward = semantic_reward(args, languages, embedder)
     config = GRPOConfig(
@@ -383,15 +384,7 @@ def grpo(
     )
     router = None
     if router_kind == "lrpo":
-        router = LanguageRouter(
-            RouterConfig(
-                languages=languages,
-                num_rollouts=args.num_generations,
-                num_on_policy=args.num_on_policy,
-                seed=args.seed,
-            )
-        )
-        trainer.add_callback(LanguageRouterCallback(trainer, router, directive=DIRECTIVE))
+        router = add_router(trainer, args, languages, DIRECTIVE).router
     trainer.train()
     trainer.save_model()  # the GRPO adapter
     logs = [entry for entry in trainer.state.log_history if "reward" in entry]

@@ -131,17 +131,6 @@ def routed_trainer(args, model, tokenizer, dataset, reward, languages: list[str]
     router's callback built and added; returns both."""
     from trl import GRPOConfig, GRPOTrainer
 
-    from lrpo import LanguageRouter, RouterConfig
-    from lrpo.integrations.trl import LanguageRouterCallback
-
-    router = LanguageRouter(
-        RouterConfig(
-            languages=languages,
-            num_rollouts=args.num_generations,
-            num_on_policy=args.num_on_policy,
-            seed=args.seed,
-        )
-    )
     config = GRPOConfig(
         output_dir=args.output_dir,
         max_steps=args.max_steps,
@@ -165,9 +154,26 @@ def routed_trainer(args, model, tokenizer, dataset, reward, languages: list[str]
         reward_funcs=[reward],
         train_dataset=dataset,
     )
-    callback = LanguageRouterCallback(trainer, router, directive=args.directive)
+    return trainer, add_router(trainer, args, languages, args.directive)
+
+
+def add_router(trainer, args, languages: list[str], directive: str):
+    """The reference ``LanguageRouter`` for the run's K, K_on and seed, attached to ``trainer``
+    through its callback (returned)."""
+    from lrpo import LanguageRouter, RouterConfig
+    from lrpo.integrations.trl import LanguageRouterCallback
+
+    router = LanguageRouter(
+        RouterConfig(
+            languages=languages,
+            num_rollouts=args.num_generations,
+            num_on_policy=args.num_on_policy,
+            seed=args.seed,
+        )
+    )
+    callback = LanguageRouterCallback(trainer, router, directive=directive)
     trainer.add_callback(callback)
-    return trainer, callback
+    return callback
 
 
 def train(trainer, callback, start: float, shown: tuple[str, ...] = ("router/", "reward")) -> dict:
