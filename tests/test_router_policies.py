@@ -15,7 +15,7 @@ from lrpo import (
     UniformRouter,
     make_router,
 )
-from lrpo.router import NO_EXPLORATION
+from lrpo.router import NO_EXPLORATION, THOMPSON_DEFAULTS
 from lrpo.router import ROUTERS as CLASSES
 
 CONFIG = RouterConfig(languages=("en", "de", "ja"), num_rollouts=8, num_on_policy=2, seed=1)
@@ -133,16 +133,23 @@ def test_thompson_concentrates_on_the_best_language_and_tracks_evidence():
     assert counts[names.index("General Knowledge")].max() == 0  # no evidence there
 
 
-def test_thompson_explores_by_its_own_draws_unless_epsilon_is_given():
+def test_thompson_has_its_own_defaults_unless_the_fields_are_given():
     # A uniform share on top of posterior draws only caps what Thompson sampling reaches
-    # (88% of the gap instead of 99% with a perfect reward in benchmarks/reward_loop.py).
+    # (88% of the gap instead of 99% with a perfect reward in benchmarks/reward_loop.py), and
+    # the K_on rollouts, judged against a same-language reference, bias its posterior.
     thompson = RouterConfig(policy={"kind": "thompson"})
     assert thompson.epsilon == NO_EXPLORATION and RouterConfig().epsilon.start == 0.2
+    assert thompson.feedback == "routed" and RouterConfig().feedback == "all"
     assert RouterConfig.model_validate(thompson.model_dump()) == thompson
-    assert ThompsonRouter(RouterConfig()).config.epsilon == NO_EXPLORATION
+    assert ThompsonRouter(RouterConfig()).config.model_dump(include=set(THOMPSON_DEFAULTS)) == {
+        "epsilon": NO_EXPLORATION.model_dump(),
+        "feedback": "routed",
+    }
     given = {"kind": "constant", "start": 0.1}
     assert RouterConfig(policy={"kind": "thompson"}, epsilon=given).epsilon.start == 0.1
+    assert RouterConfig(policy={"kind": "thompson"}, feedback="all").feedback == "all"
     assert ThompsonRouter(RouterConfig(epsilon=given)).config.epsilon.start == 0.1
+    assert ThompsonRouter(RouterConfig(feedback="all")).config.feedback == "all"
     probs = ThompsonRouter(RouterConfig(languages=("en", "de"))).probabilities(CONTEXTS[0])
     np.testing.assert_array_equal(probs.effective, probs.softmax)
 

@@ -4,6 +4,7 @@ from .base import BaseRouter
 from .config import (
     NO_EXPLORATION,
     REFERENCE_THEMES,
+    THOMPSON_DEFAULTS,
     DominantPolicy,
     EmaPolicy,
     FixedPolicy,
@@ -31,6 +32,7 @@ __all__ = [
     "NO_EXPLORATION",
     "REFERENCE_THEMES",
     "ROUTERS",
+    "THOMPSON_DEFAULTS",
     "BaseRouter",
     "DominantLanguageRouter",
     "DominantPolicy",

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_ABS_VALUE",
     "NO_EXPLORATION",
     "REFERENCE_THEMES",
+    "THOMPSON_DEFAULTS",
     "DominantPolicy",
     "EmaPolicy",
     "FixedPolicy",
@@ -49,6 +50,11 @@ Priors = dict[str, dict[str, float]]
 
 #: Epsilon of a router that explores by its own draws only (ThompsonRouter's default).
 NO_EXPLORATION = Schedule(kind="constant", start=0.0, end=0.0)
+
+#: Where policy 'thompson' departs from the reference's defaults (fields not given only):
+#: no uniform exploration on top of its posterior draws, and only the rollouts it routed as
+#: evidence (benchmarks/README.md, "Closed loop on real text", measures both).
+THOMPSON_DEFAULTS: dict[str, Any] = {"epsilon": NO_EXPLORATION, "feedback": "routed"}
 
 
 class _Policy(BaseModel):
@@ -177,8 +183,10 @@ class RouterConfig(BaseModel):
     """Normalise bucket means across languages within (theme, region)."""
     feedback: Literal["all", "routed"] = "all"
     """Rollouts whose rewards feed the statistics: all (reference), or only those the router
-    chose, so that the K_on rollouts, always in the prompt's language, do not leak the mix of
-    prompt languages into the rows.
+    chose, so that the K_on rollouts, always in the prompt's language and judged against a
+    reference in that language, do not leak the mix of prompt languages and the same-language
+    comparison into the rows. Unset, all, except for policy 'thompson': routed, since its
+    posterior counts that evidence as if the router had chosen it (:data:`THOMPSON_DEFAULTS`).
     """
 
     # Exploration
@@ -220,13 +228,13 @@ class RouterConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _policy_epsilon(cls, data: Any) -> Any:
-        """Thompson sampling's own default exploration when ``epsilon`` is not given."""
-        if not isinstance(data, dict) or "epsilon" in data:
+    def _thompson_defaults(cls, data: Any) -> Any:
+        """Thompson sampling's own defaults (:data:`THOMPSON_DEFAULTS`) for fields not given."""
+        if not isinstance(data, dict):
             return data
         policy = data.get("policy")
         kind = policy.get("kind") if isinstance(policy, dict) else getattr(policy, "kind", None)
-        return {**data, "epsilon": NO_EXPLORATION} if kind == "thompson" else data
+        return {**THOMPSON_DEFAULTS, **data} if kind == "thompson" else data
 
     @field_validator("languages")
     @classmethod

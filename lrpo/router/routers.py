@@ -86,8 +86,10 @@ class ThompsonRouter(BaseRouter):
     the number of windows that observed it. A routed rollout answers in the argmax over
     languages of ``sum of its rows' means + sqrt(sum of their variances) * N(0, 1)``, cell
     variance ``noise_scale**2 / (prior_strength + count)``: exploration shrinks where evidence
-    accumulates. Epsilon still mixes in uniform languages; temperature is not used. Settings:
-    ``config.policy`` (:class:`ThompsonPolicy`).
+    accumulates; temperature is not used. Its own defaults depart from the reference's where
+    the closed-loop benchmark showed it (:data:`~lrpo.router.config.THOMPSON_DEFAULTS`): no
+    uniform share on top of the draws (an explicit ``epsilon`` still mixes one in), and only
+    the routed rollouts as evidence. Settings: ``config.policy`` (:class:`ThompsonPolicy`).
 
     Examples
     --------
