@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -53,8 +54,10 @@ NO_EXPLORATION = Schedule(kind="constant", start=0.0, end=0.0)
 
 #: Where policy 'thompson' departs from the reference's defaults (fields not given only):
 #: no uniform exploration on top of its posterior draws, and only the rollouts it routed as
-#: evidence (benchmarks/README.md, "Closed loop on real text", measures both).
-THOMPSON_DEFAULTS: dict[str, Any] = {"epsilon": NO_EXPLORATION, "feedback": "routed"}
+#: evidence (benchmarks/README.md, "Calibrators in the closed loop", measures both).
+THOMPSON_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {"epsilon": NO_EXPLORATION, "feedback": "routed"}
+)
 
 
 class _Policy(BaseModel):
